@@ -1,0 +1,35 @@
+# Two commands do all the set-up on a fresh machine:
+#   make demo   - install (pinned, into .venv), run the whole pipeline on the offline demo,
+#                 print the metrics table
+#   make test   - install, run the test suite (the command CI runs)
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(abspath $(VENV))/bin
+export PATH := $(BIN):$(PATH)
+PYTEST_ARGS ?=
+
+.PHONY: venv demo test test-fast lint clean-demo
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+venv: $(VENV)/.installed
+
+demo: venv
+	CLIPFAIR_NO_TABLE=1 snakemake --cores all --config profile=demo
+	clipfair table metrics/summary.csv
+
+test: venv
+	pytest $(PYTEST_ARGS)
+
+test-fast: venv
+	pytest -m "not slow" $(PYTEST_ARGS)
+
+lint: venv
+	ruff check src tests
+	ruff format --check src tests
+	snakemake --lint --config profile=demo

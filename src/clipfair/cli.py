@@ -1,0 +1,272 @@
+"""Command line: ``clipfair <subcommand>``. A thin layer over functions that tests call directly.
+
+Every Snakemake rule calls exactly one of these subcommands with explicit paths.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from clipfair import __version__
+
+log = logging.getLogger("clipfair")
+
+
+def _threads(n: int) -> None:
+    import torch
+
+    torch.set_num_threads(max(1, n))
+
+
+def cmd_validate(args: argparse.Namespace) -> None:
+    from clipfair.config import cells, load_params
+
+    params = load_params(args.params, args.schema)
+    print(f"{args.params}: valid; {len(cells(params))} cells")
+
+
+def cmd_demo_data(args: argparse.Namespace) -> None:
+    from clipfair.data.demo import write_demo_release
+
+    counts = write_demo_release(args.out, args.n_train, args.n_val, args.image_size, args.seed)
+    print(f"wrote demo release to {args.out}: {counts}")
+
+
+def cmd_acquire(args: argparse.Namespace) -> None:
+    from clipfair.data.acquire import acquire
+
+    files = acquire(json.loads(args.source), args.out)
+    print(f"release ready in {args.out}: {[f.name for f in files]}")
+
+
+def cmd_ingest(args: argparse.Namespace) -> None:
+    from clipfair.data.ingest import ingest_split
+
+    index = ingest_split(
+        args.raw, args.split, args.out_index, args.out_images, args.image_size, args.threads
+    )
+    print(f"ingested {len(index)} {args.split} images into {args.out_images}")
+
+
+def cmd_train_clip(args: argparse.Namespace) -> None:
+    from clipfair.models.train_clip import train_tiny_clip
+
+    result = train_tiny_clip(
+        args.index,
+        args.images,
+        args.model,
+        args.config_dir,
+        args.out,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        drop_attribute=args.drop_attribute,
+        captions=args.captions,
+        seed=args.seed,
+        threads=args.threads,
+    )
+    print(f"trained {args.model} -> {args.out}: {result}")
+
+
+def _backbone(args: argparse.Namespace):
+    from clipfair.models.backbone import load_backbone, pick_device
+
+    return load_backbone(
+        json.loads(args.backbone),
+        json.loads(args.datasource),
+        checkpoint=args.checkpoint or None,
+        cache_dir=args.cache_dir or None,
+        device=pick_device(args.device),
+    )
+
+
+def cmd_embed_images(args: argparse.Namespace) -> None:
+    from clipfair.embed import embed_images
+
+    _threads(args.threads)
+    meta = embed_images(_backbone(args), args.index, args.images, args.out, args.batch_size)
+    print(f"embedded {meta['n']} images (dim {meta['dim']}) -> {args.out}")
+
+
+def cmd_embed_text(args: argparse.Namespace) -> None:
+    from clipfair.embed import embed_label_set
+    from clipfair.methods.label_sets import prompts_for
+
+    _threads(args.threads)
+    _, prompts = prompts_for(args.label_set)
+    embed_label_set(_backbone(args), prompts, args.out)
+    print(f"embedded {sum(map(len, prompts.values()))} prompts of {args.label_set} -> {args.out}")
+
+
+def cmd_run_method(args: argparse.Namespace) -> None:
+    from clipfair.methods.runner import run_cell
+
+    _threads(args.threads)
+    df = run_cell(
+        json.loads(args.spec),
+        index={"train": args.train_index, "val": args.val_index},
+        embeddings={"train": args.train_emb, "val": args.val_emb},
+        text=args.text,
+        out_predictions=args.out,
+        out_info=args.out_info,
+        seed=args.seed,
+        options=json.loads(args.options),
+    )
+    print(f"predicted {len(df)} images -> {args.out}")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from clipfair.io import write_json
+    from clipfair.metrics.classification import cell_metrics
+
+    metrics = cell_metrics(pd.read_parquet(args.predictions))
+    info = json.loads(Path(args.info).read_text()) if args.info else {}
+    backbone, datasource, method = args.cell.split("/")
+    metrics.update(backbone=backbone, datasource=datasource, method=method, method_info=info)
+    write_json(args.out, metrics)
+    print(f"{args.cell}: accuracy {metrics['accuracy']:.4f}")
+
+
+def cmd_summarize(args: argparse.Namespace) -> None:
+    from clipfair.metrics.summary import collect, render_table, write_summary
+
+    df = collect(args.cells)
+    write_summary(df, args.out_json, args.out_csv)
+    render_table(df, args.headline, title=f"summary ({len(df)} cells)")
+
+
+def cmd_table(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from clipfair.metrics.summary import render_table
+
+    if not Path(args.csv).is_file():
+        sys.exit(
+            f"{args.csv} not found: run the pipeline first (make demo / snakemake --cores all)"
+        )
+    render_table(pd.read_csv(args.csv), args.headline, title=str(args.csv))
+
+
+def _backbone_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backbone", required=True, help="backbone entry of params.yaml (JSON)")
+    p.add_argument("--datasource", required=True, help="datasource entry of params.yaml (JSON)")
+    p.add_argument("--checkpoint", default="", help="trained weights overriding 'pretrained'")
+    p.add_argument("--cache-dir", default="", help="weight cache folder")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--threads", type=int, default=2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="clipfair", description="Benchmark CLIP-family models on FairFace attributes."
+    )
+    parser.add_argument("--version", action="version", version=f"clipfair {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, func: Callable[[argparse.Namespace], None], help: str):
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(func=func)
+        return p
+
+    p = add("validate-config", cmd_validate, "validate a params file against the schema")
+    p.add_argument("params", nargs="?", default="params.yaml")
+    p.add_argument("--schema", default="workflow/schemas/params.schema.yaml")
+
+    p = add("demo-data", cmd_demo_data, "write the synthetic FairFace-format demo release")
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--n-train", type=int, default=4000)
+    p.add_argument("--n-val", type=int, default=1000)
+    p.add_argument("--image-size", type=int, default=64)
+    p.add_argument("--seed", type=int, default=0)
+
+    p = add("acquire", cmd_acquire, "get a release (demo, local folder, or download)")
+    p.add_argument("--source", required=True, help="dataset source entry of params.yaml (JSON)")
+    p.add_argument("--out", required=True, type=Path)
+
+    p = add("ingest", cmd_ingest, "validate a release split; write its index and image cache")
+    p.add_argument("--raw", required=True, type=Path, help="folder with images.zip and the CSVs")
+    p.add_argument("--split", required=True, choices=["train", "val"])
+    p.add_argument("--out-index", required=True, type=Path)
+    p.add_argument("--out-images", required=True, type=Path)
+    p.add_argument("--image-size", type=int, required=True)
+    p.add_argument("--threads", type=int, default=2)
+
+    p = add("train-clip", cmd_train_clip, "train the demo's tiny open_clip model contrastively")
+    p.add_argument("--index", required=True)
+    p.add_argument("--images", required=True)
+    p.add_argument("--model", required=True, help="open_clip model name")
+    p.add_argument("--config-dir", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--epochs", type=int, required=True)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--weight-decay", type=float, default=0.1)
+    p.add_argument("--drop-attribute", type=float, default=0.3)
+    p.add_argument("--captions", default="full", choices=["full", "no_age"])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+
+    p = add("embed-images", cmd_embed_images, "L2-normalized image embeddings of one split")
+    _backbone_args(p)
+    p.add_argument("--index", required=True)
+    p.add_argument("--images", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--batch-size", type=int, default=256)
+
+    p = add("embed-text", cmd_embed_text, "prompt embeddings of one zero-shot label set")
+    _backbone_args(p)
+    p.add_argument("--label-set", required=True)
+    p.add_argument("--out", required=True)
+
+    p = add("run-method", cmd_run_method, "run one method cell; write predictions")
+    p.add_argument("--spec", required=True, help="method entry of params.yaml (JSON)")
+    p.add_argument("--options", default="{}", help="method-family options (JSON)")
+    p.add_argument("--train-index")
+    p.add_argument("--val-index", required=True)
+    p.add_argument("--train-emb")
+    p.add_argument("--val-emb", required=True)
+    p.add_argument("--text")
+    p.add_argument("--out", required=True)
+    p.add_argument("--out-info", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+
+    p = add("evaluate", cmd_evaluate, "metrics of one cell's predictions")
+    p.add_argument("--predictions", required=True)
+    p.add_argument("--info")
+    p.add_argument("--cell", required=True, help="backbone/datasource/method")
+    p.add_argument("--out", required=True)
+
+    p = add("summarize", cmd_summarize, "aggregate cell metrics into summary.json/.csv")
+    p.add_argument("cells", nargs="+")
+    p.add_argument("--out-json", required=True)
+    p.add_argument("--out-csv", required=True)
+    p.add_argument("--headline", default="accuracy")
+
+    p = add("table", cmd_table, "print the summary table of the last run")
+    p.add_argument("csv", nargs="?", default="metrics/summary.csv")
+    p.add_argument("--headline", default="accuracy")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    logging.basicConfig(level=os.environ.get("CLIPFAIR_LOG", "INFO"), format="%(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (ValueError, KeyError, FileNotFoundError, RuntimeError) as exc:
+        # Known input problems: one clear line naming the item, no traceback.
+        sys.exit(f"clipfair {args.command}: error: {exc}")
+
+
+if __name__ == "__main__":
+    main()

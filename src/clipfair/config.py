@@ -1,0 +1,122 @@
+"""Load and validate params.yaml (one JSON schema), and expand the experiment grid."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+from jsonschema.exceptions import best_match
+
+DEFAULT_SCHEMA = Path("workflow/schemas/params.schema.yaml")
+
+
+class ConfigError(ValueError):
+    """params.yaml does not match the schema or names something it does not define."""
+
+
+def _where(error: jsonschema.ValidationError) -> str:
+    path = ".".join(str(p) for p in error.absolute_path)
+    return path or "<top level>"
+
+
+def validate_params(params: dict[str, Any], schema_path: str | Path = DEFAULT_SCHEMA) -> None:
+    """Raise ConfigError naming the key and what was expected if ``params`` is invalid."""
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = list(validator.iter_errors(params))
+    if errors:
+        error = best_match(errors)
+        raise ConfigError(f"params: invalid value at '{_where(error)}': {error.message}")
+    grid = params["grid"]
+    for key, registry in (
+        ("dataset", "datasets"),
+        ("backbones", "backbones"),
+        ("datasources", "datasources"),
+        ("methods", "methods"),
+    ):
+        names = grid[key] if isinstance(grid[key], list) else [grid[key]]
+        for name in names:
+            if name not in params[registry]:
+                known = ", ".join(sorted(params[registry]))
+                raise ConfigError(
+                    f"params: grid.{key} names {name!r}, which is not defined under "
+                    f"'{registry}:' (defined: {known})"
+                )
+    if not cells(params):
+        raise ConfigError("params: the grid is empty (no datasource fits any backbone)")
+
+
+def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``overlay`` applied: mappings merge key by key, anything else replaces."""
+    out = dict(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def resolve_params(
+    params: dict[str, Any], schema_path: str | Path = DEFAULT_SCHEMA
+) -> dict[str, Any]:
+    """Apply the selected ``profile`` (an overlay under ``profiles:``) and validate the result.
+
+    ``profile: real`` (the default) uses params as written; ``profile: demo`` overlays
+    ``profiles.demo``. So ``dvc exp run -S profile=demo`` and
+    ``snakemake --config profile=demo`` switch the whole run with one key.
+    """
+    params = copy.deepcopy(params)  # callers may reuse (or clear) the dict they passed
+    name = params.get("profile", "real")
+    if name != "real":
+        profiles = params.get("profiles") or {}
+        if name not in profiles:
+            raise ConfigError(
+                f"params: profile {name!r} is not defined under 'profiles:' "
+                f"(defined: real, {', '.join(sorted(profiles))})"
+            )
+        params = deep_merge(params, profiles[name])
+    validate_params(params, schema_path)
+    return params
+
+
+def load_params(path: str | Path, schema_path: str | Path = DEFAULT_SCHEMA) -> dict[str, Any]:
+    """Read a params file, apply its profile, validate."""
+    params = yaml.safe_load(Path(path).read_text())
+    if not isinstance(params, dict):
+        raise ConfigError(f"{path}: expected a YAML mapping at the top level")
+    return resolve_params(params, schema_path)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One point of the grid."""
+
+    backbone: str
+    datasource: str
+    method: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.backbone}/{self.datasource}/{self.method}"
+
+
+def pairs(params: dict[str, Any]) -> list[tuple[str, str]]:
+    """(backbone, datasource) pairs of the grid; a datasource may restrict its backbones."""
+    grid = params["grid"]
+    out = []
+    for backbone, datasource in itertools.product(grid["backbones"], grid["datasources"]):
+        allowed = params["datasources"][datasource].get("backbones")
+        if allowed is None or backbone in allowed:
+            out.append((backbone, datasource))
+    return out
+
+
+def cells(params: dict[str, Any]) -> list[Cell]:
+    """Every (backbone, datasource, method) cell of the grid."""
+    return [Cell(b, d, m) for b, d in pairs(params) for m in params["grid"]["methods"]]

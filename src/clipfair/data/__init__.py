@@ -1,0 +1,1 @@
+"""Data: the demo release generator, acquisition, ingestion into the shared image cache."""

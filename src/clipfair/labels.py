@@ -1,0 +1,72 @@
+"""Canonical label vocabularies. Every other module imports these; sources convert at the edges.
+
+The canonical order (and so the integer codes stored in the ingested index) is the order of
+FairFace's documentation: age groups ascending, gender Male/Female (as the HF ClassLabel),
+race as listed in the FairFace paper. The seeds' fine-tuned heads sort labels alphabetically:
+use :func:`alphabetical` for those, never the canonical codes.
+"""
+
+from __future__ import annotations
+
+AGES: tuple[str, ...] = (
+    "0-2",
+    "3-9",
+    "10-19",
+    "20-29",
+    "30-39",
+    "40-49",
+    "50-59",
+    "60-69",
+    "more than 70",
+)
+GENDERS: tuple[str, ...] = ("Male", "Female")
+RACES: tuple[str, ...] = (
+    "White",
+    "Black",
+    "Latino_Hispanic",
+    "East Asian",
+    "Southeast Asian",
+    "Indian",
+    "Middle Eastern",
+)
+
+#: task (= CSV column) -> canonical class names
+VOCAB: dict[str, tuple[str, ...]] = {"age": AGES, "gender": GENDERS, "race": RACES}
+TASKS: tuple[str, ...] = tuple(VOCAB)
+
+#: words used in captions and prompts for each class (demo captions, zero-shot prompts)
+AGE_WORDS: dict[str, str] = {
+    "0-2": "baby",
+    "3-9": "child",
+    "10-19": "teenage",
+    "20-29": "young",
+    "30-39": "adult",
+    "40-49": "middle-aged",
+    "50-59": "mature",
+    "60-69": "senior",
+    "more than 70": "elderly",
+}
+GENDER_WORDS: dict[str, str] = {"Male": "man", "Female": "woman"}
+RACE_WORDS: dict[str, str] = {
+    "White": "white",
+    "Black": "black",
+    "Latino_Hispanic": "latino",
+    "East Asian": "east asian",
+    "Southeast Asian": "southeast asian",
+    "Indian": "indian",
+    "Middle Eastern": "middle eastern",
+}
+
+
+def code(task: str, label: str) -> int:
+    """Canonical integer code of ``label`` for ``task``; ValueError naming the vocabulary."""
+    vocab = VOCAB[task]
+    try:
+        return vocab.index(label)
+    except ValueError:
+        raise ValueError(f"unknown {task} label {label!r}; expected one of {list(vocab)}") from None
+
+
+def alphabetical(task: str) -> tuple[str, ...]:
+    """Labels of ``task`` in Python string order, the order of the seeds' fine-tuned heads."""
+    return tuple(sorted(VOCAB[task]))

@@ -1,0 +1,71 @@
+"""Run one method cell: load the inputs its ``NEEDS`` names, write predictions + info."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from clipfair.embed import load_image_embeddings
+from clipfair.io import write_json, write_parquet
+from clipfair.labels import TASKS
+from clipfair.methods import get_method
+
+
+def load_inputs(
+    needs: tuple[str, ...], index: dict[str, str], embeddings: dict[str, str], text: str | None
+) -> dict[str, Any]:
+    """Read the split indexes/embeddings and the prompt embeddings a method needs."""
+    inputs: dict[str, Any] = {}
+    for need in needs:
+        if need == "text":
+            if text is None:
+                raise ValueError("this method needs prompt embeddings (--text)")
+            inputs["text"] = pd.read_parquet(text)
+            continue
+        split_index = pd.read_parquet(index[need])
+        inputs[f"{need}_index"] = split_index
+        inputs[need] = load_image_embeddings(embeddings[need], split_index)
+    return inputs
+
+
+def predictions_frame(
+    val_index: pd.DataFrame, task: str, scores: np.ndarray, classes: list[str]
+) -> pd.DataFrame:
+    """One row per val image: groups, true and predicted label, one score column per class."""
+    if scores.shape != (len(val_index), len(classes)):
+        raise ValueError(
+            f"scores have shape {scores.shape}; expected {(len(val_index), len(classes))}"
+        )
+    df = val_index[["file", *TASKS]].copy()
+    df["task"] = task
+    df["true"] = val_index[task]
+    df["pred"] = np.asarray(classes)[scores.argmax(axis=1)]
+    for i, cls in enumerate(classes):
+        df[f"score_{cls}"] = scores[:, i]
+    return df
+
+
+def run_cell(
+    spec: dict[str, Any],
+    index: dict[str, str],
+    embeddings: dict[str, str],
+    text: str | None,
+    out_predictions: str | Path,
+    out_info: str | Path,
+    seed: int,
+    options: dict[str, Any],
+) -> pd.DataFrame:
+    """Run the method of ``spec`` and write its predictions (parquet) and info (JSON)."""
+    method = get_method(spec["kind"])
+    needs = method.NEEDS if "val" in method.NEEDS else (*method.NEEDS, "val")
+    inputs = load_inputs(needs, index, embeddings, text)
+    if "val_index" not in inputs:
+        inputs["val_index"] = pd.read_parquet(index["val"])
+    scores, classes, info = method.run(spec, inputs, seed, options)
+    df = predictions_frame(inputs["val_index"], spec["task"], scores, classes)
+    write_parquet(out_predictions, df)
+    write_json(out_info, {"spec": spec, **info})
+    return df

@@ -1,0 +1,1 @@
+"""Metrics: per-cell classification and group metrics, and the summary table."""

@@ -1,0 +1,1 @@
+"""Models: the backbone factory (one entry point for every library) and the demo CLIP trainer."""

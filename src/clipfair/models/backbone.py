@@ -1,0 +1,156 @@
+"""One factory for every backbone: model, batched preprocessing and tokenizer from one place.
+
+Images arrive as uint8 ``(B, H, W, 3)`` tensors from the shared cache; resizing, centre crop
+and normalization run batched on the model's device with the mean/std that the library
+attaches to the pretrained weights (they differ per open_clip tag).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
+
+
+def pick_device(requested: str = "auto") -> torch.device:
+    """'auto' -> cuda when available, else cpu."""
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("embed.device is 'cuda' but torch sees no CUDA device")
+    return torch.device(requested)
+
+
+@dataclass
+class Backbone:
+    """A loaded image-text model with its preprocessing and tokenizer."""
+
+    model: Any
+    tokenizer: Any
+    image_size: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    device: torch.device
+    description: dict[str, Any]
+
+    def preprocess(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 (B, H, W, 3) -> normalized float (B, 3, S, S): bicubic resize + centre crop."""
+        x = images.to(self.device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
+        h, w = x.shape[-2:]
+        s = self.image_size
+        if (h, w) != (s, s):
+            scale = s / min(h, w)
+            nh, nw = max(s, round(h * scale)), max(s, round(w * scale))
+            x = F.interpolate(x, size=(nh, nw), mode="bicubic", align_corners=False, antialias=True)
+            top, left = (nh - s) // 2, (nw - s) // 2
+            x = x[..., top : top + s, left : left + s].clamp_(0.0, 1.0)
+        mean = torch.tensor(self.mean, device=self.device).view(1, 3, 1, 1)
+        std = torch.tensor(self.std, device=self.device).view(1, 3, 1, 1)
+        return (x - mean) / std
+
+    @torch.inference_mode()
+    def encode_images(self, images: torch.Tensor) -> torch.Tensor:
+        """L2-normalized image embeddings (float32, on CPU) of a uint8 batch."""
+        feats = self.model.encode_image(self.preprocess(images))
+        return F.normalize(feats.float(), dim=-1).cpu()
+
+    @torch.inference_mode()
+    def encode_text(self, texts: list[str]) -> torch.Tensor:
+        """L2-normalized text embeddings (float32, on CPU)."""
+        tokens = self.tokenizer(texts).to(self.device)
+        feats = self.model.encode_text(tokens)
+        return F.normalize(feats.float(), dim=-1).cpu()
+
+
+def register_config_dir(config_dir: str | Path | None) -> None:
+    """Make open_clip see our custom model configs (must run in every process)."""
+    if config_dir is None:
+        return
+    import open_clip
+
+    folder = Path(config_dir)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"backbone config_dir {folder} does not exist")
+    open_clip.add_model_config(folder)
+
+
+def load_open_clip(
+    model_name: str,
+    pretrained: str | None,
+    *,
+    config_dir: str | Path | None = None,
+    quick_gelu: bool = False,
+    cache_dir: str | None = None,
+    device: torch.device | str = "cpu",
+) -> Backbone:
+    """Build an open_clip model the way real weights load: ``pretrained`` is a tag or a file."""
+    import open_clip
+
+    register_config_dir(config_dir)
+    if model_name not in open_clip.list_models():
+        raise ValueError(
+            f"open_clip has no model config {model_name!r}"
+            + (f" (looked in {config_dir} too)" if config_dir else "")
+        )
+    is_file = pretrained and ("/" in pretrained or pretrained.endswith(CHECKPOINT_SUFFIXES))
+    if is_file and not Path(pretrained).is_file():
+        raise FileNotFoundError(f"pretrained checkpoint {pretrained} does not exist")
+    device = torch.device(device)
+    try:
+        model, _, _ = open_clip.create_model_and_transforms(
+            model_name,
+            pretrained=pretrained,
+            force_quick_gelu=quick_gelu,
+            cache_dir=cache_dir,
+            device=device,
+        )
+    except RuntimeError as exc:
+        raise RuntimeError(
+            f"could not load open_clip {model_name} pretrained={pretrained!r}: {exc}. "
+            "Offline? Place the weights in the cache_dir of params.yaml or set HF_HUB_OFFLINE=0."
+        ) from exc
+    model.eval()
+    visual = model.visual
+    size = visual.image_size
+    size = size[0] if isinstance(size, tuple | list) else size
+    return Backbone(
+        model=model,
+        tokenizer=open_clip.get_tokenizer(model_name),
+        image_size=int(size),
+        mean=tuple(visual.image_mean or open_clip.OPENAI_DATASET_MEAN),
+        std=tuple(visual.image_std or open_clip.OPENAI_DATASET_STD),
+        device=device,
+        description={
+            "library": "open_clip",
+            "model": model_name,
+            "pretrained": pretrained,
+            "quick_gelu": quick_gelu,
+            "features": "encode_image (post-projection)",
+        },
+    )
+
+
+def load_backbone(
+    backbone: dict[str, Any],
+    datasource: dict[str, Any],
+    *,
+    checkpoint: str | None = None,
+    cache_dir: str | None = None,
+    device: torch.device | str = "cpu",
+) -> Backbone:
+    """Load a backbone entry of params.yaml with a datasource entry (or a trained checkpoint)."""
+    if backbone["library"] != "open_clip":
+        raise ValueError(f"unsupported backbone library {backbone['library']!r}")
+    return load_open_clip(
+        backbone["model"],
+        checkpoint or datasource.get("pretrained"),
+        config_dir=backbone.get("config_dir"),
+        quick_gelu=bool(datasource.get("quick_gelu", False)),
+        cache_dir=cache_dir,
+        device=device,
+    )

@@ -1,0 +1,107 @@
+"""Contrastive training of the demo's tiny open_clip model on attribute captions.
+
+Produces a safetensors state dict that later loads through
+``open_clip.create_model_and_transforms(name, pretrained=<file>)``, the path real weights take.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from safetensors.torch import save_file
+
+from clipfair.io import atomic_path
+from clipfair.labels import AGE_WORDS, GENDER_WORDS, RACE_WORDS
+from clipfair.models.backbone import load_open_clip
+from clipfair.progress import progress
+
+log = logging.getLogger(__name__)
+
+CAPTION_STYLES = ("full", "no_age")
+
+
+def caption(
+    age: str, gender: str, race: str, rng: np.random.Generator, drop: float, style: str = "full"
+) -> str:
+    """'a photo of a middle-aged black woman', each attribute left out with probability drop."""
+    if style not in CAPTION_STYLES:
+        raise ValueError(f"caption style {style!r}; expected one of {CAPTION_STYLES}")
+    words = []
+    if style == "full" and rng.random() >= drop:
+        words.append(AGE_WORDS[age])
+    if rng.random() >= drop:
+        words.append(RACE_WORDS[race])
+    words.append(GENDER_WORDS[gender] if rng.random() >= drop else "person")
+    return "a photo of a " + " ".join(words)
+
+
+def train_tiny_clip(
+    index_path: str | Path,
+    images_path: str | Path,
+    model_name: str,
+    config_dir: str | Path,
+    out_path: str | Path,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    weight_decay: float,
+    drop_attribute: float,
+    captions: str,
+    seed: int,
+    threads: int = 2,
+) -> dict[str, float]:
+    """Train from scratch on the train split; write the state dict; return the last loss."""
+    from open_clip.loss import ClipLoss
+
+    torch.manual_seed(seed)
+    torch.set_num_threads(threads)
+    rng = np.random.default_rng(seed)
+    index = pd.read_parquet(index_path)
+    images = np.load(images_path, mmap_mode="r")
+    if len(images) != len(index):
+        raise ValueError(
+            f"{images_path} has {len(images)} images but {index_path} {len(index)} rows"
+        )
+    backbone = load_open_clip(model_name, None, config_dir=config_dir)
+    model = backbone.model
+    model.train()
+    loss_fn = ClipLoss()
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    steps_per_epoch = len(index) // batch_size
+    total = max(1, epochs * steps_per_epoch)
+    warmup = max(1, total // 20)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt,
+        lambda s: (
+            min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, total) / total))
+        ),
+    )
+    labels = index[["age", "gender", "race"]].to_numpy()
+    last = float("nan")
+    bar = progress(total=total, desc=f"train {Path(out_path).stem}", unit="step")
+    for _ in range(epochs):
+        order = rng.permutation(len(index))
+        for step in range(steps_per_epoch):
+            rows = np.sort(order[step * batch_size : (step + 1) * batch_size])
+            x = backbone.preprocess(torch.from_numpy(np.ascontiguousarray(images[rows])))
+            texts = [caption(a, g, r, rng, drop_attribute, captions) for a, g, r in labels[rows]]
+            img_f, txt_f, scale = model(x, backbone.tokenizer(texts))
+            loss = loss_fn(img_f, txt_f, scale)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            last = loss.item()
+            bar.update(1)
+            bar.set_postfix(loss=f"{last:.3f}", refresh=False)
+    bar.close()
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    with atomic_path(out_path) as tmp:
+        save_file(state, str(tmp), metadata={"model": model_name, "seed": str(seed)})
+    return {"final_loss": last, "steps": total}

@@ -1,0 +1,76 @@
+"""Shared fixtures: project root, a small demo release, CLI on PATH, project copies."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from clipfair.data.demo import write_demo_release
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = ROOT / "workflow" / "schemas" / "params.schema.yaml"
+
+# The CLI and snakemake of this interpreter's environment, for subprocess tests.
+os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+@pytest.fixture(scope="session")
+def small_release(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 300/120-image demo release (zip + CSVs) shared read-only by tests."""
+    out = tmp_path_factory.mktemp("release")
+    write_demo_release(out, n_train=300, n_val=120, image_size=32, seed=3)
+    return out
+
+
+@pytest.fixture
+def release_copy(small_release: Path, tmp_path: Path) -> Path:
+    """A writable copy of the small release for tests that corrupt it."""
+    dst = tmp_path / "release"
+    shutil.copytree(small_release, dst)
+    return dst
+
+
+def _git_files(*args: str) -> list[str]:
+    out = subprocess.run(
+        ["git", "ls-files", *args], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout
+    return out.splitlines()
+
+
+def project_files() -> list[str]:
+    """Files a fresh clone has: tracked ones, plus new (untracked, not ignored) sources.
+
+    Run outputs that git does not ignore (metrics/, which DVC commits) are left out unless
+    tracked, so a local demo run does not leak into the copy.
+    """
+    new = [f for f in _git_files("-o", "--exclude-standard") if not f.startswith("metrics/")]
+    files = sorted(set(_git_files("-c")) | set(new))
+    return [f for f in files if (ROOT / f).exists() or (ROOT / f).is_symlink()]
+
+
+def copy_project(dst: Path) -> Path:
+    """Copy the project as a fresh clone would have it into ``dst``."""
+    for rel in project_files():
+        src, target = ROOT / rel, dst / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_symlink():
+            target.symlink_to(os.readlink(src))
+        else:
+            shutil.copy2(src, target)
+    return dst
+
+
+def run(cmd: list[str], cwd: Path, timeout: int = 1200, check: bool = True):
+    """Run a command, returning the CompletedProcess; on failure show its output."""
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(cmd)} exited {proc.returncode}\n--- stdout\n{proc.stdout[-6000:]}"
+            f"\n--- stderr\n{proc.stderr[-6000:]}"
+        )
+    return proc

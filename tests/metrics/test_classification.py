@@ -1,0 +1,35 @@
+import pandas as pd
+import pytest
+
+from clipfair.metrics.classification import cell_metrics
+
+
+def _frame():
+    rows = [
+        # file, age, gender, race, true, pred
+        ("a", "20-29", "Male", "White", "Male", "Male"),
+        ("b", "20-29", "Male", "Black", "Male", "Female"),
+        ("c", "30-39", "Female", "White", "Female", "Female"),
+        ("d", "30-39", "Female", "Black", "Female", "Female"),
+    ]
+    df = pd.DataFrame(rows, columns=["file", "age", "gender", "race", "true", "pred"])
+    df["task"] = "gender"
+    return df
+
+
+def test_accuracy_balanced_and_by_group():
+    m = cell_metrics(_frame())
+    assert m["accuracy"] == pytest.approx(0.75)
+    assert m["balanced_accuracy"] == pytest.approx((0.5 + 1.0) / 2)
+    assert m["accuracy_by_gender"] == {"Male": 0.5, "Female": 1.0}
+    assert m["accuracy_by_race"] == {"White": 1.0, "Black": 0.5}
+    assert m["accuracy_by_age"] == {"20-29": 0.5, "30-39": 1.0}
+    assert m["per_class"]["Female"]["precision"] == pytest.approx(2 / 3)
+    assert m["per_class"]["Male"]["recall"] == pytest.approx(0.5)
+
+
+def test_mixed_tasks_are_rejected():
+    df = _frame()
+    df.loc[0, "task"] = "race"
+    with pytest.raises(ValueError, match="mix tasks"):
+        cell_metrics(df)

@@ -1,0 +1,71 @@
+import copy
+
+import pytest
+import yaml
+
+from clipfair.config import ConfigError, cells, deep_merge, resolve_params
+
+from .conftest import ROOT, SCHEMA
+
+
+@pytest.fixture
+def params() -> dict:
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def test_default_params_describe_the_real_grid(params):
+    resolved = resolve_params(params, SCHEMA)
+    assert resolved["grid"]["dataset"] == "fairface"
+    assert {c.datasource for c in cells(resolved)} == {
+        "openai",
+        "laion400m_e31",
+        "laion2b_s32b_b82k",
+        "datacomp_xl_s13b_b90k",
+        "commonpool_xl_s13b_b90k",
+    }
+    assert resolved["datasources"]["openai"]["quick_gelu"] is True
+
+
+def test_demo_profile_overlays_the_grid(params):
+    params["profile"] = "demo"
+    resolved = resolve_params(params, SCHEMA)
+    assert resolved["grid"]["dataset"] == "fairface_demo"
+    assert {c.backbone for c in cells(resolved)} == {"tiny-vit"}
+    assert resolved["probe"] == params["probe"]  # untouched sections stay
+
+
+def test_unknown_key_is_named(params):
+    params["probe"]["c_maxx"] = 3
+    with pytest.raises(ConfigError, match=r"'probe'.*'c_maxx' was unexpected"):
+        resolve_params(params, SCHEMA)
+
+
+def test_wrong_value_is_named(params):
+    params["embed"]["batch_size"] = 0
+    with pytest.raises(ConfigError, match=r"embed\.batch_size"):
+        resolve_params(params, SCHEMA)
+
+
+def test_grid_reference_to_undefined_entry_is_named(params):
+    params["grid"]["backbones"] = ["ViT-L-14", "ViT-Z-99"]
+    with pytest.raises(ConfigError, match=r"grid\.backbones names 'ViT-Z-99'.*backbones:"):
+        resolve_params(params, SCHEMA)
+
+
+def test_unknown_profile_is_named(params):
+    params["profile"] = "tiny"
+    with pytest.raises(ConfigError, match=r"profile 'tiny' is not defined"):
+        resolve_params(params, SCHEMA)
+
+
+def test_method_option_of_another_kind_is_rejected(params):
+    params["methods"]["probe_age"]["label_set"] = "gender"
+    with pytest.raises(ConfigError, match=r"methods\.probe_age"):
+        resolve_params(params, SCHEMA)
+
+
+def test_deep_merge_merges_maps_and_replaces_lists():
+    base = {"a": {"x": 1, "y": [1, 2]}, "b": 2}
+    merged = deep_merge(base, {"a": {"y": [3]}})
+    assert merged == {"a": {"x": 1, "y": [3]}, "b": 2}
+    assert base == copy.deepcopy(base) and base["a"]["y"] == [1, 2]

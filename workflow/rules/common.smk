@@ -1,0 +1,78 @@
+# Config validation (one schema) and the small helpers that spell the grid into file paths.
+import json
+
+from clipfair.config import cells, resolve_params
+from clipfair.methods import get_method
+
+# Apply the selected profile (params.yaml `profile:`) and validate against the one schema.
+_resolved = resolve_params(config, workflow.source_path("../schemas/params.schema.yaml"))
+config.clear()
+config.update(_resolved)
+
+DATA = config["paths"]["data"]
+METRICS = config["paths"]["metrics"]
+DATASET = config["grid"]["dataset"]
+HEADLINE = config["grid"].get("headline", "accuracy")
+SPLITS = ["train", "val"]
+CONDA_ENV = "../envs/clipfair.yaml"  # relative to rules/
+
+
+wildcard_constraints:
+    dataset="[^/]+",
+    backbone="[^/]+",
+    datasource="[^/]+",
+    method="[^/]+",
+    split="train|val",
+    label_set="[^/]+",
+
+
+def as_json(obj):
+    """A config entry as one JSON string for a CLI flag."""
+    return json.dumps(obj, sort_keys=True)
+
+
+def backbone_json(wildcards):
+    return as_json(config["backbones"][wildcards.backbone])
+
+
+def datasource_json(wildcards):
+    return as_json(config["datasources"][wildcards.datasource])
+
+
+def checkpoint_of(wildcards):
+    """A datasource trained in the pipeline loads from its checkpoint; others by tag."""
+    if "train" in config["datasources"][wildcards.datasource]:
+        return f"{DATA}/models/{wildcards.backbone}/{wildcards.datasource}.safetensors"
+    return []
+
+
+def method_spec(wildcards):
+    return config["methods"][wildcards.method]
+
+
+def method_inputs(wildcards):
+    """Inputs named by the method's NEEDS: split embeddings/indexes and prompt embeddings."""
+    spec = method_spec(wildcards)
+    needs = set(get_method(spec["kind"]).NEEDS) | {"val"}
+    emb = f"{DATA}/embeddings/{wildcards.dataset}/{wildcards.backbone}/{wildcards.datasource}"
+    inputs = {}
+    for split in SPLITS:
+        if split in needs:
+            inputs[f"{split}_index"] = f"{DATA}/interim/{wildcards.dataset}/{split}.parquet"
+            inputs[f"{split}_emb"] = f"{emb}/{split}.npy"
+    if "text" in needs:
+        inputs["text"] = (
+            f"{DATA}/embeddings/text/{wildcards.backbone}/{wildcards.datasource}/"
+            f"{spec['label_set']}.parquet"
+        )
+    return inputs
+
+
+def optional_flags(wildcards, input):
+    """CLI flags for the optional method inputs that this method has."""
+    names = ("train_index", "train_emb", "text")
+    return " ".join(f"--{n.replace('_', '-')} {input[n]}" for n in names if n in input.keys())
+
+
+def cell_metric_files():
+    return [f"{METRICS}/cells/{c.key}.json" for c in cells(config)]

@@ -1,0 +1,46 @@
+# Acquire the release (demo / local / download) and ingest it once into index + image cache.
+
+
+rule acquire:
+    output:
+        zip=f"{DATA}/raw/{{dataset}}/images.zip",
+        csv_train=f"{DATA}/raw/{{dataset}}/fairface_label_train.csv",
+        csv_val=f"{DATA}/raw/{{dataset}}/fairface_label_val.csv",
+    params:
+        source=lambda w: as_json(config["datasets"][w.dataset]["source"]),
+        out=lambda w, output: os.path.dirname(output.zip),
+    conda:
+        CONDA_ENV
+    log:
+        "logs/acquire/{dataset}.log",
+    benchmark:
+        "benchmarks/acquire/{dataset}.tsv"
+    message:
+        "Acquire the {wildcards.dataset} release"
+    shell:
+        "clipfair acquire --source {params.source:q} --out {params.out} > {log} 2>&1"
+
+
+rule ingest:
+    input:
+        zip=rules.acquire.output.zip,
+        csv=f"{DATA}/raw/{{dataset}}/fairface_label_{{split}}.csv",
+    output:
+        index=f"{DATA}/interim/{{dataset}}/{{split}}.parquet",
+        images=f"{DATA}/interim/{{dataset}}/{{split}}_images.npy",
+    params:
+        raw=lambda w, input: os.path.dirname(input.zip),
+        size=lambda w: config["datasets"][w.dataset]["image_size"],
+    threads: 2
+    conda:
+        CONDA_ENV
+    log:
+        "logs/ingest/{dataset}_{split}.log",
+    benchmark:
+        "benchmarks/ingest/{dataset}_{split}.tsv"
+    message:
+        "Ingest {wildcards.dataset} {wildcards.split}: validate labels, decode images once"
+    shell:
+        "clipfair ingest --raw {params.raw} --split {wildcards.split}"
+        " --out-index {output.index} --out-images {output.images}"
+        " --image-size {params.size} --threads {threads} > {log} 2>&1"

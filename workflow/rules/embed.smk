@@ -1,0 +1,58 @@
+# Embeddings, once per (backbone, datasource, split) and per zero-shot label set.
+
+
+rule embed_images:
+    input:
+        index=f"{DATA}/interim/{{dataset}}/{{split}}.parquet",
+        images=f"{DATA}/interim/{{dataset}}/{{split}}_images.npy",
+        checkpoint=checkpoint_of,
+    output:
+        emb=f"{DATA}/embeddings/{{dataset}}/{{backbone}}/{{datasource}}/{{split}}.npy",
+        meta=f"{DATA}/embeddings/{{dataset}}/{{backbone}}/{{datasource}}/{{split}}.json",
+    params:
+        backbone=backbone_json,
+        datasource=datasource_json,
+        cache_dir=config.get("cache_dir") or "",
+        device=config["embed"]["device"],
+        batch_size=config["embed"]["batch_size"],
+    threads: config["embed"]["threads"]
+    conda:
+        CONDA_ENV
+    log:
+        "logs/embed_images/{dataset}_{backbone}_{datasource}_{split}.log",
+    benchmark:
+        "benchmarks/embed_images/{dataset}_{backbone}_{datasource}_{split}.tsv"
+    message:
+        "Embed {wildcards.dataset} {wildcards.split} with {wildcards.backbone}/{wildcards.datasource}"
+    shell:
+        "clipfair embed-images --backbone {params.backbone:q} --datasource {params.datasource:q}"
+        " --checkpoint '{input.checkpoint}' --cache-dir '{params.cache_dir}'"
+        " --device {params.device} --threads {threads} --index {input.index}"
+        " --images {input.images} --out {output.emb} --batch-size {params.batch_size}"
+        " > {log} 2>&1"
+
+
+rule embed_text:
+    input:
+        checkpoint=checkpoint_of,
+    output:
+        f"{DATA}/embeddings/text/{{backbone}}/{{datasource}}/{{label_set}}.parquet",
+    params:
+        backbone=backbone_json,
+        datasource=datasource_json,
+        cache_dir=config.get("cache_dir") or "",
+        device=config["embed"]["device"],
+    threads: 1
+    conda:
+        CONDA_ENV
+    log:
+        "logs/embed_text/{backbone}_{datasource}_{label_set}.log",
+    benchmark:
+        "benchmarks/embed_text/{backbone}_{datasource}_{label_set}.tsv"
+    message:
+        "Embed the prompts of {wildcards.label_set} with {wildcards.backbone}/{wildcards.datasource}"
+    shell:
+        "clipfair embed-text --backbone {params.backbone:q} --datasource {params.datasource:q}"
+        " --checkpoint '{input.checkpoint}' --cache-dir '{params.cache_dir}'"
+        " --device {params.device} --threads {threads} --label-set {wildcards.label_set}"
+        " --out {output} > {log} 2>&1"

@@ -1,0 +1,48 @@
+# One rule runs any method cell (the registry picks the code); one evaluates it.
+
+
+rule run_method:
+    input:
+        unpack(method_inputs),
+    output:
+        predictions=f"{DATA}/predictions/{{dataset}}/{{backbone}}/{{datasource}}/{{method}}.parquet",
+        info=f"{DATA}/predictions/{{dataset}}/{{backbone}}/{{datasource}}/{{method}}.info.json",
+    params:
+        spec=lambda w: as_json(method_spec(w)),
+        options=lambda w: as_json(config.get({"linear_probe": "probe"}.get(method_spec(w)["kind"]), {})),
+        flags=optional_flags,
+        seed=config["seed"],
+    threads: 2
+    conda:
+        CONDA_ENV
+    log:
+        "logs/run_method/{dataset}_{backbone}_{datasource}_{method}.log",
+    benchmark:
+        "benchmarks/run_method/{dataset}_{backbone}_{datasource}_{method}.tsv"
+    message:
+        "Run {wildcards.method} on {wildcards.backbone}/{wildcards.datasource}"
+    shell:
+        "clipfair run-method --spec {params.spec:q} --options {params.options:q}"
+        " --val-index {input.val_index} --val-emb {input.val_emb} {params.flags}"
+        " --out {output.predictions} --out-info {output.info} --seed {params.seed}"
+        " --threads {threads} > {log} 2>&1"
+
+
+rule evaluate:
+    input:
+        predictions=f"{DATA}/predictions/{DATASET}/{{backbone}}/{{datasource}}/{{method}}.parquet",
+        info=f"{DATA}/predictions/{DATASET}/{{backbone}}/{{datasource}}/{{method}}.info.json",
+    output:
+        f"{METRICS}/cells/{{backbone}}/{{datasource}}/{{method}}.json",
+    conda:
+        CONDA_ENV
+    log:
+        "logs/evaluate/{backbone}_{datasource}_{method}.log",
+    benchmark:
+        "benchmarks/evaluate/{backbone}_{datasource}_{method}.tsv"
+    message:
+        "Evaluate {wildcards.backbone}/{wildcards.datasource}/{wildcards.method}"
+    shell:
+        "clipfair evaluate --predictions {input.predictions} --info {input.info}"
+        " --cell {wildcards.backbone}/{wildcards.datasource}/{wildcards.method}"
+        " --out {output} > {log} 2>&1"

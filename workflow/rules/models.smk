@@ -1,0 +1,30 @@
+# Datasources with a `train:` block are trained here (the demo's tiny CLIP).
+
+
+rule train_clip:
+    input:
+        index=f"{DATA}/interim/{DATASET}/train.parquet",
+        images=f"{DATA}/interim/{DATASET}/train_images.npy",
+    output:
+        f"{DATA}/models/{{backbone}}/{{datasource}}.safetensors",
+    params:
+        model=lambda w: config["backbones"][w.backbone]["model"],
+        config_dir=lambda w: config["backbones"][w.backbone].get("config_dir", "."),
+        train=lambda w: config["datasources"][w.datasource]["train"],
+        opt=config["train_clip"],
+    threads: 2
+    conda:
+        CONDA_ENV
+    log:
+        "logs/train_clip/{backbone}_{datasource}.log",
+    benchmark:
+        "benchmarks/train_clip/{backbone}_{datasource}.tsv"
+    message:
+        "Train {wildcards.backbone} weights '{wildcards.datasource}' on {DATASET} train"
+    shell:
+        "clipfair train-clip --index {input.index} --images {input.images}"
+        " --model {params.model} --config-dir {params.config_dir} --out {output}"
+        " --epochs {params.train[epochs]} --seed {params.train[seed]}"
+        " --captions {params.train[captions]} --batch-size {params.opt[batch_size]}"
+        " --lr {params.opt[lr]} --weight-decay {params.opt[weight_decay]}"
+        " --drop-attribute {params.opt[drop_attribute]} --threads {threads} > {log} 2>&1"

@@ -69,3 +69,8 @@ def test_deep_merge_merges_maps_and_replaces_lists():
     merged = deep_merge(base, {"a": {"y": [3]}})
     assert merged == {"a": {"x": 1, "y": [3]}, "b": 2}
     assert base == copy.deepcopy(base) and base["a"]["y"] == [1, 2]
+
+
+def test_exponent_floats_written_by_dvc_are_numbers(params):
+    params["probe"]["c_min"] = "1e-05"  # how PyYAML reads DVC's `-S probe.c_min=0.00001`
+    assert resolve_params(params, SCHEMA)["probe"]["c_min"] == 1e-05

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,22 @@ def validate_params(params: dict[str, Any], schema_path: str | Path = DEFAULT_SC
         raise ConfigError("params: the grid is empty (no datasource fits any backbone)")
 
 
+# YAML 1.2 writers (DVC's `-S key=1e-05`) emit exponent floats without a dot, which PyYAML
+# (YAML 1.1, used by Snakemake) reads as strings.
+_EXP_FLOAT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
+
+
+def _exponent_floats(obj: Any) -> Any:
+    """Turn exponent-notation strings like '1e-05' back into floats, recursively."""
+    if isinstance(obj, dict):
+        return {k: _exponent_floats(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_exponent_floats(v) for v in obj]
+    if isinstance(obj, str) and _EXP_FLOAT.match(obj):
+        return float(obj)
+    return obj
+
+
 def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
     """``base`` with ``overlay`` applied: mappings merge key by key, anything else replaces."""
     out = dict(base)
@@ -71,7 +88,7 @@ def resolve_params(
     ``profiles.demo``. So ``dvc exp run -S profile=demo`` and
     ``snakemake --config profile=demo`` switch the whole run with one key.
     """
-    params = copy.deepcopy(params)  # callers may reuse (or clear) the dict they passed
+    params = _exponent_floats(copy.deepcopy(params))  # callers may reuse the dict they passed
     name = params.get("profile", "real")
     if name != "real":
         profiles = params.get("profiles") or {}

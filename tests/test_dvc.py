@@ -1,0 +1,102 @@
+"""DVC around Snakemake, in a real temporary git + DVC repo: repro, no-op repro, experiments."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import yaml
+
+from clipfair.config import deep_merge
+
+from .conftest import copy_project, run
+
+# A smaller demo so that repro + experiment stay around a minute or two.
+SMALL_DEMO = {
+    "datasets": {"fairface_demo": {"source": {"n_train": 600, "n_val": 200}}},
+    "datasources": {
+        "demo_full": {"train": {"epochs": 3}},
+        "demo_noage": {"train": {"epochs": 3}},
+    },
+    "grid": {"methods": ["zs_gender", "probe_gender"]},
+}
+
+
+@pytest.fixture(scope="module")
+def dvc_repo(tmp_path_factory):
+    repo = copy_project(tmp_path_factory.mktemp("dvcrepo"))
+    params_path = repo / "params.yaml"
+    params = yaml.safe_load(params_path.read_text())
+    params["profile"] = "demo"
+    params["profiles"]["demo"] = deep_merge(params["profiles"]["demo"], SMALL_DEMO)
+    params_path.write_text(yaml.safe_dump(params, sort_keys=False))
+    os.environ.setdefault("GIT_AUTHOR_NAME", "test")
+    os.environ.setdefault("GIT_AUTHOR_EMAIL", "test@localhost")
+    os.environ.setdefault("GIT_COMMITTER_NAME", "test")
+    os.environ.setdefault("GIT_COMMITTER_EMAIL", "test@localhost")
+    run(["git", "init", "-q", "-b", "main"], repo)
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", "baseline"], repo)
+    return repo
+
+
+def _metric(summary: dict, method: str) -> float:
+    return summary["tiny-vit"]["demo_full"][method]["accuracy"]
+
+
+@pytest.mark.slow
+def test_repro_then_noop_then_experiment(dvc_repo):
+    repo = dvc_repo
+    run(["dvc", "repro"], repo, timeout=1500)
+    base = json.loads((repo / "metrics/summary.json").read_text())
+    assert (repo / "dvc.lock").is_file()
+
+    again = run(["dvc", "repro"], repo)
+    assert "didn't change" in again.stdout or "up to date" in again.stdout, again.stdout
+    status = run(["dvc", "status"], repo)
+    assert "up to date" in status.stdout, status.stdout
+
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", "demo run"], repo)
+
+    # heavy regularisation: the probe's accuracy must change, zero-shot must not
+    exp = run(
+        [
+            "dvc",
+            "exp",
+            "run",
+            "-n",
+            "strong-reg",
+            "-S",
+            "probe.c_min=0.00001",
+            "-S",
+            "probe.c_max=0.0001",
+            "-S",
+            "probe.n_c=2",
+        ],
+        repo,
+        timeout=1500,
+    )
+    out = exp.stdout + exp.stderr
+    assert "train_clip" not in out or "Nothing to be done" in out
+    after = json.loads((repo / "metrics/summary.json").read_text())
+    assert _metric(after, "zs_gender") == _metric(base, "zs_gender")
+    assert _metric(after, "probe_gender") != _metric(base, "probe_gender")
+
+    shown = json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)
+    values = {}
+    for commit in shown:
+        for entry in [commit, *(e for exp in commit.get("experiments") or [] for e in exp["revs"])]:
+            data = entry.get("data") or {}
+            metrics = data.get("metrics", {}).get("metrics/summary.json", {}).get("data")
+            if metrics:
+                values[data.get("name") or entry.get("name") or entry["rev"]] = _metric(
+                    metrics, "probe_gender"
+                )
+    assert len(set(values.values())) >= 2, values
+
+    diff = run(["dvc", "metrics", "diff", "--json"], repo)
+    changed = json.loads(diff.stdout)["metrics/summary.json"]
+    assert "tiny-vit.demo_full.probe_gender.accuracy" in changed
+    assert "tiny-vit.demo_full.zs_gender.accuracy" not in changed

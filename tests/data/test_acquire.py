@@ -1,0 +1,74 @@
+import functools
+import hashlib
+import http.server
+import threading
+
+import pytest
+
+from clipfair.data.acquire import acquire
+from clipfair.data.layout import RELEASE_FILES
+
+
+@pytest.fixture
+def http_root(small_release):
+    """A real HTTP server on 127.0.0.1 serving the small release folder."""
+    handler = functools.partial(
+        http.server.SimpleHTTPRequestHandler, directory=str(small_release)
+    )
+    handler.log_message = lambda *a, **k: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def _sha(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_download_source_fetches_and_verifies(http_root, small_release, tmp_path):
+    source = {
+        "kind": "download",
+        "files": {name: f"{http_root}/{name}" for name in RELEASE_FILES},
+        "sha256": {name: _sha(small_release / name) for name in RELEASE_FILES},
+    }
+    files = acquire(source, tmp_path / "raw")
+    assert [f.name for f in files] == list(RELEASE_FILES)
+    assert all(_sha(f) == _sha(small_release / f.name) for f in files)
+
+
+def test_failed_download_names_url_target_and_manual_step(http_root, tmp_path):
+    source = {
+        "kind": "download",
+        "files": {name: f"{http_root}/missing/{name}" for name in RELEASE_FILES},
+    }
+    with pytest.raises(RuntimeError) as err:
+        acquire(source, tmp_path / "raw")
+    msg = str(err.value)
+    assert f"{http_root}/missing/images.zip" in msg
+    assert str(tmp_path / "raw" / "images.zip") in msg and "place it" in msg
+    assert not list((tmp_path / "raw").glob("*"))  # nothing half-written
+
+
+def test_file_placed_by_hand_is_used_and_checked(small_release, tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for name in RELEASE_FILES:
+        (raw / name).write_bytes((small_release / name).read_bytes())
+    offline = {
+        "kind": "download",
+        "files": {name: f"http://127.0.0.1:9/{name}" for name in RELEASE_FILES},
+        "sha256": {name: _sha(small_release / name) for name in RELEASE_FILES},
+    }
+    acquire(offline, raw)  # no network touched: every file is present and verified
+    offline["sha256"]["images.zip"] = "0" * 64
+    with pytest.raises(ValueError, match=r"images.zip: sha256 .*, expected 0000"):
+        acquire(offline, raw)
+
+
+def test_local_source_copies_and_names_missing_file(small_release, tmp_path):
+    acquire({"kind": "local", "folder": str(small_release)}, tmp_path / "a")
+    assert (tmp_path / "a" / "images.zip").stat().st_size > 0
+    with pytest.raises(FileNotFoundError, match="has no images.zip"):
+        acquire({"kind": "local", "folder": str(tmp_path / "empty")}, tmp_path / "b")

@@ -28,7 +28,8 @@ def test_help_lists_every_subcommand():
 
 def test_validate_config_accepts_the_shipped_params():
     proc = _cli("validate-config", "params.yaml")
-    assert proc.returncode == 0 and "20 cells" in proc.stdout
+    # 5 datasources x (6 explicit methods + 19 of the zero-shot sweep)
+    assert proc.returncode == 0 and f"{5 * 25} cells" in proc.stdout
 
 
 def test_ingest_error_is_one_clear_line(release_copy, tmp_path):

@@ -12,7 +12,19 @@ from .conftest import copy_project, run
 # Measured on the demo (2 CPU cores, see README): zero-shot gender 0.95-0.96, probe gender
 # 0.95-0.96, race 0.77-0.79, age 0.37 (no-age captions) to 0.50. Thresholds keep a margin yet sit
 # far above chance (gender 0.50, race 0.14, age 0.11; age majority class 0.25).
-THRESHOLDS = {"zs_gender": 0.85, "probe_gender": 0.85, "probe_race": 0.60, "probe_age": 0.30}
+THRESHOLDS = {
+    "zs_gender_mean": 0.85,
+    "probe_gender": 0.85,
+    "probe_race": 0.60,
+    "probe_age": 0.30,
+    "zs_race_mean": 0.55,
+    "zs_age_race_gender_labels_top11": 0.85,
+    "zs_original_clip_labels_top1": 0.85,
+    "zs_denigration_top1": 0.85,
+}
+# Zero-shot age (measured 0.46 with age words in the captions, 0.115 without; chance 0.11):
+# demo_full must read age from the prompts, demo_noage never learnt the words.
+ZS_AGE = {"demo_full": (0.30, 1.0), "demo_noage": (0.0, 0.20)}
 DEMO = ["snakemake", "--cores", "all", "--config", "profile=demo"]
 
 
@@ -29,9 +41,44 @@ def test_demo_metrics_clearly_above_chance(demo_project):
     proj, _ = demo_project
     summary = pd.read_csv(proj / "metrics" / "summary.csv")
     assert set(summary["datasource"]) == {"demo_full", "demo_noage"}
-    assert len(summary) == 8
+    assert len(summary) == 34  # 17 methods (6 explicit + 11 of the zero-shot sweep) x 2
     for row in summary.itertuples():
-        assert row.accuracy >= THRESHOLDS[row.method], (row.datasource, row.method, row.accuracy)
+        if row.method in THRESHOLDS:
+            assert row.accuracy >= THRESHOLDS[row.method], (row.datasource, row.method)
+        if row.method == "zs_age_mean":
+            low, high = ZS_AGE[row.datasource]
+            assert low <= row.accuracy <= high, (row.datasource, row.accuracy)
+    # every gender cell, even the raw "Male"/"Female" prompts (measured 0.60-0.61), beats chance
+    gender = summary[summary["task"] == "gender"]
+    assert (gender["accuracy"] > 0.55).all(), gender[["datasource", "method", "accuracy"]]
+
+
+@pytest.mark.slow
+def test_group_accuracies_reconcile_with_overall(demo_project):
+    proj, _ = demo_project
+    for path in (proj / "metrics" / "cells").rglob("*.json"):
+        cell = json.loads(path.read_text())
+        for group in ("gender", "age", "race"):
+            acc, n = cell[f"accuracy_by_{group}"], cell[f"n_by_{group}"]
+            assert sum(n.values()) == cell["n"]
+            weighted = sum(acc[k] * n[k] for k in acc) / cell["n"]
+            assert weighted == pytest.approx(cell["accuracy"], abs=1e-9), (path, group)
+        white, non_white = cell["accuracy_white"], cell["accuracy_non_white"]
+        n_white = cell["n_by_race"]["White"]
+        mixed = (white * n_white + non_white * (cell["n"] - n_white)) / cell["n"]
+        assert mixed == pytest.approx(cell["accuracy"], abs=1e-9)
+
+
+@pytest.mark.slow
+def test_fairness_tables_are_written(demo_project):
+    proj, _ = demo_project
+    table5 = pd.read_csv(proj / "metrics" / "gender_by_race.csv")
+    assert {"Male", "Female", "overall"} == set(table5["gender"])
+    assert "Middle Eastern" in table5.columns
+    den = pd.read_csv(proj / "metrics" / "denigration.csv")
+    assert set(den["metric"]) == {"share_non_human", "share_crime"}
+    assert set(den["group_type"]) == {"race", "age"}
+    assert den["value"].between(0, 1).all()
 
 
 @pytest.mark.slow
@@ -50,7 +97,8 @@ def test_demo_writes_cells_summary_and_prints_table(demo_project):
     }
     assert 1e-3 <= cell["method_info"]["best_C"] <= 1e3
     summary = json.loads((proj / "metrics/summary.json").read_text())
-    assert 0 < summary["tiny-vit"]["demo_noage"]["zs_gender"]["accuracy"] <= 1
+    assert 0 < summary["tiny-vit"]["demo_noage"]["zs_gender_mean"]["accuracy"] <= 1
+    assert "share_non_human" in summary["tiny-vit"]["demo_full"]["zs_denigration_top1"]
     assert "probe_gender" in proc.stdout and "demo_noage" in proc.stdout  # the console table
 
 

@@ -97,10 +97,10 @@ def cmd_embed_images(args: argparse.Namespace) -> None:
 
 def cmd_embed_text(args: argparse.Namespace) -> None:
     from clipfair.embed import embed_label_set
-    from clipfair.methods.label_sets import prompts_for
+    from clipfair.methods.label_sets import get_label_set
 
     _threads(args.threads)
-    _, prompts = prompts_for(args.label_set)
+    prompts = get_label_set(args.label_set).prompts
     embed_label_set(_backbone(args), prompts, args.out)
     print(f"embedded {sum(map(len, prompts.values()))} prompts of {args.label_set} -> {args.out}")
 
@@ -128,8 +128,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from clipfair.io import write_json
     from clipfair.metrics.classification import cell_metrics
 
-    metrics = cell_metrics(pd.read_parquet(args.predictions))
     info = json.loads(Path(args.info).read_text()) if args.info else {}
+    metrics = cell_metrics(pd.read_parquet(args.predictions), info.get("categories"))
     backbone, datasource, method = args.cell.split("/")
     metrics.update(backbone=backbone, datasource=datasource, method=method, method_info=info)
     write_json(args.out, metrics)
@@ -137,10 +137,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def cmd_summarize(args: argparse.Namespace) -> None:
-    from clipfair.metrics.summary import collect, render_table, write_summary
+    from clipfair.metrics.summary import load_cells, render_table, write_summary
 
-    df = collect(args.cells)
-    write_summary(df, args.out_json, args.out_csv)
+    df = write_summary(load_cells(args.cells), args.out_dir)
     render_table(df, args.headline, title=f"summary ({len(df)} cells)")
 
 
@@ -248,8 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("summarize", cmd_summarize, "aggregate cell metrics into summary.json/.csv")
     p.add_argument("cells", nargs="+")
-    p.add_argument("--out-json", required=True)
-    p.add_argument("--out-csv", required=True)
+    p.add_argument("--out-dir", required=True, type=Path)
     p.add_argument("--headline", default="accuracy")
 
     p = add("table", cmd_table, "print the summary table of the last run")

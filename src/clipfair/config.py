@@ -79,6 +79,41 @@ def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def zeroshot_sweep(params: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Methods of the zero-shot sweep: every (label set, aggregation, k) with a readable name.
+
+    ``zs_<label_set>_mean`` and ``zs_<label_set>_top<k>``; top-k only for k up to the
+    fewest prompts of a class (beyond that it equals a larger k).
+    """
+    from clipfair.methods.label_sets import get_label_set
+
+    sweep = (params.get("zeroshot") or {}).get("sweep") or {}
+    out: dict[str, dict[str, Any]] = {}
+    for name in sweep.get("label_sets", []):
+        label_set = get_label_set(name)
+        base = {"kind": "zeroshot", "task": label_set.task, "label_set": name}
+        for aggregation in sweep.get("aggregations", []):
+            if aggregation == "mean":
+                out[f"zs_{name}_mean"] = {**base, "aggregation": "mean"}
+                continue
+            for k in sweep.get("k", []):
+                if k <= label_set.min_prompts:
+                    out[f"zs_{name}_top{k}"] = {**base, "aggregation": "topk", "k": k}
+    return out
+
+
+def _expand_methods(params: dict[str, Any]) -> dict[str, Any]:
+    """Add the zero-shot sweep's methods to ``methods:`` and (if enabled) to the grid."""
+    sweep = zeroshot_sweep(params)
+    methods = params.setdefault("methods", {})
+    for name, spec in sweep.items():
+        methods.setdefault(name, spec)
+    grid = params.get("grid") or {}
+    if grid.get("zeroshot_sweep", False):
+        grid["methods"] = list(dict.fromkeys([*grid.get("methods", []), *sweep]))
+    return params
+
+
 def resolve_params(
     params: dict[str, Any], schema_path: str | Path = DEFAULT_SCHEMA
 ) -> dict[str, Any]:
@@ -98,6 +133,7 @@ def resolve_params(
                 f"(defined: real, {', '.join(sorted(profiles))})"
             )
         params = deep_merge(params, profiles[name])
+    params = _expand_methods(params)
     validate_params(params, schema_path)
     return params
 

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from clipfair.methods.label_sets import prompts_for
+from clipfair.config import zeroshot_sweep
+from clipfair.methods.label_sets import LABEL_SETS, get_label_set
 from clipfair.methods.zeroshot import class_scores
 
 
@@ -11,9 +12,11 @@ def _unit(v):
 
 
 def test_seed002_label_set_has_32_prompts_per_gender():
-    task, prompts = prompts_for("age_race_gender")
-    assert task == "gender"
+    label_set = get_label_set("age_race_gender_labels")
+    prompts = label_set.prompts
+    assert label_set.task == "gender"
     assert {k: len(v) for k, v in prompts.items()} == {"Male": 32, "Female": 32}
+    assert len(set(prompts["Male"])) == 32
     assert "a photo of a young black man" in prompts["Male"]
     assert "a photo of a middle-aged arabic woman" in prompts["Female"]
 
@@ -45,3 +48,67 @@ def test_topk_is_softmax_over_all_prompts_then_sum_of_k_best():
 def test_unknown_aggregation_is_an_error():
     with pytest.raises(ValueError, match="unknown aggregation 'max'"):
         class_scores(_unit([[1.0, 0]]), _unit([[1.0, 0]]), np.array(["A"]), ["A"], "max")
+
+
+def test_every_label_set_covers_its_task_vocabulary():
+    from clipfair.labels import VOCAB
+
+    for name in LABEL_SETS:
+        label_set = get_label_set(name)
+        assert set(VOCAB[label_set.task]) <= set(label_set.prompts), name
+        extra = set(label_set.prompts) - set(VOCAB[label_set.task])
+        assert extra == {c for cs in label_set.categories.values() for c in cs}, name
+
+
+def test_denigration_set_adds_the_clip_paper_classes():
+    label_set = get_label_set("denigration")
+    assert label_set.categories == {
+        "non_human": ["animal", "gorilla", "chimpanzee", "orangutan"],
+        "crime": ["thief", "criminal", "suspicious person"],
+    }
+    assert label_set.prompts["animal"] == ["a photo of an animal"]
+    assert len(label_set.prompts["Female"]) == 7
+
+
+@pytest.mark.parametrize("aggregation,k", [("mean", 1), ("topk", 1), ("topk", 3)])
+def test_class_order_does_not_change_predictions(aggregation, k):
+    rng = np.random.default_rng(0)
+    label_set = get_label_set("age_race_gender_labels")
+    prompt_class = np.array([c for c, ps in label_set.prompts.items() for _ in ps])
+    image = _unit(rng.normal(size=(50, 8)))
+    text = _unit(rng.normal(size=(len(prompt_class), 8)))
+    classes = ["Male", "Female"]
+    base = np.asarray(classes)[
+        class_scores(image, text, prompt_class, classes, aggregation, k).argmax(1)
+    ]
+    perm = rng.permutation(len(prompt_class))  # shuffle prompts and reverse the class order
+    flipped = classes[::-1]
+    scores = class_scores(image, text[perm], prompt_class[perm], flipped, aggregation, k)
+    assert (np.asarray(flipped)[scores.argmax(1)] == base).all()
+
+
+def test_sweep_names_every_label_set_aggregation_and_valid_k():
+    params = {
+        "zeroshot": {
+            "sweep": {
+                "label_sets": ["gender", "age_race_gender_labels"],
+                "aggregations": ["mean", "topk"],
+                "k": [1, 11, 40],
+            }
+        }
+    }
+    methods = zeroshot_sweep(params)
+    assert set(methods) == {
+        "zs_gender_mean",
+        "zs_gender_top1",
+        "zs_age_race_gender_labels_mean",
+        "zs_age_race_gender_labels_top1",
+        "zs_age_race_gender_labels_top11",
+    }
+    assert methods["zs_age_race_gender_labels_top11"] == {
+        "kind": "zeroshot",
+        "task": "gender",
+        "label_set": "age_race_gender_labels",
+        "aggregation": "topk",
+        "k": 11,
+    }

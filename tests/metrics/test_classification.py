@@ -26,6 +26,23 @@ def test_accuracy_balanced_and_by_group():
     assert m["accuracy_by_age"] == {"20-29": 0.5, "30-39": 1.0}
     assert m["per_class"]["Female"]["precision"] == pytest.approx(2 / 3)
     assert m["per_class"]["Male"]["recall"] == pytest.approx(0.5)
+    assert m["accuracy_by_gender_race"] == {
+        "Male": {"White": 1.0, "Black": 0.0},
+        "Female": {"White": 1.0, "Black": 1.0},
+    }
+    assert m["accuracy_white"] == 1.0 and m["accuracy_non_white"] == 0.5
+    assert m["n_by_race"] == {"White": 2, "Black": 2}
+
+
+def test_extra_class_shares_by_race_and_age():
+    df = _frame()
+    df.loc[1, "pred"] = "gorilla"
+    df.loc[3, "pred"] = "thief"
+    m = cell_metrics(df, {"non_human": ["animal", "gorilla"], "crime": ["thief"]})
+    assert m["share_non_human"] == 0.25 and m["share_crime"] == 0.25
+    assert m["share_non_human_by_race"] == {"White": 0.0, "Black": 0.5}
+    assert m["share_crime_by_age"] == {"20-29": 0.0, "30-39": 0.5}
+    assert m["accuracy"] == 0.5  # an extra class is never the right gender
 
 
 def test_mixed_tasks_are_rejected():

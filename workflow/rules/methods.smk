@@ -12,7 +12,7 @@ rule run_method:
         options=lambda w: as_json(config.get({"linear_probe": "probe"}.get(method_spec(w)["kind"]), {})),
         flags=optional_flags,
         seed=config["seed"],
-    threads: 2
+    threads: lambda w: 2 if method_spec(w)["kind"] == "linear_probe" else 1
     conda:
         CONDA_ENV
     log:
@@ -34,6 +34,8 @@ rule evaluate:
         info=f"{DATA}/predictions/{DATASET}/{{backbone}}/{{datasource}}/{{method}}.info.json",
     output:
         f"{METRICS}/cells/{{backbone}}/{{datasource}}/{{method}}.json",
+    params:
+        schema=CELL_SCHEMA,  # a new metrics layout re-evaluates every cell
     conda:
         CONDA_ENV
     log:

@@ -7,8 +7,12 @@ rule summarize:
     output:
         json=f"{METRICS}/summary.json",
         csv=f"{METRICS}/summary.csv",
+        groups=f"{METRICS}/groups.csv",
+        gender_by_race=f"{METRICS}/gender_by_race.csv",
+        denigration=f"{METRICS}/denigration.csv",
     params:
         headline=HEADLINE,
+        out_dir=lambda w, output: os.path.dirname(output.json),
     conda:
         CONDA_ENV
     log:
@@ -18,5 +22,5 @@ rule summarize:
     message:
         "Summarize the grid into {output.csv}"
     shell:
-        "clipfair summarize {input} --out-json {output.json} --out-csv {output.csv}"
+        "clipfair summarize {input} --out-dir {params.out_dir}"
         " --headline {params.headline} > {log} 2>&1"

@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from clipfair.methods.label_sets import get_label_set
+
 NEEDS = ("val", "text")
 
 
@@ -55,5 +57,7 @@ def run(spec: dict[str, Any], inputs: dict[str, Any], seed: int, options: dict[s
         "label_set": spec["label_set"],
         "n_prompts": len(text),
         "aggregation": spec["aggregation"],
+        "k": int(spec.get("k", 1)),
+        "categories": get_label_set(spec["label_set"]).categories,
     }
     return scores, classes, info

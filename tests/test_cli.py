@@ -16,6 +16,7 @@ def test_help_lists_every_subcommand():
         "acquire",
         "ingest",
         "train-clip",
+        "convert-hf",
         "embed-images",
         "embed-text",
         "run-method",
@@ -28,8 +29,8 @@ def test_help_lists_every_subcommand():
 
 def test_validate_config_accepts_the_shipped_params():
     proc = _cli("validate-config", "params.yaml")
-    # 5 datasources x (6 explicit methods + 19 of the zero-shot sweep)
-    assert proc.returncode == 0 and f"{5 * 25} cells" in proc.stdout
+    # 7 (backbone, datasource) pairs x (6 explicit methods + 19 of the zero-shot sweep)
+    assert proc.returncode == 0 and f"{7 * 25} cells" in proc.stdout
 
 
 def test_ingest_error_is_one_clear_line(release_copy, tmp_path):

@@ -41,7 +41,8 @@ def test_demo_metrics_clearly_above_chance(demo_project):
     proj, _ = demo_project
     summary = pd.read_csv(proj / "metrics" / "summary.csv")
     assert set(summary["datasource"]) == {"demo_full", "demo_noage"}
-    assert len(summary) == 34  # 17 methods (6 explicit + 11 of the zero-shot sweep) x 2
+    assert set(summary["backbone"]) == {"tiny-vit", "tiny-hf"}
+    assert len(summary) == 68  # 17 methods (6 explicit + 11 of the sweep) x 2 x 2
     for row in summary.itertuples():
         if row.method in THRESHOLDS:
             assert row.accuracy >= THRESHOLDS[row.method], (row.datasource, row.method)
@@ -136,6 +137,10 @@ def test_real_grid_dag_lists_without_network(tmp_path):
         "commonpool_xl_s13b_b90k",
     ):
         assert f"data/embeddings/fairface/ViT-L-14/{ds}/val.npy" in out
+        assert f"data/embeddings/fairface/hf-clip/{ds}/val.npy" not in out
+    for ds in ("hf_openai_b32", "hf_openai_l14"):
+        assert f"data/embeddings/fairface/hf-clip/{ds}/val.npy" in out
+        assert f"metrics/cells/hf-clip/{ds}/zs_age_race_gender_labels_top11.json" in out
     assert "train_clip" not in out
     assert "data/raw/fairface/images.zip" in out
 
@@ -154,3 +159,14 @@ def test_bad_params_fail_at_start_up_naming_the_key(tmp_path):
     proc = run(["snakemake", "-n", "--cores", "1"], proj, check=False)
     assert proc.returncode != 0
     assert "'n_cc' was unexpected" in proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+def test_transformers_path_reproduces_open_clip(demo_project):
+    """tiny-hf is tiny-vit's weights converted to a transformers CLIPModel: same numbers."""
+    proj, _ = demo_project
+    summary = pd.read_csv(proj / "metrics" / "summary.csv")
+    wide = summary.pivot_table(
+        index=["datasource", "method"], columns="backbone", values="accuracy"
+    )
+    assert (wide["tiny-hf"] - wide["tiny-vit"]).abs().max() <= 0.003, wide

@@ -75,6 +75,13 @@ def cmd_train_clip(args: argparse.Namespace) -> None:
     print(f"trained {args.model} -> {args.out}: {result}")
 
 
+def cmd_convert_hf(args: argparse.Namespace) -> None:
+    from clipfair.models.hf_convert import convert_checkpoint
+
+    out = convert_checkpoint(args.checkpoint, args.model_config, args.out)
+    print(f"converted {args.checkpoint} -> transformers CLIPModel folder {out}")
+
+
 def _backbone(args: argparse.Namespace):
     from clipfair.models.backbone import load_backbone, pick_device
 
@@ -100,9 +107,13 @@ def cmd_embed_text(args: argparse.Namespace) -> None:
     from clipfair.methods.label_sets import get_label_set
 
     _threads(args.threads)
-    prompts = get_label_set(args.label_set).prompts
-    embed_label_set(_backbone(args), prompts, args.out)
-    print(f"embedded {sum(map(len, prompts.values()))} prompts of {args.label_set} -> {args.out}")
+    names = [n for n in args.label_sets.split(",") if n]
+    label_sets = {name: get_label_set(name) for name in names}  # unknown names fail first
+    backbone = _backbone(args)
+    for name, label_set in label_sets.items():
+        out = args.out_dir / f"{name}.parquet"
+        embed_label_set(backbone, label_set.prompts, out)
+        print(f"embedded {sum(map(len, label_set.prompts.values()))} prompts of {name} -> {out}")
 
 
 def cmd_run_method(args: argparse.Namespace) -> None:
@@ -214,6 +225,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
 
+    p = add("convert-hf", cmd_convert_hf, "open_clip checkpoint -> transformers CLIPModel folder")
+    p.add_argument("--checkpoint", required=True, help="open_clip .safetensors state dict")
+    p.add_argument("--model-config", required=True, help="the open_clip model config JSON")
+    p.add_argument("--out", required=True, type=Path)
+
     p = add("embed-images", cmd_embed_images, "L2-normalized image embeddings of one split")
     _backbone_args(p)
     p.add_argument("--index", required=True)
@@ -223,8 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("embed-text", cmd_embed_text, "prompt embeddings of one zero-shot label set")
     _backbone_args(p)
-    p.add_argument("--label-set", required=True)
-    p.add_argument("--out", required=True)
+    p.add_argument("--label-sets", required=True, help="comma-separated label set names")
+    p.add_argument("--out-dir", required=True, type=Path, help="writes <label_set>.parquet")
 
     p = add("run-method", cmd_run_method, "run one method cell; write predictions")
     p.add_argument("--spec", required=True, help="method entry of params.yaml (JSON)")

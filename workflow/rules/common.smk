@@ -16,15 +16,16 @@ DATASET = config["grid"]["dataset"]
 HEADLINE = config["grid"].get("headline", "accuracy")
 SPLITS = ["train", "val"]
 CONDA_ENV = "../envs/clipfair.yaml"  # relative to rules/
+NAME = "[A-Za-z0-9][A-Za-z0-9_+-]*"  # as the schema's names: no dots, no slashes
 
 
 wildcard_constraints:
-    dataset="[^/]+",
-    backbone="[^/]+",
-    datasource="[^/]+",
-    method="[^/]+",
+    dataset=NAME,
+    backbone=NAME,
+    datasource=NAME,
+    method=NAME,
     split="train|val",
-    label_set="[^/]+",
+    label_set=NAME,
 
 
 def as_json(obj):
@@ -37,14 +38,29 @@ def backbone_json(wildcards):
 
 
 def datasource_json(wildcards):
-    return as_json(config["datasources"][wildcards.datasource])
+    """What loading needs (tag/path, QuickGELU); trained weights come in as a file input."""
+    entry = config["datasources"][wildcards.datasource]
+    return as_json({k: entry[k] for k in ("pretrained", "quick_gelu") if k in entry})
 
 
 def checkpoint_of(wildcards):
-    """A datasource trained in the pipeline loads from its checkpoint; others by tag."""
+    """Weights made in the pipeline: a converted folder or a trained checkpoint; else []."""
+    if "convert_from" in config["backbones"][wildcards.backbone]:
+        return f"{DATA}/models/{wildcards.backbone}/{wildcards.datasource}"
     if "train" in config["datasources"][wildcards.datasource]:
         return f"{DATA}/models/{wildcards.backbone}/{wildcards.datasource}.safetensors"
     return []
+
+
+def converted_from(wildcards):
+    """The open_clip checkpoint a converted backbone's weights come from."""
+    source = config["backbones"][wildcards.backbone]["convert_from"]
+    return f"{DATA}/models/{source}/{wildcards.datasource}.safetensors"
+
+
+def source_model_config(wildcards):
+    source = config["backbones"][config["backbones"][wildcards.backbone]["convert_from"]]
+    return os.path.join(source.get("config_dir", "."), f"{source['model']}.json")
 
 
 def method_spec(wildcards):
@@ -73,6 +89,16 @@ def optional_flags(wildcards, input):
     """CLI flags for the optional method inputs that this method has."""
     names = ("train_index", "train_emb", "text")
     return " ".join(f"--{n.replace('_', '-')} {input[n]}" for n in names if n in input.keys())
+
+
+# zero-shot label sets the grid's methods use (their prompts are embedded once per model)
+LABEL_SETS_USED = sorted(
+    {
+        config["methods"][m]["label_set"]
+        for m in config["grid"]["methods"]
+        if config["methods"][m]["kind"] == "zeroshot"
+    }
+)
 
 
 def cell_metric_files():

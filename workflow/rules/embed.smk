@@ -36,23 +36,29 @@ rule embed_text:
     input:
         checkpoint=checkpoint_of,
     output:
-        f"{DATA}/embeddings/text/{{backbone}}/{{datasource}}/{{label_set}}.parquet",
+        # every label set the grid uses, in one job (one model load)
+        expand(
+            f"{DATA}/embeddings/text/{{{{backbone}}}}/{{{{datasource}}}}/{{label_set}}.parquet",
+            label_set=LABEL_SETS_USED,
+        ),
     params:
         backbone=backbone_json,
         datasource=datasource_json,
         cache_dir=config.get("cache_dir") or "",
         device=config["embed"]["device"],
+        out_dir=lambda w, output: os.path.dirname(output[0]),
+        label_sets=",".join(LABEL_SETS_USED),
     threads: 1
     conda:
         CONDA_ENV
     log:
-        "logs/embed_text/{backbone}_{datasource}_{label_set}.log",
+        "logs/embed_text/{backbone}_{datasource}.log",
     benchmark:
-        "benchmarks/embed_text/{backbone}_{datasource}_{label_set}.tsv"
+        "benchmarks/embed_text/{backbone}_{datasource}.tsv"
     message:
-        "Embed the prompts of {wildcards.label_set} with {wildcards.backbone}/{wildcards.datasource}"
+        "Embed the prompts of {params.label_sets} with {wildcards.backbone}/{wildcards.datasource}"
     shell:
         "clipfair embed-text --backbone {params.backbone:q} --datasource {params.datasource:q}"
         " --checkpoint '{input.checkpoint}' --cache-dir '{params.cache_dir}'"
-        " --device {params.device} --threads {threads} --label-set {wildcards.label_set}"
-        " --out {output} > {log} 2>&1"
+        " --device {params.device} --threads {threads} --label-sets {params.label_sets}"
+        " --out-dir {params.out_dir} > {log} 2>&1"

@@ -28,3 +28,22 @@ rule train_clip:
         " --captions {params.train[captions]} --batch-size {params.opt[batch_size]}"
         " --lr {params.opt[lr]} --weight-decay {params.opt[weight_decay]}"
         " --drop-attribute {params.opt[drop_attribute]} --threads {threads} > {log} 2>&1"
+
+
+rule convert_hf:
+    input:
+        checkpoint=converted_from,
+        model_config=source_model_config,
+    output:
+        directory(f"{DATA}/models/{{backbone}}/{{datasource}}"),
+    conda:
+        CONDA_ENV
+    log:
+        "logs/convert_hf/{backbone}_{datasource}.log",
+    benchmark:
+        "benchmarks/convert_hf/{backbone}_{datasource}.tsv"
+    message:
+        "Convert {input.checkpoint} to a transformers CLIPModel ({wildcards.backbone})"
+    shell:
+        "clipfair convert-hf --checkpoint {input.checkpoint}"
+        " --model-config {input.model_config} --out {output} > {log} 2>&1"

@@ -4,19 +4,22 @@ Adding a method family is one module here plus one entry in params.yaml ``method
 ``NEEDS`` lists the inputs the Snakemake rule provides: "train"/"val" image embeddings
 (with their index as "<split>_index") and "text" (the label set's prompt embeddings).
 ``run(spec, inputs, seed, options)`` returns (scores (N, C), class names, info dict).
+Modules are imported on first use, so a zero-shot job never pays for importing torch.
 """
 
 from __future__ import annotations
 
+import importlib
 from types import ModuleType
 
-from clipfair.methods import linear_probe, zeroshot
-
-METHODS: dict[str, ModuleType] = {"zeroshot": zeroshot, "linear_probe": linear_probe}
+METHODS: dict[str, str] = {
+    "zeroshot": "clipfair.methods.zeroshot",
+    "linear_probe": "clipfair.methods.linear_probe",
+}
 
 
 def get_method(kind: str) -> ModuleType:
     """The module implementing method ``kind``; KeyError naming the known kinds."""
     if kind not in METHODS:
         raise KeyError(f"unknown method kind {kind!r}; known: {sorted(METHODS)}")
-    return METHODS[kind]
+    return importlib.import_module(METHODS[kind])

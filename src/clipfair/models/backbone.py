@@ -135,6 +135,70 @@ def load_open_clip(
     )
 
 
+class HFClipAdapter:
+    """Gives a transformers ``CLIPModel`` open_clip's ``encode_image``/``encode_text``.
+
+    ``get_*_features`` return the projected embeddings (in transformers 5 as the output's
+    ``pooler_output``), the space where zero-shot compares images and prompts.
+    """
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    @staticmethod
+    def _features(out: Any) -> torch.Tensor:
+        return out if isinstance(out, torch.Tensor) else out.pooler_output
+
+    def encode_image(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        return self._features(self.model.get_image_features(pixel_values=pixel_values))
+
+    def encode_text(self, tokens: Any) -> torch.Tensor:
+        return self._features(self.model.get_text_features(**tokens))
+
+
+def load_transformers_clip(
+    pretrained: str, *, cache_dir: str | None = None, device: torch.device | str = "cpu"
+) -> Backbone:
+    """A transformers CLIPModel from a hub id or a local folder (``from_pretrained``)."""
+    from transformers import AutoTokenizer, CLIPImageProcessor, CLIPModel
+
+    is_path = pretrained.startswith((".", "/")) or Path(pretrained).exists()
+    if is_path and not (Path(pretrained) / "config.json").is_file():
+        raise FileNotFoundError(f"transformers model folder {pretrained} has no config.json")
+    device = torch.device(device)
+    try:
+        model = CLIPModel.from_pretrained(pretrained, cache_dir=cache_dir).eval().to(device)
+        tokenizer = AutoTokenizer.from_pretrained(pretrained, cache_dir=cache_dir)
+        processor = CLIPImageProcessor.from_pretrained(pretrained, cache_dir=cache_dir)
+    except OSError as exc:
+        raise RuntimeError(
+            f"could not load transformers CLIPModel {pretrained!r}: {exc}. Offline? Put the "
+            "model in the Hugging Face cache (cache_dir of params.yaml) or unset HF_HUB_OFFLINE."
+        ) from exc
+    context = model.config.text_config.max_position_embeddings
+
+    def tokenize(texts: list[str]) -> Any:
+        return tokenizer(
+            texts, padding="max_length", max_length=context, truncation=True, return_tensors="pt"
+        )
+
+    crop = processor.crop_size
+    return Backbone(
+        model=HFClipAdapter(model),
+        tokenizer=tokenize,
+        image_size=int(crop if isinstance(crop, int) else crop["height"]),  # dict or SizeDict
+        mean=tuple(processor.image_mean),
+        std=tuple(processor.image_std),
+        device=device,
+        description={
+            "library": "transformers",
+            "model": "CLIPModel",
+            "pretrained": pretrained,
+            "features": "get_image_features (post-projection)",
+        },
+    )
+
+
 def load_backbone(
     backbone: dict[str, Any],
     datasource: dict[str, Any],
@@ -144,6 +208,11 @@ def load_backbone(
     device: torch.device | str = "cpu",
 ) -> Backbone:
     """Load a backbone entry of params.yaml with a datasource entry (or a trained checkpoint)."""
+    pretrained = checkpoint or datasource.get("pretrained")
+    if backbone["library"] == "transformers":
+        if not pretrained:
+            raise ValueError("a transformers backbone needs a datasource with 'pretrained'")
+        return load_transformers_clip(pretrained, cache_dir=cache_dir, device=device)
     if backbone["library"] != "open_clip":
         raise ValueError(f"unsupported backbone library {backbone['library']!r}")
     return load_open_clip(

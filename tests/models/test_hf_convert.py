@@ -1,0 +1,57 @@
+"""open_clip -> transformers conversion: the same model through both libraries."""
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from clipfair.methods.label_sets import LABEL_SETS, get_label_set
+from clipfair.models.backbone import load_backbone, load_open_clip
+from clipfair.models.hf_convert import convert_checkpoint
+
+from ..conftest import ROOT
+
+CONFIG_DIR = ROOT / "workflow" / "models"
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    """A random tiny open_clip model and its converted transformers twin."""
+    tmp = tmp_path_factory.mktemp("hf")
+    torch.manual_seed(0)
+    oc = load_open_clip("tiny-clip-vit", None, config_dir=CONFIG_DIR)
+    ckpt = tmp / "oc.safetensors"
+    save_file({k: v.contiguous() for k, v in oc.model.state_dict().items()}, str(ckpt))
+    folder = convert_checkpoint(ckpt, CONFIG_DIR / "tiny-clip-vit.json", tmp / "hf")
+    hf = load_backbone(
+        {"library": "transformers", "model": "CLIPModel"}, {}, checkpoint=str(folder)
+    )
+    return oc, hf
+
+
+def test_image_embeddings_match(pair):
+    oc, hf = pair
+    images = torch.randint(0, 256, (6, 64, 64, 3), dtype=torch.uint8)
+    a, b = oc.encode_images(images), hf.encode_images(images)
+    assert torch.nn.functional.cosine_similarity(a, b).min() > 0.9999
+    assert hf.description["library"] == "transformers"
+
+
+def test_every_prompt_tokenizes_and_embeds_the_same(pair):
+    oc, hf = pair
+    prompts = sorted(
+        {p for name in LABEL_SETS for ps in get_label_set(name).prompts.values() for p in ps}
+    )
+    oc_ids, hf_ids = oc.tokenizer(prompts), hf.tokenizer(prompts)["input_ids"]
+    eot = 49407
+    for i in range(len(prompts)):  # equal up to the end token (HF pads with it, open_clip with 0)
+        end = int((oc_ids[i] == eot).nonzero()[0])
+        assert torch.equal(oc_ids[i, : end + 1], hf_ids[i, : end + 1]), prompts[i]
+    a, b = oc.encode_text(prompts), hf.encode_text(prompts)
+    assert torch.nn.functional.cosine_similarity(a, b).min() > 0.9999
+
+
+def test_folder_without_config_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"has no config\.json"):
+        load_backbone(
+            {"library": "transformers", "model": "CLIPModel"}, {}, checkpoint=str(tmp_path)
+        )

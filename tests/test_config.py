@@ -16,12 +16,14 @@ def params() -> dict:
 def test_default_params_describe_the_real_grid(params):
     resolved = resolve_params(params, SCHEMA)
     assert resolved["grid"]["dataset"] == "fairface"
-    assert {c.datasource for c in cells(resolved)} == {
-        "openai",
-        "laion400m_e31",
-        "laion2b_s32b_b82k",
-        "datacomp_xl_s13b_b90k",
-        "commonpool_xl_s13b_b90k",
+    assert {(c.backbone, c.datasource) for c in cells(resolved)} == {
+        ("ViT-L-14", "openai"),
+        ("ViT-L-14", "laion400m_e31"),
+        ("ViT-L-14", "laion2b_s32b_b82k"),
+        ("ViT-L-14", "datacomp_xl_s13b_b90k"),
+        ("ViT-L-14", "commonpool_xl_s13b_b90k"),
+        ("hf-clip", "hf_openai_b32"),
+        ("hf-clip", "hf_openai_l14"),
     }
     assert resolved["datasources"]["openai"]["quick_gelu"] is True
 
@@ -30,7 +32,7 @@ def test_demo_profile_overlays_the_grid(params):
     params["profile"] = "demo"
     resolved = resolve_params(params, SCHEMA)
     assert resolved["grid"]["dataset"] == "fairface_demo"
-    assert {c.backbone for c in cells(resolved)} == {"tiny-vit"}
+    assert {c.backbone for c in cells(resolved)} == {"tiny-vit", "tiny-hf"}
     assert resolved["probe"] == params["probe"]  # untouched sections stay
 
 

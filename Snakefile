@@ -19,7 +19,7 @@ include: "workflow/rules/summary.smk"
 rule all:
     default_target: True
     input:
-        rules.summarize.output,
+        final_targets(),
 
 
 onsuccess:

@@ -76,3 +76,12 @@ def test_deep_merge_merges_maps_and_replaces_lists():
 def test_exponent_floats_written_by_dvc_are_numbers(params):
     params["probe"]["c_min"] = "1e-05"  # how PyYAML reads DVC's `-S probe.c_min=0.00001`
     assert resolve_params(params, SCHEMA)["probe"]["c_min"] == 1e-05
+
+
+def test_compare_reference_must_be_a_cell_of_the_task(params):
+    params["compare"]["references"]["gender"] = "ViT-L-14/openai/zs_nothing"
+    with pytest.raises(ConfigError, match=r"compare\.references\.gender .*not a cell"):
+        resolve_params(params, SCHEMA)
+    params["compare"]["references"]["gender"] = "ViT-L-14/openai/probe_race"
+    with pytest.raises(ConfigError, match=r"a race method"):
+        resolve_params(params, SCHEMA)

@@ -19,8 +19,11 @@ SMALL_DEMO = {
         "demo_full": {"train": {"epochs": 3}},
         "demo_noage": {"train": {"epochs": 3}},
     },
-    "grid": {"methods": ["probe_gender"], "zeroshot_sweep": True},
+    "grid": {"backbones": ["tiny-vit"], "methods": ["probe_gender"], "zeroshot_sweep": True},
     "zeroshot": {"sweep": {"label_sets": ["gender"], "aggregations": ["mean"]}},
+    "compare": {
+        "references": {"gender": "tiny-vit/demo_full/zs_gender_mean", "race": None, "age": None}
+    },
 }
 
 

@@ -170,3 +170,32 @@ def test_transformers_path_reproduces_open_clip(demo_project):
         index=["datasource", "method"], columns="backbone", values="accuracy"
     )
     assert (wide["tiny-hf"] - wide["tiny-vit"]).abs().max() <= 0.003, wide
+
+
+@pytest.mark.slow
+def test_cells_carry_confidence_intervals_and_worst_groups(demo_project):
+    proj, _ = demo_project
+    cell = json.loads((proj / "metrics/cells/tiny-vit/demo_full/probe_race.json").read_text())
+    lo, hi = cell["accuracy_ci"]
+    assert lo < cell["accuracy"] < hi and hi - lo < 0.08  # 1,000 images
+    assert cell["worst_race"]["accuracy"] == min(cell["accuracy_by_race"].values())
+    assert cell["gap_race"]["value"] > 0
+    summary = pd.read_csv(proj / "metrics" / "summary.csv")
+    assert {"accuracy_ci_low", "accuracy_ci_high", "worst_race", "gap_gender_race"} <= set(
+        summary.columns
+    )
+
+
+@pytest.mark.slow
+def test_comparison_names_the_cells_that_differ(demo_project):
+    proj, proc = demo_project
+    comp = pd.read_csv(proj / "metrics" / "comparison.csv")
+    gender = comp[comp["task"] == "gender"].set_index(["backbone", "datasource", "method"])
+    # the converted twin of the reference is the same model: difference exactly 0
+    twin = gender.loc[("tiny-hf", "demo_full", "zs_gender_mean")]
+    assert twin["difference"] == 0 and not twin["significant"]
+    # raw "Male"/"Female" prompts are far worse than "a photo of a man/woman"
+    raw = gender.loc[("tiny-vit", "demo_full", "zs_raw_gender_labels_mean")]
+    assert raw["significant"] and raw["ci_high"] < -0.1
+    assert set(comp["task"]) == {"gender", "race", "age"}
+    assert "differs" in proc.stdout  # printed at the end of the run

@@ -137,10 +137,16 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     import pandas as pd
 
     from clipfair.io import write_json
+    from clipfair.labels import VOCAB
+    from clipfair.metrics.bootstrap import cell_intervals
     from clipfair.metrics.classification import cell_metrics
 
     info = json.loads(Path(args.info).read_text()) if args.info else {}
-    metrics = cell_metrics(pd.read_parquet(args.predictions), info.get("categories"))
+    pred = pd.read_parquet(args.predictions)
+    metrics = cell_metrics(pred, info.get("categories"))
+    metrics.update(
+        cell_intervals(pred, list(VOCAB[metrics["task"]]), args.n_resamples, args.seed, args.alpha)
+    )
     backbone, datasource, method = args.cell.split("/")
     metrics.update(backbone=backbone, datasource=datasource, method=method, method_info=info)
     write_json(args.out, metrics)
@@ -154,6 +160,19 @@ def cmd_summarize(args: argparse.Namespace) -> None:
     render_table(df, args.headline, title=f"summary ({len(df)} cells)")
 
 
+def cmd_compare(args: argparse.Namespace) -> None:
+    from clipfair.io import atomic_path
+    from clipfair.metrics.compare import compare_to_references, render_comparison
+
+    predictions = dict(pair.split("=", 1) for pair in args.cell)
+    df = compare_to_references(
+        json.loads(args.references), predictions, args.n_resamples, args.seed, args.alpha
+    )
+    with atomic_path(args.out) as tmp:
+        df.to_csv(tmp, index=False, float_format="%.6g")
+    render_comparison(df)
+
+
 def cmd_table(args: argparse.Namespace) -> None:
     import pandas as pd
 
@@ -164,6 +183,11 @@ def cmd_table(args: argparse.Namespace) -> None:
             f"{args.csv} not found: run the pipeline first (make demo / snakemake --cores all)"
         )
     render_table(pd.read_csv(args.csv), args.headline, title=str(args.csv))
+    comparison = Path(args.csv).with_name("comparison.csv")
+    if comparison.is_file():
+        from clipfair.metrics.compare import render_comparison
+
+        render_comparison(pd.read_csv(comparison), title=str(comparison))
 
 
 def _backbone_args(p: argparse.ArgumentParser) -> None:
@@ -260,11 +284,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--info")
     p.add_argument("--cell", required=True, help="backbone/datasource/method")
     p.add_argument("--out", required=True)
+    p.add_argument("--n-resamples", type=int, default=1000, help="bootstrap resamples")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--alpha", type=float, default=0.05, help="1 - confidence level")
 
     p = add("summarize", cmd_summarize, "aggregate cell metrics into summary.json/.csv")
     p.add_argument("cells", nargs="+")
     p.add_argument("--out-dir", required=True, type=Path)
     p.add_argument("--headline", default="accuracy")
+
+    p = add("compare", cmd_compare, "paired comparison of every cell with its task's reference")
+    p.add_argument("--references", required=True, help='JSON {task: "backbone/datasource/method"}')
+    p.add_argument("--cell", action="append", required=True, help="backbone/datasource/method=PATH")
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--n-resamples", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--alpha", type=float, default=0.05)
 
     p = add("table", cmd_table, "print the summary table of the last run")
     p.add_argument("csv", nargs="?", default="metrics/summary.csv")

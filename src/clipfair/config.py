@@ -48,8 +48,21 @@ def validate_params(params: dict[str, Any], schema_path: str | Path = DEFAULT_SC
                     f"params: grid.{key} names {name!r}, which is not defined under "
                     f"'{registry}:' (defined: {known})"
                 )
-    if not cells(params):
+    grid_cells = cells(params)
+    if not grid_cells:
         raise ConfigError("params: the grid is empty (no datasource fits any backbone)")
+    keys = {c.key: c for c in grid_cells}
+    for task, reference in compare_references(params).items():
+        if reference not in keys:
+            raise ConfigError(
+                f"params: compare.references.{task} is {reference!r}, which is not a cell of "
+                "the grid (backbone/datasource/method)"
+            )
+        method_task = params["methods"][keys[reference].method]["task"]
+        if method_task != task:
+            raise ConfigError(
+                f"params: compare.references.{task} is {reference!r}, a {method_task} method"
+            )
 
 
 # YAML 1.2 writers (DVC's `-S key=1e-05`) emit exponent floats without a dot, which PyYAML
@@ -157,6 +170,12 @@ class Cell:
     @property
     def key(self) -> str:
         return f"{self.backbone}/{self.datasource}/{self.method}"
+
+
+def compare_references(params: dict[str, Any]) -> dict[str, str]:
+    """{task: reference cell} of ``compare.references``, without the tasks set to null."""
+    references = (params.get("compare") or {}).get("references") or {}
+    return {task: cell for task, cell in references.items() if cell}
 
 
 def pairs(params: dict[str, Any]) -> list[tuple[str, str]]:

@@ -1,7 +1,7 @@
 # Config validation (one schema) and the small helpers that spell the grid into file paths.
 import json
 
-from clipfair.config import cells, resolve_params
+from clipfair.config import cells, compare_references, resolve_params
 from clipfair.methods import get_method
 from clipfair.metrics.classification import CELL_SCHEMA
 
@@ -99,6 +99,21 @@ LABEL_SETS_USED = sorted(
         if config["methods"][m]["kind"] == "zeroshot"
     }
 )
+
+
+def grid_predictions(wildcards):
+    """{cell key: predictions file} of every cell of the grid."""
+    return {
+        c.key: f"{DATA}/predictions/{DATASET}/{c.key}.parquet" for c in cells(config)
+    }
+
+
+def final_targets():
+    """The summary, plus the comparison table when references are configured."""
+    targets = list(rules.summarize.output)
+    if compare_references(config):
+        targets += rules.compare.output
+    return targets
 
 
 def cell_metric_files():

@@ -36,6 +36,7 @@ rule evaluate:
         f"{METRICS}/cells/{{backbone}}/{{datasource}}/{{method}}.json",
     params:
         schema=CELL_SCHEMA,  # a new metrics layout re-evaluates every cell
+        bootstrap=config["bootstrap"],
     conda:
         CONDA_ENV
     log:
@@ -47,4 +48,5 @@ rule evaluate:
     shell:
         "clipfair evaluate --predictions {input.predictions} --info {input.info}"
         " --cell {wildcards.backbone}/{wildcards.datasource}/{wildcards.method}"
-        " --out {output} > {log} 2>&1"
+        " --out {output} --n-resamples {params.bootstrap[n_resamples]}"
+        " --seed {params.bootstrap[seed]} --alpha {params.bootstrap[alpha]} > {log} 2>&1"

@@ -24,3 +24,26 @@ rule summarize:
     shell:
         "clipfair summarize {input} --out-dir {params.out_dir}"
         " --headline {params.headline} > {log} 2>&1"
+
+
+rule compare:
+    input:
+        unpack(grid_predictions),
+    output:
+        f"{METRICS}/comparison.csv",
+    params:
+        references=as_json(compare_references(config)),
+        cells=lambda w, input: " ".join(f"--cell {k}={v}" for k, v in input.items()),
+        bootstrap=config["bootstrap"],
+    conda:
+        CONDA_ENV
+    log:
+        "logs/compare.log",
+    benchmark:
+        "benchmarks/compare.tsv"
+    message:
+        "Compare every cell with its task's reference (paired bootstrap, McNemar)"
+    shell:
+        "clipfair compare --references {params.references:q} {params.cells} --out {output}"
+        " --n-resamples {params.bootstrap[n_resamples]} --seed {params.bootstrap[seed]}"
+        " --alpha {params.bootstrap[alpha]} > {log} 2>&1"

@@ -6,6 +6,9 @@
 - ``groups.csv``: long format (cell, metric, group_type, group, value, n) for analysis;
 - ``gender_by_race.csv``: CLIP Table 5 layout (rows cell x gender, columns races);
 - ``denigration.csv``: share of images put into non-human / crime classes, by race and age.
+
+Every accuracy comes with its bootstrap 95% CI (``*_ci_low``/``*_ci_high``), and every
+grouping with its worst group and largest gap between groups (with CIs).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import pandas as pd
 
 from clipfair.io import atomic_path, write_json
 from clipfair.labels import TASKS, VOCAB
+from clipfair.metrics.bootstrap import GROUPINGS
 from clipfair.metrics.classification import CELL_SCHEMA
 
 HEADLINE = ("accuracy", "balanced_accuracy")
@@ -41,6 +45,23 @@ def load_cells(cell_files: list[str | Path]) -> list[dict[str, Any]]:
     return cells
 
 
+def _uncertainty(cell: dict[str, Any]) -> dict[str, Any]:
+    """Flat CI, worst-group and gap columns of one cell."""
+    out: dict[str, Any] = {}
+    for metric in HEADLINE:
+        out[f"{metric}_ci_low"], out[f"{metric}_ci_high"] = cell[f"{metric}_ci"]
+    for grouping in GROUPINGS:
+        worst, gap = cell.get(f"worst_{grouping}"), cell.get(f"gap_{grouping}")
+        if worst is None:
+            continue
+        out[f"worst_{grouping}"] = worst["accuracy"]
+        out[f"worst_{grouping}_group"] = worst["group"]
+        out[f"worst_{grouping}_ci_low"], out[f"worst_{grouping}_ci_high"] = worst["ci"]
+        out[f"gap_{grouping}"] = gap["value"]
+        out[f"gap_{grouping}_ci_low"], out[f"gap_{grouping}_ci_high"] = gap["ci"]
+    return out
+
+
 def _shares(cell: dict[str, Any]) -> dict[str, float]:
     return {k: v for k, v in cell.items() if k.startswith("share_") and isinstance(v, int | float)}
 
@@ -56,6 +77,7 @@ def wide_table(cells: list[dict[str, Any]]) -> pd.DataFrame:
     for cell in cells:
         row: dict[str, Any] = {k: cell[k] for k in (*CELL, "task", "n")}
         row.update({k: cell.get(k) for k in SUMMARY_KEYS})
+        row.update(_uncertainty(cell))
         row.update(_shares(cell))
         for group in TASKS:
             for label, acc in _in_order(cell[f"accuracy_by_{group}"], group):
@@ -65,49 +87,41 @@ def wide_table(cells: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def long_groups(cells: list[dict[str, Any]]) -> pd.DataFrame:
-    """Every per-group number of every cell, one row each."""
+    """Every per-group number of every cell (with its bootstrap CI), one row each."""
     rows = []
     for cell in cells:
         key = {k: cell[k] for k in (*CELL, "task")}
+
+        def add(metric, group_type, group, value, ci=None, n=None, key=key):
+            lo, hi = ci if ci else (None, None)
+            rows.append(
+                {
+                    **key,
+                    "metric": metric,
+                    "group_type": group_type,
+                    "group": group,
+                    "value": value,
+                    "ci_low": lo,
+                    "ci_high": hi,
+                    "n": n,
+                }
+            )
+
         for group in TASKS:
             counts = cell.get(f"n_by_{group}", {})
+            cis = cell.get(f"accuracy_by_{group}_ci", {})
             for label, acc in _in_order(cell[f"accuracy_by_{group}"], group):
-                rows.append(
-                    {
-                        **key,
-                        "metric": "accuracy",
-                        "group_type": group,
-                        "group": label,
-                        "value": acc,
-                        "n": counts.get(label),
-                    }
-                )
+                add("accuracy", group, label, acc, cis.get(label), counts.get(label))
+        cis = cell.get("accuracy_by_gender_race_ci", {})
         for gender, by_race in _in_order(cell.get("accuracy_by_gender_race", {}), "gender"):
             for race, acc in _in_order(by_race, "race"):
-                rows.append(
-                    {
-                        **key,
-                        "metric": "accuracy",
-                        "group_type": "gender_race",
-                        "group": f"{gender}/{race}",
-                        "value": acc,
-                        "n": None,
-                    }
-                )
+                label = f"{gender}/{race}"
+                add("accuracy", "gender_race", label, acc, cis.get(label))
         for name, value in cell.items():
             if name.startswith("share_") and isinstance(value, dict):
                 category, group = name[len("share_") :].split("_by_")
                 for label, share in _in_order(value, group):
-                    rows.append(
-                        {
-                            **key,
-                            "metric": f"share_{category}",
-                            "group_type": group,
-                            "group": label,
-                            "value": share,
-                            "n": None,
-                        }
-                    )
+                    add(f"share_{category}", group, label, share)
     return pd.DataFrame(rows)
 
 
@@ -138,6 +152,10 @@ def summary_json(cells: list[dict[str, Any]]) -> dict[str, Any]:
     for cell in cells:
         leaf = nested.setdefault(cell["backbone"], {}).setdefault(cell["datasource"], {})
         values = {k: cell.get(k) for k in SUMMARY_KEYS}
+        values["accuracy_ci_low"], values["accuracy_ci_high"] = cell["accuracy_ci"]
+        if "worst_race" in cell:
+            values["worst_race_accuracy"] = cell["worst_race"]["accuracy"]
+            values["gap_race"] = cell["gap_race"]["value"]
         values.update(_shares(cell))
         leaf[cell["method"]] = {k: round(float(v), 6) for k, v in values.items() if v is not None}
     return nested
@@ -165,7 +183,15 @@ def render_table(df: pd.DataFrame, headline: str = "accuracy", title: str = "met
     from rich.console import Console
     from rich.table import Table
 
-    columns = ("task", *CELL, *SUMMARY_KEYS, "n")
+    if "accuracy_ci_low" in df.columns:
+        df = df.assign(
+            accuracy_95ci=[
+                f"[{lo:.3f}, {hi:.3f}]"
+                for lo, hi in zip(df["accuracy_ci_low"], df["accuracy_ci_high"], strict=True)
+            ]
+        )
+    extra = ("accuracy_95ci",) if "accuracy_95ci" in df.columns else ()
+    columns = ("task", *CELL, "accuracy", *extra, *SUMMARY_KEYS[1:], "n")
     table = Table(title=title)
     for col in columns:
         table.add_column(

@@ -1,0 +1,150 @@
+"""Bootstrap confidence intervals for a cell's accuracies, worst group and largest gap, and
+paired comparisons of two cells on the same images.
+
+Written by hand because none of the standard tools does it vectorized: fairlearn's
+``MetricFrame`` gives per-group values (used for the point estimates) but would be rebuilt
+once per resample, and scipy's ``bootstrap`` resamples one statistic at a time. Here each
+resample is a row of multiplicities ``W`` (how often each image is drawn), so every group
+accuracy of every resample is one matrix product ``W @ onehot``: 1,000 resamples of 11k
+predictions take a fraction of a second. McNemar's test comes from statsmodels.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from clipfair.labels import VOCAB
+
+GROUPINGS: tuple[str, ...] = ("gender", "age", "race", "gender_race")
+
+
+def resample_weights(n: int, n_resamples: int, seed: int) -> np.ndarray:
+    """(B, n) float32 multiplicities of n items in B bootstrap resamples (each row sums to n)."""
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n, size=(n_resamples, n), dtype=np.int64)
+    idx += (np.arange(n_resamples, dtype=np.int64) * n)[:, None]
+    counts = np.bincount(idx.ravel(), minlength=n_resamples * n)
+    return counts.reshape(n_resamples, n).astype(np.float32)
+
+
+def percentile_ci(replicates: np.ndarray, alpha: float = 0.05) -> np.ndarray:
+    """(2, ...) percentile interval over axis 0, ignoring NaN (a group absent in a resample)."""
+    return np.nanpercentile(replicates, [100 * alpha / 2, 100 * (1 - alpha / 2)], axis=0)
+
+
+def _onehot(labels: pd.Series, classes: list[str]) -> np.ndarray:
+    codes = pd.Categorical(labels, categories=classes).codes
+    out = np.zeros((len(labels), len(classes)), dtype=np.float32)
+    present = codes >= 0
+    out[np.flatnonzero(present), codes[present]] = 1.0
+    return out
+
+
+def group_columns(pred: pd.DataFrame) -> dict[str, tuple[list[str], np.ndarray]]:
+    """For each grouping: its labels (canonical order, present ones) and (n, G) one-hot."""
+    out = {}
+    for grouping in GROUPINGS:
+        if grouping == "gender_race":
+            labels = pred["gender"].astype(str) + "/" + pred["race"].astype(str)
+            classes = [f"{g}/{r}" for g in VOCAB["gender"] for r in VOCAB["race"]]
+        else:
+            labels, classes = pred[grouping].astype(str), list(VOCAB[grouping])
+        present = [c for c in classes if (labels == c).any()]
+        out[grouping] = (present, _onehot(labels, present))
+    return out
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / den, np.nan)
+
+
+def _ci(values: np.ndarray, alpha: float) -> list[float]:
+    lo, hi = percentile_ci(values, alpha)
+    return [float(lo), float(hi)]
+
+
+def cell_intervals(
+    pred: pd.DataFrame,
+    task_classes: list[str],
+    n_resamples: int = 1000,
+    seed: int = 0,
+    alpha: float = 0.05,
+) -> dict[str, Any]:
+    """CIs of accuracy, balanced accuracy, every group accuracy; worst group and largest gap."""
+    correct = (pred["true"].astype(str) == pred["pred"].astype(str)).to_numpy(np.float32)
+    n = len(correct)
+    w = resample_weights(n, n_resamples, seed)
+    out: dict[str, Any] = {"bootstrap": {"n_resamples": n_resamples, "seed": seed, "alpha": alpha}}
+    out["accuracy_ci"] = _ci(w @ correct / n, alpha)
+    present = [c for c in task_classes if (pred["true"] == c).any()]
+    true_hot = _onehot(pred["true"].astype(str), present)
+    recalls = _ratio(w @ (true_hot * correct[:, None]), w @ true_hot)
+    out["balanced_accuracy_ci"] = _ci(np.nanmean(recalls, axis=1), alpha)
+    for grouping, (labels, hot) in group_columns(pred).items():
+        reps = _ratio(w @ (hot * correct[:, None]), w @ hot)  # (B, G)
+        point = _ratio(hot.T @ correct, hot.sum(axis=0))  # (G,)
+        lo, hi = percentile_ci(reps, alpha)
+        out[f"accuracy_by_{grouping}_ci"] = {
+            label: [float(lo[i]), float(hi[i])] for i, label in enumerate(labels)
+        }
+        if len(labels) < 2:
+            continue
+        worst = int(np.nanargmin(point))
+        out[f"worst_{grouping}"] = {
+            "group": labels[worst],
+            "accuracy": float(point[worst]),
+            "ci": _ci(np.nanmin(reps, axis=1), alpha),
+        }
+        best = int(np.nanargmax(point))
+        out[f"gap_{grouping}"] = {
+            "value": float(point[best] - point[worst]),
+            "between": [labels[best], labels[worst]],
+            "ci": _ci(np.nanmax(reps, axis=1) - np.nanmin(reps, axis=1), alpha),
+        }
+    return out
+
+
+def paired_comparison(
+    correct_a: np.ndarray,
+    correct_b: np.ndarray,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    alpha: float = 0.05,
+) -> dict[str, Any]:
+    """Accuracy difference a - b on the same images: paired bootstrap CI and McNemar's test."""
+    from statsmodels.stats.contingency_tables import mcnemar
+
+    a = np.asarray(correct_a, dtype=np.float32)
+    b = np.asarray(correct_b, dtype=np.float32)
+    if a.shape != b.shape:
+        raise ValueError(f"paired comparison needs equal lengths, got {a.shape} and {b.shape}")
+    n = len(a)
+    w = resample_weights(n, n_resamples, seed)
+    diff = a - b
+    lo, hi = percentile_ci(w @ diff / n, alpha)
+    only_a = int(((a == 1) & (b == 0)).sum())
+    only_b = int(((a == 0) & (b == 1)).sum())
+    both = int(((a == 1) & (b == 1)).sum())
+    neither = n - only_a - only_b - both
+    discordant = only_a + only_b
+    if discordant == 0:
+        p_value = 1.0
+    else:
+        # exact binomial test for few discordant pairs, chi-square with continuity otherwise
+        result = mcnemar(
+            [[both, only_a], [only_b, neither]], exact=discordant < 25, correction=True
+        )
+        p_value = float(result.pvalue)
+    return {
+        "n": n,
+        "difference": float(diff.mean()),
+        "ci": [float(lo), float(hi)],
+        "only_a_correct": only_a,
+        "only_b_correct": only_b,
+        "mcnemar_p": p_value,
+        "significant": bool(p_value < alpha and not lo <= 0.0 <= hi),
+    }

@@ -104,3 +104,15 @@ def test_repro_then_noop_then_experiment(dvc_repo):
     changed = json.loads(diff.stdout)["metrics/summary.json"]
     assert "tiny-vit.demo_full.probe_gender.accuracy" in changed
     assert "tiny-vit.demo_full.zs_gender_mean.accuracy" not in changed
+
+
+@pytest.mark.slow
+def test_dvc_plots_render(dvc_repo):
+    repo = dvc_repo
+    if not (repo / "metrics/plots/topk.csv").is_file():  # the repro test runs first
+        run(["dvc", "repro"], repo, timeout=1500)
+    out = repo / "plots_html"
+    run(["dvc", "plots", "show", "--out", str(out)], repo)
+    html = (out / "index.html").read_text()
+    for name in ("accuracy_by_race.csv", "topk.csv", "probe_sweep.csv", "confusion_gender.csv"):
+        assert name in html

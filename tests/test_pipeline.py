@@ -7,6 +7,8 @@ import json
 import pandas as pd
 import pytest
 
+from clipfair.labels import RACES
+
 from .conftest import copy_project, run
 
 # Measured on the demo (2 CPU cores, see README): zero-shot gender 0.95-0.96, probe gender
@@ -87,15 +89,7 @@ def test_demo_writes_cells_summary_and_prints_table(demo_project):
     proj, proc = demo_project
     cell = json.loads((proj / "metrics/cells/tiny-vit/demo_full/probe_race.json").read_text())
     assert cell["task"] == "race" and cell["n"] == 1000
-    assert set(cell["accuracy_by_race"]) == {
-        "White",
-        "Black",
-        "Latino_Hispanic",
-        "East Asian",
-        "Southeast Asian",
-        "Indian",
-        "Middle Eastern",
-    }
+    assert set(cell["accuracy_by_race"]) == set(RACES)
     assert 1e-3 <= cell["method_info"]["best_C"] <= 1e3
     summary = json.loads((proj / "metrics/summary.json").read_text())
     assert 0 < summary["tiny-vit"]["demo_noage"]["zs_gender_mean"]["accuracy"] <= 1
@@ -111,18 +105,15 @@ def test_second_run_has_nothing_to_do(demo_project):
 
 
 @pytest.mark.slow
-def test_changed_hyper_parameter_reruns_only_what_depends_on_it(demo_project):
+def test_changed_hyper_parameter_reruns_only_what_depends_on_it(demo_project, tmp_path):
     proj, _ = demo_project
-    proc = run(
-        [
-            *DEMO,
-            "probe={'c_min': 0.01, 'c_max': 100.0, 'n_c': 5, 'holdout': 0.2, 'max_iter': 300}",
-            "-n",
-        ],
-        proj,
-    )
+    overlay = tmp_path / "probe.yaml"
+    overlay.write_text("probe: {c_min: 0.01, c_max: 100.0, n_c: 5}\n")
+    proc = run([*DEMO, "--configfile", str(overlay), "-n"], proj)
     out = proc.stdout + proc.stderr
     assert "run_method" in out and "train_clip" not in out and "embed_images" not in out
+    assert "Run probe_age on tiny-vit/demo_full" in out
+    assert "Run zs_gender_mean on" not in out
 
 
 def test_real_grid_dag_lists_without_network(tmp_path):
@@ -199,3 +190,15 @@ def test_comparison_names_the_cells_that_differ(demo_project):
     assert raw["significant"] and raw["ci_high"] < -0.1
     assert set(comp["task"]) == {"gender", "race", "age"}
     assert "differs" in proc.stdout  # printed at the end of the run
+
+
+@pytest.mark.slow
+def test_snakemake_report_has_the_tables_and_plots(demo_project):
+    proj, _ = demo_project
+    run([*DEMO, "--report", "report.html"], proj)
+    html = (proj / "report.html").read_text(errors="replace")
+    assert len(html) > 50_000
+    for name in ("summary.csv", "comparison.csv", "accuracy_by_race.png", "topk.png"):
+        assert name in html, name
+    for png in ("accuracy_by_race", "topk", "probe_sweep", "confusion"):
+        assert (proj / "metrics" / "plots" / f"{png}.png").stat().st_size > 5_000

@@ -173,6 +173,16 @@ def cmd_compare(args: argparse.Namespace) -> None:
     render_comparison(df)
 
 
+def cmd_plots(args: argparse.Namespace) -> None:
+    from clipfair.metrics.summary import load_cells
+    from clipfair.report.plots import write_plots
+
+    references = json.loads(args.references)
+    predictions = dict(pair.split("=", 1) for pair in args.reference_predictions or [])
+    written = write_plots(load_cells(args.cells), references, predictions, args.out_dir)
+    print(f"wrote {len(written)} plot files to {args.out_dir}")
+
+
 def cmd_table(args: argparse.Namespace) -> None:
     import pandas as pd
 
@@ -300,6 +310,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-resamples", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--alpha", type=float, default=0.05)
+
+    p = add("plots", cmd_plots, "plot data (dvc plots) and PNG figures (Snakemake report)")
+    p.add_argument("cells", nargs="+", help="cell metric JSONs")
+    p.add_argument("--references", default="{}", help='JSON {task: "backbone/datasource/method"}')
+    p.add_argument("--reference-predictions", action="append", help="TASK=PREDICTIONS.parquet")
+    p.add_argument("--out-dir", required=True, type=Path)
 
     p = add("table", cmd_table, "print the summary table of the last run")
     p.add_argument("csv", nargs="?", default="metrics/summary.csv")

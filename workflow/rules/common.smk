@@ -108,9 +108,27 @@ def grid_predictions(wildcards):
     }
 
 
+PLOT_DATA = [
+    "accuracy_by_race",
+    "topk",
+    "probe_sweep",
+    "confusion_gender",
+    "confusion_age",
+    "confusion_race",
+]
+
+
+def reference_predictions(wildcards):
+    """{task: predictions of the task's reference cell} (for the confusion matrices)."""
+    return {
+        task: f"{DATA}/predictions/{DATASET}/{cell}.parquet"
+        for task, cell in compare_references(config).items()
+    }
+
+
 def final_targets():
-    """The summary, plus the comparison table when references are configured."""
-    targets = list(rules.summarize.output)
+    """Summary and plots, plus the comparison table when references are configured."""
+    targets = [*rules.summarize.output, *rules.plots.output]
     if compare_references(config):
         targets += rules.compare.output
     return targets

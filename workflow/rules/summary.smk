@@ -6,7 +6,11 @@ rule summarize:
         cell_metric_files(),
     output:
         json=f"{METRICS}/summary.json",
-        csv=f"{METRICS}/summary.csv",
+        csv=report(
+            f"{METRICS}/summary.csv",
+            caption="../report/summary.rst",
+            category="1. Summary",
+        ),
         groups=f"{METRICS}/groups.csv",
         gender_by_race=f"{METRICS}/gender_by_race.csv",
         denigration=f"{METRICS}/denigration.csv",
@@ -30,7 +34,11 @@ rule compare:
     input:
         unpack(grid_predictions),
     output:
-        f"{METRICS}/comparison.csv",
+        report(
+            f"{METRICS}/comparison.csv",
+            caption="../report/comparison.rst",
+            category="2. Comparison with the reference",
+        ),
     params:
         references=as_json(compare_references(config)),
         cells=lambda w, input: " ".join(f"--cell {k}={v}" for k, v in input.items()),
@@ -47,3 +55,38 @@ rule compare:
         "clipfair compare --references {params.references:q} {params.cells} --out {output}"
         " --n-resamples {params.bootstrap[n_resamples]} --seed {params.bootstrap[seed]}"
         " --alpha {params.bootstrap[alpha]} > {log} 2>&1"
+
+
+rule plots:
+    input:
+        unpack(reference_predictions),
+        cells=cell_metric_files(),
+    output:
+        data=expand(f"{METRICS}/plots/{{name}}.csv", name=PLOT_DATA),
+        figures=report(
+            expand(
+                f"{METRICS}/plots/{{name}}.png",
+                name=["accuracy_by_race", "topk", "probe_sweep", "confusion"],
+            ),
+            caption="../report/plots.rst",
+            category="3. Plots",
+        ),
+    params:
+        references=as_json(compare_references(config)),
+        flags=lambda w, input: " ".join(
+            f"--reference-predictions {task}={input[task]}"
+            for task in compare_references(config)
+            if task in input.keys()
+        ),
+        out_dir=lambda w, output: os.path.dirname(output.data[0]),
+    conda:
+        CONDA_ENV
+    log:
+        "logs/plots.log",
+    benchmark:
+        "benchmarks/plots.tsv"
+    message:
+        "Plot accuracy by race, the top-k and probe sweeps, confusion matrices"
+    shell:
+        "clipfair plots {input.cells} --references {params.references:q} {params.flags}"
+        " --out-dir {params.out_dir} > {log} 2>&1"

@@ -86,7 +86,8 @@ def cell_intervals(
     out["balanced_accuracy_ci"] = _ci(np.nanmean(recalls, axis=1), alpha)
     for grouping, (labels, hot) in group_columns(pred).items():
         reps = _ratio(w @ (hot * correct[:, None]), w @ hot)  # (B, G)
-        point = _ratio(hot.T @ correct, hot.sum(axis=0))  # (G,)
+        # point estimates in float64 so they equal the group accuracies of the cell exactly
+        point = _ratio(hot.T.astype(np.float64) @ correct.astype(np.float64), hot.sum(axis=0))
         lo, hi = percentile_ci(reps, alpha)
         out[f"accuracy_by_{grouping}_ci"] = {
             label: [float(lo[i]), float(hi[i])] for i, label in enumerate(labels)

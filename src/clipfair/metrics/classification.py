@@ -16,7 +16,7 @@ from clipfair.labels import TASKS, VOCAB
 WHITE = "White"
 #: Version of the cell JSON layout. Bump it when the layout changes: it is a param of the
 #: `evaluate` rule, so Snakemake re-evaluates old cells, and `summarize` refuses stale ones.
-CELL_SCHEMA = 3
+CELL_SCHEMA = 4
 
 
 def _by_group(y_true: pd.Series, y_pred: pd.Series, groups: pd.Series | pd.DataFrame) -> pd.Series:

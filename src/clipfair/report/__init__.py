@@ -1,0 +1,1 @@
+"""Report: plot data for `dvc plots` and PNG figures for the Snakemake report."""

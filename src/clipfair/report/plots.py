@@ -1,0 +1,230 @@
+"""Plot data (CSV, read by `dvc plots`) and figures (PNG, in the Snakemake report).
+
+- ``accuracy_by_race``: per task, the reference cell and the best cell, accuracy by race
+  with 95% CIs (bars);
+- ``topk``: zero-shot accuracy against k for every (model, label set) (seed 002's sweep);
+- ``probe_sweep``: linear-probe held-out accuracy against the regularization C;
+- ``confusion_<task>``: the reference cell's actual vs predicted labels.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from clipfair.io import atomic_path
+from clipfair.labels import VOCAB
+
+FIGURES = ("accuracy_by_race", "topk", "probe_sweep", "confusion")
+
+
+def _key(cell: dict[str, Any]) -> str:
+    return f"{cell['backbone']}/{cell['datasource']}/{cell['method']}"
+
+
+def accuracy_by_race(cells: list[dict[str, Any]], references: dict[str, str]) -> pd.DataFrame:
+    """Rows (task, cell, role, race, accuracy, ci_low, ci_high) for reference and best cells."""
+    rows = []
+    for task in VOCAB:
+        of_task = [c for c in cells if c["task"] == task]
+        if not of_task:
+            continue
+        chosen = {"best": max(of_task, key=lambda c: c["accuracy"])}
+        ref = next((c for c in of_task if _key(c) == references.get(task)), None)
+        if ref is not None:
+            chosen["reference"] = ref
+        for role, cell in chosen.items():
+            cis = cell.get("accuracy_by_race_ci", {})
+            for race in VOCAB["race"]:
+                if race in cell["accuracy_by_race"]:
+                    lo, hi = cis.get(race, (np.nan, np.nan))
+                    rows.append(
+                        {
+                            "task": task,
+                            "cell": _key(cell),
+                            "role": role,
+                            "race": race,
+                            "accuracy": cell["accuracy_by_race"][race],
+                            "ci_low": lo,
+                            "ci_high": hi,
+                        }
+                    )
+    return pd.DataFrame(
+        rows, columns=["task", "cell", "role", "race", "accuracy", "ci_low", "ci_high"]
+    )
+
+
+def topk_curve(cells: list[dict[str, Any]]) -> pd.DataFrame:
+    """Zero-shot top-k cells: (model, label_set, k, accuracy)."""
+    rows = []
+    for cell in cells:
+        info = cell.get("method_info", {})
+        if info.get("aggregation") == "topk" and "categories" in info and not info["categories"]:
+            rows.append(
+                {
+                    "model": f"{cell['backbone']}/{cell['datasource']}",
+                    "label_set": info["label_set"],
+                    "k": int(info.get("k", 1)),
+                    "accuracy": cell["accuracy"],
+                }
+            )
+    df = pd.DataFrame(rows, columns=["model", "label_set", "k", "accuracy"])
+    return df.sort_values(["model", "label_set", "k"]).reset_index(drop=True)
+
+
+def probe_sweep(cells: list[dict[str, Any]]) -> pd.DataFrame:
+    """Linear-probe regularization curves: (cell, C, log10_C, holdout_accuracy, chosen)."""
+    rows = []
+    for cell in cells:
+        info = cell.get("method_info", {})
+        for point in info.get("sweep", []):
+            rows.append(
+                {
+                    "cell": _key(cell),
+                    "C": point["C"],
+                    "log10_C": np.log10(point["C"]),
+                    "holdout_accuracy": point["holdout_accuracy"],
+                    "chosen": point["C"] == info.get("best_C"),
+                }
+            )
+    return pd.DataFrame(rows, columns=["cell", "C", "log10_C", "holdout_accuracy", "chosen"])
+
+
+def confusion(predictions: pd.DataFrame) -> pd.DataFrame:
+    """actual, predicted columns (dvc's confusion template)."""
+    return pd.DataFrame(
+        {"actual": predictions["true"].astype(str), "predicted": predictions["pred"].astype(str)}
+    )
+
+
+def _save(fig: Any, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+
+
+def draw(data: dict[str, pd.DataFrame], out_dir: Path) -> list[Path]:
+    """PNG figures of the plot data; returns the files written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    df = data["accuracy_by_race"]
+    tasks = list(dict.fromkeys(df["task"]))
+    fig, axes = plt.subplots(
+        1, max(1, len(tasks)), figsize=(5 * max(1, len(tasks)), 4), squeeze=False
+    )
+    for ax, task in zip(axes[0], tasks, strict=False):
+        sub = df[df["task"] == task]
+        cells = list(dict.fromkeys(sub["cell"]))
+        width = 0.8 / len(cells)
+        x = np.arange(len(VOCAB["race"]))
+        for i, cell in enumerate(cells):
+            rows = sub[sub["cell"] == cell].set_index("race").reindex(VOCAB["race"])
+            err = np.vstack([rows["accuracy"] - rows["ci_low"], rows["ci_high"] - rows["accuracy"]])
+            role = rows["role"].dropna().iloc[0]
+            ax.bar(
+                x + i * width, rows["accuracy"], width, yerr=err, capsize=2, label=f"{role}: {cell}"
+            )
+        ax.set_xticks(
+            x + 0.4 - width / 2,
+            [r.replace("_", " ") for r in VOCAB["race"]],
+            rotation=35,
+            ha="right",
+        )
+        ax.set_ylim(0, 1)
+        ax.set_title(f"{task} accuracy by race (95% CI)")
+        ax.legend(fontsize=7, loc="lower right")
+    written.append(out_dir / "accuracy_by_race.png")
+    _save(fig, written[-1])
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for (model, label_set), sub in data["topk"].groupby(["model", "label_set"]):
+        ax.plot(sub["k"], sub["accuracy"], marker="o", label=f"{model} {label_set}")
+    ax.set_xlabel("k (top-k prompts summed per class)")
+    ax.set_ylabel("zero-shot gender accuracy")
+    ax.set_xscale("log")
+    ax.legend(fontsize=7)
+    ax.set_title("zero-shot top-k sweep")
+    written.append(out_dir / "topk.png")
+    _save(fig, written[-1])
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for cell, sub in data["probe_sweep"].groupby("cell"):
+        line = ax.plot(sub["C"], sub["holdout_accuracy"], marker=".", label=cell)[0]
+        best = sub[sub["chosen"]]
+        ax.scatter(
+            best["C"],
+            best["holdout_accuracy"],
+            s=60,
+            color=line.get_color(),
+            edgecolor="black",
+            zorder=3,
+        )
+    ax.set_xscale("log")
+    ax.set_xlabel("C (inverse regularization)")
+    ax.set_ylabel("held-out accuracy")
+    ax.set_title("linear probe sweep (dot: chosen C)")
+    ax.legend(fontsize=6)
+    written.append(out_dir / "probe_sweep.png")
+    _save(fig, written[-1])
+    plt.close(fig)
+
+    conf = {k: v for k, v in data.items() if k.startswith("confusion_")}
+    fig, axes = plt.subplots(
+        1, max(1, len(conf)), figsize=(4.5 * max(1, len(conf)), 4), squeeze=False
+    )
+    for ax, (name, df) in zip(axes[0], conf.items(), strict=False):
+        task = name.removeprefix("confusion_")
+        labels = list(VOCAB[task]) + sorted(set(df["predicted"]) - set(VOCAB[task]))
+        matrix = (
+            pd.crosstab(df["actual"], df["predicted"])
+            .reindex(index=list(VOCAB[task]), columns=labels, fill_value=0)
+            .fillna(0)
+        )
+        rates = matrix.div(matrix.sum(axis=1).replace(0, 1), axis=0)
+        ax.imshow(rates.to_numpy(), cmap="Blues", vmin=0, vmax=1)
+        ax.set_xticks(range(len(labels)), labels, rotation=60, ha="right", fontsize=7)
+        ax.set_yticks(range(len(VOCAB[task])), VOCAB[task], fontsize=7)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("actual")
+        ax.set_title(f"{task}: reference cell (row-normalized)", fontsize=9)
+    fig.subplots_adjust(wspace=0.5)
+    written.append(out_dir / "confusion.png")
+    _save(fig, written[-1])
+    plt.close(fig)
+    return written
+
+
+def write_plots(
+    cells: list[dict[str, Any]],
+    references: dict[str, str],
+    reference_predictions: dict[str, Path],
+    out_dir: str | Path,
+) -> list[Path]:
+    """Write every plot's CSV and PNG into ``out_dir``."""
+    out_dir = Path(out_dir)
+    data = {
+        "accuracy_by_race": accuracy_by_race(cells, references),
+        "topk": topk_curve(cells),
+        "probe_sweep": probe_sweep(cells),
+    }
+    for task in VOCAB:
+        path = reference_predictions.get(task)
+        data[f"confusion_{task}"] = (
+            confusion(pd.read_parquet(path))
+            if path
+            else pd.DataFrame(columns=["actual", "predicted"])
+        )
+    written = []
+    for name, df in data.items():
+        with atomic_path(out_dir / f"{name}.csv") as tmp:
+            df.to_csv(tmp, index=False, float_format="%.6g")
+        written.append(out_dir / f"{name}.csv")
+    return written + draw(data, out_dir)

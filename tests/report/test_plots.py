@@ -1,0 +1,81 @@
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from clipfair.metrics.bootstrap import cell_intervals
+from clipfair.metrics.classification import cell_metrics
+from clipfair.report.plots import accuracy_by_race, probe_sweep, topk_curve, write_plots
+
+
+def _cell(method, task, hit_rate, info, seed):
+    rng = np.random.default_rng(seed)
+    n = 700
+    from clipfair.labels import VOCAB
+
+    df = pd.DataFrame(
+        {
+            "file": [f"val/{i}.jpg" for i in range(n)],
+            "gender": rng.choice(VOCAB["gender"], n),
+            "age": rng.choice(VOCAB["age"], n),
+            "race": np.array(VOCAB["race"])[np.arange(n) % 7],
+            "task": task,
+        }
+    )
+    df["true"] = df[task]
+    wrong = rng.choice(VOCAB[task], n)
+    df["pred"] = np.where(rng.random(n) < hit_rate, df["true"], wrong)
+    cell = cell_metrics(df)
+    cell.update(cell_intervals(df, list(VOCAB[task]), 100, 0))
+    cell.update(backbone="b", datasource="d", method=method, method_info=info)
+    return cell, df
+
+
+def test_plot_tables_and_figures(tmp_path):
+    zs1, pred = _cell(
+        "zs_x_top1",
+        "gender",
+        0.8,
+        {"aggregation": "topk", "k": 1, "label_set": "x", "categories": {}},
+        0,
+    )
+    zs3, _ = _cell(
+        "zs_x_top3",
+        "gender",
+        0.9,
+        {"aggregation": "topk", "k": 3, "label_set": "x", "categories": {}},
+        1,
+    )
+    sweep = [{"C": c, "holdout_accuracy": a} for c, a in ((0.01, 0.5), (1.0, 0.7), (100, 0.6))]
+    probe, _ = _cell("probe_race", "race", 0.6, {"best_C": 1.0, "sweep": sweep}, 2)
+    cells = [zs1, zs3, probe]
+
+    bars = accuracy_by_race(cells, {"gender": "b/d/zs_x_top1"})
+    gender = bars[bars["task"] == "gender"]
+    assert set(gender["role"]) == {"best", "reference"}
+    assert set(gender[gender["role"] == "best"]["cell"]) == {"b/d/zs_x_top3"}
+    assert (bars["ci_low"] <= bars["accuracy"]).all() and (
+        bars["accuracy"] <= bars["ci_high"]
+    ).all()
+
+    curve = topk_curve(cells)
+    assert curve["k"].tolist() == [1, 3]
+    assert curve["accuracy"].tolist() == [zs1["accuracy"], zs3["accuracy"]]
+    sweep_df = probe_sweep(cells)
+    assert sweep_df.loc[sweep_df["chosen"], "C"].tolist() == [1.0]
+
+    ref = tmp_path / "ref.parquet"
+    pred.to_parquet(ref)
+    written = write_plots(cells, {"gender": "b/d/zs_x_top1"}, {"gender": ref}, tmp_path / "plots")
+    names = {p.name for p in written}
+    assert {
+        "accuracy_by_race.png",
+        "topk.png",
+        "probe_sweep.png",
+        "confusion.png",
+        "confusion_gender.csv",
+    } <= names
+    for png in (p for p in written if p.suffix == ".png"):
+        with Image.open(png) as im:
+            assert im.size[0] > 200 and im.getextrema() != ((255, 255),) * 3  # not blank
+    conf = pd.read_csv(tmp_path / "plots" / "confusion_gender.csv")
+    assert list(conf.columns) == ["actual", "predicted"] and len(conf) == 700

@@ -202,3 +202,19 @@ def test_snakemake_report_has_the_tables_and_plots(demo_project):
         assert name in html, name
     for png in ("accuracy_by_race", "topk", "probe_sweep", "confusion"):
         assert (proj / "metrics" / "plots" / f"{png}.png").stat().st_size > 5_000
+
+
+@pytest.mark.slow
+def test_long_format_parquet_holds_every_number(demo_project):
+    proj, _ = demo_project
+    long = pd.read_parquet(proj / "metrics" / "summary.parquet")
+    assert list(long.columns) == ["cell", "task", "metric", "group", "value"]
+    cell = long[long["cell"] == "tiny-vit/demo_full/probe_race"].set_index(["metric", "group"])
+    wide = (
+        pd.read_csv(proj / "metrics" / "summary.csv")
+        .set_index(["backbone", "datasource", "method"])
+        .loc[("tiny-vit", "demo_full", "probe_race")]
+    )
+    assert cell.loc[("accuracy", "all"), "value"] == pytest.approx(wide["accuracy"])
+    assert cell.loc[("accuracy", "race=Indian"), "value"] == pytest.approx(wide["acc_race=Indian"])
+    assert ("accuracy_ci_low", "gender_race=Female/Black") in cell.index

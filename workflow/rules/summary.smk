@@ -11,6 +11,7 @@ rule summarize:
             caption="../report/summary.rst",
             category="1. Summary",
         ),
+        long=f"{METRICS}/summary.parquet",
         groups=f"{METRICS}/groups.csv",
         gender_by_race=f"{METRICS}/gender_by_race.csv",
         denigration=f"{METRICS}/denigration.csv",

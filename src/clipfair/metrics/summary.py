@@ -3,6 +3,7 @@
 - ``summary.json``: backbone -> datasource -> method -> a few headline numbers (what
   ``dvc metrics show`` / ``dvc exp show`` display as columns);
 - ``summary.csv``: one row per cell with every group accuracy (``acc_<group>=<label>``);
+- ``summary.parquet``: long format (cell, task, metric, group, value), everything numeric;
 - ``groups.csv``: long format (cell, metric, group_type, group, value, n) for analysis;
 - ``gender_by_race.csv``: CLIP Table 5 layout (rows cell x gender, columns races);
 - ``denigration.csv``: share of images put into non-human / crime classes, by race and age.
@@ -19,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from clipfair.io import atomic_path, write_json
+from clipfair.io import atomic_path, write_json, write_parquet
 from clipfair.labels import TASKS, VOCAB
 from clipfair.metrics.bootstrap import GROUPINGS
 from clipfair.metrics.classification import CELL_SCHEMA
@@ -125,6 +126,46 @@ def long_groups(cells: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def long_format(cells: list[dict[str, Any]]) -> pd.DataFrame:
+    """Everything numeric per cell as rows (cell, task, metric, group, value) for analysis.
+
+    ``group`` is ``all`` for whole-cell numbers, ``<grouping>=<label>`` otherwise.
+    """
+    rows: list[dict[str, Any]] = []
+    for cell in cells:
+        key = {"cell": cell_key(cell), "task": cell["task"]}
+        flat = {k: cell.get(k) for k in SUMMARY_KEYS}
+        flat.update(_uncertainty(cell))
+        flat.update(_shares(cell))
+        for metric, value in flat.items():
+            if isinstance(value, int | float) and value is not None:
+                rows.append({**key, "metric": metric, "group": "all", "value": float(value)})
+    groups = long_groups(cells)
+    if not groups.empty:
+        groups = groups.assign(
+            cell=groups["backbone"] + "/" + groups["datasource"] + "/" + groups["method"],
+            group=groups["group_type"] + "=" + groups["group"],
+        )
+        for column, suffix in (("value", ""), ("ci_low", "_ci_low"), ("ci_high", "_ci_high")):
+            part = groups.dropna(subset=[column])
+            rows.extend(
+                {"cell": c, "task": t, "metric": m + suffix, "group": g, "value": float(v)}
+                for c, t, m, g, v in zip(
+                    part["cell"],
+                    part["task"],
+                    part["metric"],
+                    part["group"],
+                    part[column],
+                    strict=True,
+                )
+            )
+    return pd.DataFrame(rows, columns=["cell", "task", "metric", "group", "value"])
+
+
+def cell_key(cell: dict[str, Any]) -> str:
+    return "/".join(str(cell[k]) for k in CELL)
+
+
 def gender_by_race(cells: list[dict[str, Any]]) -> pd.DataFrame:
     """CLIP Table 5 layout for gender cells: rows cell x gender (+ overall), columns races."""
     rows = []
@@ -172,6 +213,7 @@ def write_summary(cells: list[dict[str, Any]], out_dir: str | Path) -> pd.DataFr
     wide = wide_table(cells)
     write_json(out_dir / "summary.json", summary_json(cells))
     _csv(wide, out_dir / "summary.csv")
+    write_parquet(out_dir / "summary.parquet", long_format(cells))
     _csv(long_groups(cells), out_dir / "groups.csv")
     _csv(gender_by_race(cells), out_dir / "gender_by_race.csv")
     _csv(denigration(cells), out_dir / "denigration.csv")

@@ -17,12 +17,9 @@ import pandas as pd
 
 from clipfair.io import atomic_path
 from clipfair.labels import VOCAB
+from clipfair.metrics.summary import cell_key
 
 FIGURES = ("accuracy_by_race", "topk", "probe_sweep", "confusion")
-
-
-def _key(cell: dict[str, Any]) -> str:
-    return f"{cell['backbone']}/{cell['datasource']}/{cell['method']}"
 
 
 def accuracy_by_race(cells: list[dict[str, Any]], references: dict[str, str]) -> pd.DataFrame:
@@ -33,7 +30,7 @@ def accuracy_by_race(cells: list[dict[str, Any]], references: dict[str, str]) ->
         if not of_task:
             continue
         chosen = {"best": max(of_task, key=lambda c: c["accuracy"])}
-        ref = next((c for c in of_task if _key(c) == references.get(task)), None)
+        ref = next((c for c in of_task if cell_key(c) == references.get(task)), None)
         if ref is not None:
             chosen["reference"] = ref
         for role, cell in chosen.items():
@@ -44,7 +41,7 @@ def accuracy_by_race(cells: list[dict[str, Any]], references: dict[str, str]) ->
                     rows.append(
                         {
                             "task": task,
-                            "cell": _key(cell),
+                            "cell": cell_key(cell),
                             "role": role,
                             "race": race,
                             "accuracy": cell["accuracy_by_race"][race],
@@ -83,7 +80,7 @@ def probe_sweep(cells: list[dict[str, Any]]) -> pd.DataFrame:
         for point in info.get("sweep", []):
             rows.append(
                 {
-                    "cell": _key(cell),
+                    "cell": cell_key(cell),
                     "C": point["C"],
                     "log10_C": np.log10(point["C"]),
                     "holdout_accuracy": point["holdout_accuracy"],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 import pytest
 import yaml
@@ -114,5 +115,26 @@ def test_dvc_plots_render(dvc_repo):
     out = repo / "plots_html"
     run(["dvc", "plots", "show", "--out", str(out)], repo)
     html = (out / "index.html").read_text()
-    for name in ("accuracy_by_race.csv", "topk.csv", "probe_sweep.csv", "confusion_gender.csv"):
-        assert name in html
+    for name in ("accuracy_by_race", "topk", "probe_sweep", "confusion_gender"):
+        assert f"metrics_plots_{name}_csv" in html, name  # one vega-lite spec per plot
+
+
+@pytest.mark.slow
+def test_queued_experiment_runs_in_a_temp_copy(dvc_repo):
+    repo = dvc_repo
+    if not (repo / "dvc.lock").is_file():
+        run(["dvc", "repro"], repo, timeout=1500)
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", "state before queueing", "--allow-empty"], repo)
+    run(["dvc", "exp", "run", "--queue", "-n", "queued-holdout", "-S", "probe.holdout=0.5"], repo)
+    run(["dvc", "queue", "start"], repo)
+    deadline = time.monotonic() + 900
+    while time.monotonic() < deadline:
+        status = run(["dvc", "queue", "status"], repo).stdout
+        if "Queued" not in status and "Running" not in status:
+            break
+        time.sleep(5)
+    assert "Success" in status, status
+    shown = json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)
+    names = json.dumps(shown)
+    assert "queued-holdout" in names

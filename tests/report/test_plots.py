@@ -79,3 +79,11 @@ def test_plot_tables_and_figures(tmp_path):
             assert im.size[0] > 200 and im.getextrema() != ((255, 255),) * 3  # not blank
     conf = pd.read_csv(tmp_path / "plots" / "confusion_gender.csv")
     assert list(conf.columns) == ["actual", "predicted"] and len(conf) == 700
+
+
+def test_best_cell_that_is_the_reference_is_drawn_once(tmp_path):
+    cell, _ = _cell("zs_x_top1", "gender", 0.9, {}, 0)
+    bars = accuracy_by_race([cell], {"gender": "b/d/zs_x_top1"})
+    assert set(bars["role"]) == {"best = reference"} and len(bars) == 7
+    written = write_plots([cell], {"gender": "b/d/zs_x_top1"}, {}, tmp_path)
+    assert (tmp_path / "accuracy_by_race.png") in written

@@ -29,10 +29,12 @@ def accuracy_by_race(cells: list[dict[str, Any]], references: dict[str, str]) ->
         of_task = [c for c in cells if c["task"] == task]
         if not of_task:
             continue
-        chosen = {"best": max(of_task, key=lambda c: c["accuracy"])}
+        best = max(of_task, key=lambda c: c["accuracy"])
         ref = next((c for c in of_task if cell_key(c) == references.get(task)), None)
-        if ref is not None:
-            chosen["reference"] = ref
+        if ref is best:
+            chosen = {"best = reference": best}
+        else:
+            chosen = {"best": best} | ({"reference": ref} if ref is not None else {})
         for role, cell in chosen.items():
             cis = cell.get("accuracy_by_race_ci", {})
             for race in VOCAB["race"]:
@@ -102,6 +104,13 @@ def _save(fig: Any, path: Path) -> None:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
 
 
+def _legend_or_note(ax: Any, fontsize: int, note: str) -> None:
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=fontsize)
+    else:
+        ax.text(0.5, 0.5, note, ha="center", va="center", transform=ax.transAxes)
+
+
 def draw(data: dict[str, pd.DataFrame], out_dir: Path) -> list[Path]:
     """PNG figures of the plot data; returns the files written."""
     import matplotlib
@@ -146,7 +155,7 @@ def draw(data: dict[str, pd.DataFrame], out_dir: Path) -> list[Path]:
     ax.set_xlabel("k (top-k prompts summed per class)")
     ax.set_ylabel("zero-shot gender accuracy")
     ax.set_xscale("log")
-    ax.legend(fontsize=7)
+    _legend_or_note(ax, 7, "no zero-shot top-k cells in this grid")
     ax.set_title("zero-shot top-k sweep")
     written.append(out_dir / "topk.png")
     _save(fig, written[-1])
@@ -168,7 +177,7 @@ def draw(data: dict[str, pd.DataFrame], out_dir: Path) -> list[Path]:
     ax.set_xlabel("C (inverse regularization)")
     ax.set_ylabel("held-out accuracy")
     ax.set_title("linear probe sweep (dot: chosen C)")
-    ax.legend(fontsize=6)
+    _legend_or_note(ax, 6, "no linear-probe cells in this grid")
     written.append(out_dir / "probe_sweep.png")
     _save(fig, written[-1])
     plt.close(fig)

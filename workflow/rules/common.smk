@@ -67,6 +67,16 @@ def method_spec(wildcards):
     return config["methods"][wildcards.method]
 
 
+# method kind -> the params.yaml section with that family's shared options
+METHOD_OPTIONS = {"linear_probe": "probe"}
+
+
+def method_options(wildcards):
+    """The shared options of the method's family (e.g. the probe's C sweep), as JSON."""
+    section = METHOD_OPTIONS.get(method_spec(wildcards)["kind"])
+    return as_json(config[section] if section else {})
+
+
 def method_inputs(wildcards):
     """Inputs named by the method's NEEDS: split embeddings/indexes and prompt embeddings."""
     spec = method_spec(wildcards)

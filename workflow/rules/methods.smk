@@ -9,7 +9,7 @@ rule run_method:
         info=f"{DATA}/predictions/{{dataset}}/{{backbone}}/{{datasource}}/{{method}}.info.json",
     params:
         spec=lambda w: as_json(method_spec(w)),
-        options=lambda w: as_json(config.get({"linear_probe": "probe"}.get(method_spec(w)["kind"]), {})),
+        options=method_options,
         flags=optional_flags,
         seed=config["seed"],
     threads: lambda w: 2 if method_spec(w)["kind"] == "linear_probe" else 1

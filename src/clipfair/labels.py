@@ -58,6 +58,22 @@ RACE_WORDS: dict[str, str] = {
 }
 
 
+#: The Hugging Face hub's FairFace (HuggingFaceM4/FairFace) ClassLabel order: integer -> label.
+HF_CLASSLABELS: dict[str, tuple[str, ...]] = {
+    "age": AGES,
+    "gender": ("Male", "Female"),
+    "race": (
+        "East Asian",
+        "Indian",
+        "Black",
+        "White",
+        "Middle Eastern",
+        "Latino_Hispanic",
+        "Southeast Asian",
+    ),
+}
+
+
 def code(task: str, label: str) -> int:
     """Canonical integer code of ``label`` for ``task``; ValueError naming the vocabulary."""
     vocab = VOCAB[task]

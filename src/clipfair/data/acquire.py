@@ -1,7 +1,8 @@
 """Acquire a FairFace-format release into ``data/raw/<dataset>/`` from the source in params.
 
 Sources: ``demo`` (generated here), ``local`` (a folder holding the release files, copied and
-checked), ``download`` (HTTP with atomic rename; a file already placed by hand is kept).
+checked), ``download`` (HTTP with atomic rename; a file already placed by hand is kept),
+``hf_parquet`` (the hub's parquet, converted into the release layout).
 """
 
 from __future__ import annotations
@@ -62,13 +63,23 @@ def acquire(source: dict[str, Any], out_dir: str | Path) -> list[Path]:
                 raise FileNotFoundError(f"local source {folder} has no {name}")
             with atomic_path(out_dir / name) as tmp:
                 shutil.copyfile(folder / name, tmp)
+    elif kind == "hf_parquet":
+        from clipfair.data.hf_parquet import download_shards, parquet_to_release, shards_by_split
+
+        folder = source.get("local_dir") or download_shards(
+            source["repo"], source["config"], source.get("revision", "main"),
+            source.get("cache_dir"),
+        )
+        parquet_to_release(shards_by_split(folder), out_dir)
     elif kind == "download":
         for name, url in source["files"].items():
             target = out_dir / name
             if not target.is_file():
                 download(url, target)
     else:
-        raise ValueError(f"unknown source kind {kind!r}; expected demo, local or download")
+        raise ValueError(
+            f"unknown source kind {kind!r}; expected demo, local, download or hf_parquet"
+        )
     for name, expected in source.get("sha256", {}).items():
         actual = sha256_of(out_dir / name)
         if actual != expected:

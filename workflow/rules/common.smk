@@ -3,7 +3,7 @@ import json
 
 from clipfair.config import cells, compare_references, resolve_params
 from clipfair.methods import get_method
-from clipfair.metrics.classification import CELL_SCHEMA
+from clipfair.metrics import CELL_SCHEMA
 
 # Apply the selected profile (params.yaml `profile:`) and validate against the one schema.
 _resolved = resolve_params(config, workflow.source_path("../schemas/params.schema.yaml"))

@@ -12,11 +12,9 @@ from fairlearn.metrics import MetricFrame
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, classification_report
 
 from clipfair.labels import TASKS, VOCAB
+from clipfair.metrics import CELL_SCHEMA
 
 WHITE = "White"
-#: Version of the cell JSON layout. Bump it when the layout changes: it is a param of the
-#: `evaluate` rule, so Snakemake re-evaluates old cells, and `summarize` refuses stale ones.
-CELL_SCHEMA = 4
 
 
 def _by_group(y_true: pd.Series, y_pred: pd.Series, groups: pd.Series | pd.DataFrame) -> pd.Series:

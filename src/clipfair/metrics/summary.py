@@ -22,8 +22,8 @@ import pandas as pd
 
 from clipfair.io import atomic_path, write_json, write_parquet
 from clipfair.labels import TASKS, VOCAB
+from clipfair.metrics import CELL_SCHEMA
 from clipfair.metrics.bootstrap import GROUPINGS
-from clipfair.metrics.classification import CELL_SCHEMA
 
 HEADLINE = ("accuracy", "balanced_accuracy")
 SUMMARY_KEYS = (*HEADLINE, "accuracy_white", "accuracy_non_white")

@@ -115,8 +115,12 @@ def paired_comparison(
     n_resamples: int = 1000,
     seed: int = 0,
     alpha: float = 0.05,
+    weights: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Accuracy difference a - b on the same images: paired bootstrap CI and McNemar's test."""
+    """Accuracy difference a - b on the same images: paired bootstrap CI and McNemar's test.
+
+    ``weights`` (from :func:`resample_weights`) lets many comparisons share one resampling.
+    """
     from statsmodels.stats.contingency_tables import mcnemar
 
     a = np.asarray(correct_a, dtype=np.float32)
@@ -124,7 +128,7 @@ def paired_comparison(
     if a.shape != b.shape:
         raise ValueError(f"paired comparison needs equal lengths, got {a.shape} and {b.shape}")
     n = len(a)
-    w = resample_weights(n, n_resamples, seed)
+    w = resample_weights(n, n_resamples, seed) if weights is None else weights
     diff = a - b
     lo, hi = percentile_ci(w @ diff / n, alpha)
     only_a = int(((a == 1) & (b == 0)).sum())

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from clipfair.metrics.bootstrap import paired_comparison
+from clipfair.metrics.bootstrap import paired_comparison, resample_weights
 
 
 def _correct(df: pd.DataFrame) -> np.ndarray:
@@ -23,6 +23,8 @@ def compare_to_references(
 ) -> pd.DataFrame:
     """One row per (cell, its task's reference): accuracy difference, paired CI, McNemar p."""
     frames = {cell: pd.read_parquet(path) for cell, path in predictions.items()}
+    correct = {cell: _correct(df) for cell, df in frames.items()}
+    weights: np.ndarray | None = None  # one resampling shared by every comparison (same images)
     rows = []
     for task, reference in references.items():
         if reference not in frames:
@@ -39,7 +41,11 @@ def compare_to_references(
                 continue
             if not df["file"].equals(ref["file"]):
                 raise ValueError(f"{cell} and {reference} were not predicted on the same images")
-            result = paired_comparison(_correct(df), _correct(ref), n_resamples, seed, alpha)
+            if weights is None:
+                weights = resample_weights(len(ref), n_resamples, seed)
+            result = paired_comparison(
+                correct[cell], correct[reference], n_resamples, seed, alpha, weights
+            )
             backbone, datasource, method = cell.split("/")
             rows.append(
                 {
@@ -48,8 +54,8 @@ def compare_to_references(
                     "datasource": datasource,
                     "method": method,
                     "reference": reference,
-                    "accuracy": float(_correct(df).mean()),
-                    "reference_accuracy": float(_correct(ref).mean()),
+                    "accuracy": float(correct[cell].mean()),
+                    "reference_accuracy": float(correct[reference].mean()),
                     "difference": result["difference"],
                     "ci_low": result["ci"][0],
                     "ci_high": result["ci"][1],

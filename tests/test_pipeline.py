@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -133,6 +134,10 @@ def test_real_grid_dag_lists_without_network(tmp_path):
         assert f"data/embeddings/fairface/hf-clip/{ds}/val.npy" in out
         assert f"metrics/cells/hf-clip/{ds}/zs_age_race_gender_labels_top11.json" in out
     assert "train_clip" not in out
+    stats = dict(re.findall(r"^(\w+)\s+(\d+)$", out.split("Job stats:")[1], re.M))
+    # JPEGs are decoded once per dataset split (ingest), not once per (backbone, datasource)
+    assert stats["ingest"] == "2" and stats["acquire"] == "1"
+    assert stats["embed_images"] == str(7 * 2) and stats["run_method"] == "182"
     assert "data/raw/fairface/images.zip" in out
 
 
@@ -146,7 +151,7 @@ def test_lint_is_clean(tmp_path):
 def test_bad_params_fail_at_start_up_naming_the_key(tmp_path):
     proj = copy_project(tmp_path)
     params = proj / "params.yaml"
-    params.write_text(params.read_text().replace("  n_c: 13", "  n_c: 13\n  n_cc: 3"))
+    params.write_text(params.read_text().replace("  n_c: 20", "  n_c: 20\n  n_cc: 3"))
     proc = run(["snakemake", "-n", "--cores", "1"], proj, check=False)
     assert proc.returncode != 0
     assert "'n_cc' was unexpected" in proc.stdout + proc.stderr

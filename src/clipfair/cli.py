@@ -95,11 +95,23 @@ def _backbone(args: argparse.Namespace):
 
 
 def cmd_embed_images(args: argparse.Namespace) -> None:
-    from clipfair.embed import embed_images
+    from clipfair.embed import EmbedSettings, embed_images
 
     _threads(args.threads)
-    meta = embed_images(_backbone(args), args.index, args.images, args.out, args.batch_size)
+    embed = json.loads(args.settings)
+    backbone = _backbone(args)
+    backbone.configure_inference(embed["precision"], embed["channels_last"], embed["compile"])
+    meta = embed_images(
+        backbone, args.index, args.images, args.out, EmbedSettings.from_params(embed)
+    )
+    run = meta["run"]
     print(f"embedded {meta['n']} images (dim {meta['dim']}) -> {args.out}")
+    if run["images_encoded"]:
+        print(
+            f"{run['images_per_s']} img/s on {run['device']} ({run['precision']}), loader wait "
+            f"{run['loader_wait_share']:.1%}, {run['resumed_shards']} shards resumed, "
+            f"peak RSS {run['peak_rss_mb']:.0f} MiB"
+        )
 
 
 def cmd_embed_text(args: argparse.Namespace) -> None:
@@ -200,6 +212,53 @@ def cmd_table(args: argparse.Namespace) -> None:
         render_comparison(pd.read_csv(comparison), title=str(comparison))
 
 
+def cmd_bench_embed(args: argparse.Namespace) -> None:
+    from clipfair.bench.embed import format_embed_bench, run_embed_bench
+    from clipfair.embed import EmbedSettings
+    from clipfair.models.backbone import pick_device
+
+    _threads(args.threads)
+    device = pick_device(args.device)
+    cuda = device.type == "cuda"
+    model = args.model or ("ViT-L-14" if cuda else "ViT-B-32")
+    n = args.n or (8192 if cuda else 256)
+    out = args.out or Path("metrics/bench") / f"embed_{model}_{device.type}.json"
+    result = run_embed_bench(
+        model=model,
+        pretrained=args.pretrained,
+        config_dir=args.config_dir,
+        n=n,
+        n_naive=args.n_naive or min(n, 1024 if cuda else 64),
+        device=device,
+        settings=EmbedSettings(args.batch_size, args.workers, args.shard_size),
+        precision=args.precision,
+        compile=args.compile,
+        out=out,
+    )
+    print(format_embed_bench(result))
+    print(f"-> {out}")
+
+
+def cmd_bench_probe(args: argparse.Namespace) -> None:
+    from clipfair.bench.probe import format_probe_bench, run_probe_bench
+    from clipfair.models.backbone import pick_device
+
+    _threads(args.threads)
+    device = pick_device(args.device)
+    out = args.out or Path("metrics/bench") / f"probe_{device.type}.json"
+    result = run_probe_bench(
+        n_train=args.n_train,
+        n_val=args.n_val,
+        dim=args.dim,
+        n_classes=args.classes,
+        n_c=args.n_c,
+        device=device,
+        out=out,
+    )
+    print(format_probe_bench(result))
+    print(f"-> {out}")
+
+
 def _backbone_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backbone", required=True, help="backbone entry of params.yaml (JSON)")
     p.add_argument("--datasource", required=True, help="datasource entry of params.yaml (JSON)")
@@ -269,7 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--index", required=True)
     p.add_argument("--images", required=True)
     p.add_argument("--out", required=True)
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--settings", required=True, help="the embed: section of params.yaml (JSON)")
 
     p = add("embed-text", cmd_embed_text, "prompt embeddings of one zero-shot label set")
     _backbone_args(p)
@@ -316,6 +375,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--references", default="{}", help='JSON {task: "backbone/datasource/method"}')
     p.add_argument("--reference-predictions", action="append", help="TASK=PREDICTIONS.parquet")
     p.add_argument("--out-dir", required=True, type=Path)
+
+    p = add("bench-embed", cmd_bench_embed, "embedding speed: naive vs model alone vs pipeline")
+    p.add_argument("--model", help="open_clip model (default ViT-L-14 on CUDA, ViT-B-32 on CPU)")
+    p.add_argument("--pretrained", help="open_clip tag or file (default: random weights)")
+    p.add_argument("--config-dir", help="folder of extra open_clip model configs")
+    p.add_argument("--n", type=int, help="images (default 8192 on CUDA, 256 on CPU)")
+    p.add_argument("--n-naive", type=int, help="images for the slow naive loop")
+    p.add_argument("--batch-size", type=int, help="default 512 on CUDA, 16 on CPU")
+    p.add_argument("--workers", type=int, help="loader processes (default 4 on CUDA, 0 on CPU)")
+    p.add_argument("--shard-size", type=int, default=8192)
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
+    p.add_argument("--compile", action="store_true", help="torch.compile the image encoder")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--out", type=Path, help="JSON (default metrics/bench/embed_<model>_<dev>.json)")
+
+    p = add("bench-probe", cmd_bench_probe, "probe C sweep: batched torch vs sklearn, one C each")
+    p.add_argument("--n-train", type=int, default=86_744)
+    p.add_argument("--n-val", type=int, default=10_954)
+    p.add_argument("--dim", type=int, default=768)
+    p.add_argument("--classes", type=int, default=7)
+    p.add_argument("--n-c", type=int, default=20)
+    p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--out", type=Path, help="JSON (default metrics/bench/probe_<device>.json)")
 
     p = add("table", cmd_table, "print the summary table of the last run")
     p.add_argument("csv", nargs="?", default="metrics/summary.csv")

@@ -68,7 +68,7 @@ def method_spec(wildcards):
 
 
 # method kind -> the params.yaml section with that family's shared options
-METHOD_OPTIONS = {"linear_probe": "probe"}
+METHOD_OPTIONS = {"linear_probe": "probe", "sklearn_probe": "probe"}
 
 
 def method_options(wildcards):

@@ -14,7 +14,7 @@ rule embed_images:
         datasource=datasource_json,
         cache_dir=config.get("cache_dir") or "",
         device=config["embed"]["device"],
-        batch_size=config["embed"]["batch_size"],
+        settings=as_json(config["embed"]),
     threads: config["embed"]["threads"]
     conda:
         CONDA_ENV
@@ -28,7 +28,7 @@ rule embed_images:
         "clipfair embed-images --backbone {params.backbone:q} --datasource {params.datasource:q}"
         " --checkpoint '{input.checkpoint}' --cache-dir '{params.cache_dir}'"
         " --device {params.device} --threads {threads} --index {input.index}"
-        " --images {input.images} --out {output.emb} --batch-size {params.batch_size}"
+        " --images {input.images} --out {output.emb} --settings {params.settings:q}"
         " > {log} 2>&1"
 
 

@@ -95,7 +95,8 @@ def check_member(info: zipfile.ZipInfo) -> str | None:
     return None
 
 
-def _decode(data: bytes, name: str, size: int) -> np.ndarray:
+def decode_image(data: bytes, name: str, size: int) -> np.ndarray:
+    """JPEG bytes -> (size, size, 3) uint8 RGB; IngestError naming ``name`` if unreadable."""
     try:
         with Image.open(io.BytesIO(data)) as im:
             im.draft("RGB", (size, size))
@@ -132,7 +133,7 @@ def decode_to_cache(
                 start = 0
                 for chunk in _chunks(files, 512):
                     blobs = [zf.read(name) for name in chunk]
-                    decoded = pool.map(_decode, blobs, chunk, [size] * len(chunk))
+                    decoded = pool.map(decode_image, blobs, chunk, [size] * len(chunk))
                     for offset, arr in enumerate(decoded):
                         cache[start + offset] = arr
                     start += len(chunk)

@@ -15,6 +15,7 @@ from types import ModuleType
 METHODS: dict[str, str] = {
     "zeroshot": "clipfair.methods.zeroshot",
     "linear_probe": "clipfair.methods.linear_probe",
+    "sklearn_probe": "clipfair.methods.sklearn_probe",
 }
 
 

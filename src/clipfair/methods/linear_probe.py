@@ -1,9 +1,10 @@
-"""Linear probe on cached embeddings: multinomial logistic regression in torch, full batch.
+"""Linear probe on cached embeddings (CLIP paper's "LR" protocol), in torch.
 
-The objective is sklearn's (``0.5*||W||^2 + C * sum CE``, bias not penalised) divided by
-``C*N``, so C values mean the same as in ``sklearn.linear_model.LogisticRegression``. C is
-chosen on a stratified held-out part of train (CLIP paper's "LR" protocol), then the model
-is refit on all of train.
+Every C of a log-spaced sweep is fitted on a stratified (1 - holdout) part of train in one
+batched problem (``clipfair.methods.logreg``), scored on the held-out rest; the best C is
+refit on all of train, warm-started from its sweep solution, and evaluated on val. C means
+what it means in ``sklearn.linear_model.LogisticRegression`` (the ``sklearn_probe`` method
+runs the same protocol with sklearn, as the reference).
 """
 
 from __future__ import annotations
@@ -12,45 +13,29 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from sklearn.model_selection import train_test_split
 
 from clipfair.labels import VOCAB
+from clipfair.methods.logreg import LogRegFit, fit_logreg_batched
+from clipfair.models.backbone import pick_device
 
 NEEDS = ("train", "val")
 
 
-def fit_logreg(
-    x: torch.Tensor,
-    y: torch.Tensor,
-    n_classes: int,
-    c: float,
-    max_iter: int = 300,
-    init: tuple[torch.Tensor, torch.Tensor] | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return (W (D, K), b (K,)) minimising mean CE + ||W||^2 / (2 C N) with L-BFGS."""
-    n, d = x.shape
-    w = (init[0].clone() if init else torch.zeros(d, n_classes, dtype=x.dtype)).requires_grad_()
-    b = (init[1].clone() if init else torch.zeros(n_classes, dtype=x.dtype)).requires_grad_()
-    opt = torch.optim.LBFGS(
-        [w, b],
-        lr=1.0,
-        max_iter=max_iter,
-        tolerance_grad=1e-6,
-        tolerance_change=1e-9,
-        history_size=20,
-        line_search_fn="strong_wolfe",
+def c_grid(options: dict[str, Any]) -> np.ndarray:
+    """The sweep's C values: ``n_c`` log-spaced from ``c_min`` to ``c_max``."""
+    return np.logspace(np.log10(options["c_min"]), np.log10(options["c_max"]), options["n_c"])
+
+
+def holdout_split(y: np.ndarray, holdout: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (fit, held out), stratified when every class has at least two members."""
+    _, counts = np.unique(y, return_counts=True)
+    return train_test_split(
+        np.arange(len(y)),
+        test_size=holdout,
+        random_state=seed,
+        stratify=y if counts.min() >= 2 else None,
     )
-    penalty = 1.0 / (2.0 * c * n)
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        loss = F.cross_entropy(x @ w + b, y) + penalty * (w * w).sum()
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    return w.detach(), b.detach()
 
 
 def sweep(
@@ -60,47 +45,63 @@ def sweep(
     cs: np.ndarray,
     holdout: float,
     seed: int,
-    max_iter: int = 300,
-) -> tuple[float, list[dict[str, float]]]:
-    """Fit every C on (1-holdout) of the data, score on the rest; return best C and the curve."""
-    fit_idx, val_idx = train_test_split(
-        np.arange(len(y)), test_size=holdout, random_state=seed, stratify=_stratify(y)
+    max_iter: int = 500,
+    gtol: float = 1e-4,
+    device: torch.device | str = "cpu",
+) -> tuple[float, list[dict[str, float]], LogRegFit]:
+    """Fit every C on (1-holdout) of the data at once, score on the rest.
+
+    Returns the best C (ties: the smaller C), the curve, and the fit of the best C.
+    """
+    fit_idx, val_idx = holdout_split(y, holdout, seed)
+    cs = np.sort(np.asarray(cs, dtype=np.float64))
+    fit = fit_logreg_batched(
+        torch.from_numpy(x[fit_idx]).to(device),
+        torch.from_numpy(y[fit_idx]),
+        n_classes,
+        cs,
+        max_iter=max_iter,
+        gtol=gtol,
     )
-    xf, yf = torch.from_numpy(x[fit_idx]), torch.from_numpy(y[fit_idx])
     xv, yv = torch.from_numpy(x[val_idx]), torch.from_numpy(y[val_idx])
-    curve, init = [], None
-    for c in sorted(cs):
-        init = fit_logreg(xf, yf, n_classes, float(c), max_iter, init)
-        acc = float(((xv @ init[0] + init[1]).argmax(1) == yv).float().mean())
-        curve.append({"C": float(c), "holdout_accuracy": acc})
-    best = max(curve, key=lambda p: (p["holdout_accuracy"], -p["C"]))
-    return best["C"], curve
-
-
-def _stratify(y: np.ndarray) -> np.ndarray | None:
-    """Stratify only when every class has at least two members."""
-    _, counts = np.unique(y, return_counts=True)
-    return y if counts.min() >= 2 else None
+    accuracy = [float((fit.logits(xv, s).argmax(1) == yv).float().mean()) for s in range(len(cs))]
+    curve = [{"C": float(c), "holdout_accuracy": a} for c, a in zip(cs, accuracy, strict=True)]
+    best = max(range(len(cs)), key=lambda s: (curve[s]["holdout_accuracy"], -cs[s]))
+    best_fit = LogRegFit(
+        fit.weight[best : best + 1], fit.bias[best : best + 1], 0, [True], fit.precond
+    )
+    return float(cs[best]), curve, best_fit
 
 
 def run(spec: dict[str, Any], inputs: dict[str, Any], seed: int, options: dict[str, Any]):
     """Sweep C on train, refit, return (val scores, classes, info)."""
     torch.manual_seed(seed)
+    device = pick_device(options.get("device", "cpu"))
     task = spec["task"]
     classes = list(VOCAB[task])
     x_train = np.ascontiguousarray(inputs["train"], dtype=np.float32)
     y_train = inputs["train_index"][f"{task}_code"].to_numpy(np.int64)
-    cs = np.logspace(np.log10(options["c_min"]), np.log10(options["c_max"]), options["n_c"])
-    best_c, curve = sweep(
-        x_train, y_train, len(classes), cs, options["holdout"], seed, options["max_iter"]
+    best_c, curve, best_fit = sweep(
+        x_train,
+        y_train,
+        len(classes),
+        c_grid(options),
+        options["holdout"],
+        seed,
+        options["max_iter"],
+        options["gtol"],
+        device,
     )
-    w, b = fit_logreg(
-        torch.from_numpy(x_train),
+    final = fit_logreg_batched(
+        torch.from_numpy(x_train).to(device),
         torch.from_numpy(y_train),
         len(classes),
-        best_c,
-        options["max_iter"],
+        [best_c],
+        max_iter=options["max_iter"],
+        gtol=options["gtol"],
+        init=best_fit,
+        precond=best_fit.precond,
     )
-    logits = torch.from_numpy(np.ascontiguousarray(inputs["val"], dtype=np.float32)) @ w + b
-    scores = torch.softmax(logits, dim=1).numpy()
+    val = torch.from_numpy(np.ascontiguousarray(inputs["val"], dtype=np.float32))
+    scores = torch.softmax(final.logits(val, 0), dim=1).numpy()
     return scores, classes, {"best_C": best_c, "sweep": curve}

@@ -1,0 +1,1 @@
+"""Benchmark commands: each measures the fast path against its baseline in the same run."""

@@ -1,0 +1,53 @@
+"""Reference linear probe: the same protocol as ``linear_probe`` with sklearn's
+``LogisticRegression`` (lbfgs, multinomial), one fit per C, as a user of sklearn would run it."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+
+from clipfair.labels import VOCAB
+from clipfair.methods.linear_probe import c_grid, holdout_split
+
+NEEDS = ("train", "val")
+
+
+def sklearn_sweep(
+    x: np.ndarray, y: np.ndarray, cs: np.ndarray, holdout: float, seed: int, max_iter: int
+) -> tuple[float, list[dict[str, float]]]:
+    """Fit each C with sklearn on (1-holdout), score on the rest; best C (ties: smaller C)."""
+    fit_idx, val_idx = holdout_split(y, holdout, seed)
+    curve = []
+    for c in np.sort(np.asarray(cs, dtype=np.float64)):
+        model = fit_sklearn(x[fit_idx], y[fit_idx], float(c), max_iter)
+        accuracy = float(model.score(x[val_idx], y[val_idx]))
+        curve.append({"C": float(c), "holdout_accuracy": accuracy})
+    best = max(curve, key=lambda p: (p["holdout_accuracy"], -p["C"]))
+    return best["C"], curve
+
+
+def fit_sklearn(x: np.ndarray, y: np.ndarray, c: float, max_iter: int) -> LogisticRegression:
+    """One sklearn fit; convergence warnings are expected at large C and silenced."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return LogisticRegression(C=c, max_iter=max_iter).fit(x, y)
+
+
+def run(spec: dict[str, Any], inputs: dict[str, Any], seed: int, options: dict[str, Any]):
+    """Sweep C with sklearn on train, refit, return (val scores, classes, info)."""
+    task = spec["task"]
+    classes = list(VOCAB[task])
+    x_train = np.asarray(inputs["train"], dtype=np.float32)
+    y_train = inputs["train_index"][f"{task}_code"].to_numpy(np.int64)
+    best_c, curve = sklearn_sweep(
+        x_train, y_train, c_grid(options), options["holdout"], seed, options["max_iter"]
+    )
+    model = fit_sklearn(x_train, y_train, best_c, options["max_iter"])
+    proba = model.predict_proba(np.asarray(inputs["val"], dtype=np.float32))
+    scores = np.zeros((len(proba), len(classes)), dtype=np.float64)
+    scores[:, model.classes_] = proba  # a class absent from train keeps probability 0
+    return scores, classes, {"best_C": best_c, "sweep": curve}

@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
+from clipfair.config import deep_merge
 from clipfair.data.demo import write_demo_release
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,6 +35,30 @@ def release_copy(small_release: Path, tmp_path: Path) -> Path:
     dst = tmp_path / "release"
     shutil.copytree(small_release, dst)
     return dst
+
+
+# A smaller demo (one backbone, the gender cells) for tests that run the pipeline more than once.
+SMALL_DEMO = {
+    "datasets": {"fairface_demo": {"source": {"n_train": 600, "n_val": 200}}},
+    "datasources": {
+        "demo_full": {"train": {"epochs": 3}},
+        "demo_noage": {"train": {"epochs": 3}},
+    },
+    "grid": {"backbones": ["tiny-vit"], "methods": ["probe_gender"], "zeroshot_sweep": True},
+    "zeroshot": {"sweep": {"label_sets": ["gender"], "aggregations": ["mean"]}},
+    "compare": {
+        "references": {"gender": "tiny-vit/demo_full/zs_gender_mean", "race": None, "age": None}
+    },
+}
+
+
+def use_small_demo(project: Path) -> None:
+    """Make the project's default run the small demo (``profile: demo`` + SMALL_DEMO)."""
+    params_path = project / "params.yaml"
+    params = yaml.safe_load(params_path.read_text())
+    params["profile"] = "demo"
+    params["profiles"]["demo"] = deep_merge(params["profiles"]["demo"], SMALL_DEMO)
+    params_path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
 def _git_files(*args: str) -> list[str]:

@@ -7,35 +7,14 @@ import os
 import time
 
 import pytest
-import yaml
 
-from clipfair.config import deep_merge
-
-from .conftest import copy_project, run
-
-# A smaller demo so that repro + experiment stay around a minute or two.
-SMALL_DEMO = {
-    "datasets": {"fairface_demo": {"source": {"n_train": 600, "n_val": 200}}},
-    "datasources": {
-        "demo_full": {"train": {"epochs": 3}},
-        "demo_noage": {"train": {"epochs": 3}},
-    },
-    "grid": {"backbones": ["tiny-vit"], "methods": ["probe_gender"], "zeroshot_sweep": True},
-    "zeroshot": {"sweep": {"label_sets": ["gender"], "aggregations": ["mean"]}},
-    "compare": {
-        "references": {"gender": "tiny-vit/demo_full/zs_gender_mean", "race": None, "age": None}
-    },
-}
+from .conftest import copy_project, run, use_small_demo
 
 
 @pytest.fixture(scope="module")
 def dvc_repo(tmp_path_factory):
     repo = copy_project(tmp_path_factory.mktemp("dvcrepo"))
-    params_path = repo / "params.yaml"
-    params = yaml.safe_load(params_path.read_text())
-    params["profile"] = "demo"
-    params["profiles"]["demo"] = deep_merge(params["profiles"]["demo"], SMALL_DEMO)
-    params_path.write_text(yaml.safe_dump(params, sort_keys=False))
+    use_small_demo(repo)  # repro + experiments stay around a minute or two
     os.environ.setdefault("GIT_AUTHOR_NAME", "test")
     os.environ.setdefault("GIT_AUTHOR_EMAIL", "test@localhost")
     os.environ.setdefault("GIT_COMMITTER_NAME", "test")

@@ -45,7 +45,7 @@ def test_demo_metrics_clearly_above_chance(demo_project):
     summary = pd.read_csv(proj / "metrics" / "summary.csv")
     assert set(summary["datasource"]) == {"demo_full", "demo_noage"}
     assert set(summary["backbone"]) == {"tiny-vit", "tiny-hf"}
-    assert len(summary) == 68  # 17 methods (6 explicit + 11 of the sweep) x 2 x 2
+    assert len(summary) == 72  # 18 methods (7 explicit + 11 of the sweep) x 2 x 2
     for row in summary.itertuples():
         if row.method in THRESHOLDS:
             assert row.accuracy >= THRESHOLDS[row.method], (row.datasource, row.method)

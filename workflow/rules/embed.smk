@@ -16,6 +16,8 @@ rule embed_images:
         device=config["embed"]["device"],
         settings=as_json(config["embed"]),
     threads: config["embed"]["threads"]
+    resources:
+        gpu=0,  # a cluster profile asks for one (workflow/profiles/slurm)
     conda:
         CONDA_ENV
     log:
@@ -24,6 +26,7 @@ rule embed_images:
         "benchmarks/embed_images/{dataset}_{backbone}_{datasource}_{split}.tsv"
     message:
         "Embed {wildcards.dataset} {wildcards.split} with {wildcards.backbone}/{wildcards.datasource}"
+        " (gpu={resources.gpu})"
     shell:
         "clipfair embed-images --backbone {params.backbone:q} --datasource {params.datasource:q}"
         " --checkpoint '{input.checkpoint}' --cache-dir '{params.cache_dir}'"
@@ -49,6 +52,8 @@ rule embed_text:
         out_dir=lambda w, output: os.path.dirname(output[0]),
         label_sets=",".join(LABEL_SETS_USED),
     threads: 1
+    resources:
+        gpu=0,
     conda:
         CONDA_ENV
     log:
@@ -57,6 +62,7 @@ rule embed_text:
         "benchmarks/embed_text/{backbone}_{datasource}.tsv"
     message:
         "Embed the prompts of {params.label_sets} with {wildcards.backbone}/{wildcards.datasource}"
+        " (gpu={resources.gpu})"
     shell:
         "clipfair embed-text --backbone {params.backbone:q} --datasource {params.datasource:q}"
         " --checkpoint '{input.checkpoint}' --cache-dir '{params.cache_dir}'"

@@ -13,6 +13,8 @@ rule train_clip:
         train=lambda w: config["datasources"][w.datasource]["train"],
         opt=config["train_clip"],
     threads: 2
+    resources:
+        gpu=0,  # a cluster profile asks for one (workflow/profiles/slurm)
     conda:
         CONDA_ENV
     log:
@@ -21,6 +23,7 @@ rule train_clip:
         "benchmarks/train_clip/{backbone}_{datasource}.tsv"
     message:
         "Train {wildcards.backbone} weights '{wildcards.datasource}' on {DATASET} train"
+        " (gpu={resources.gpu})"
     shell:
         "clipfair train-clip --index {input.index} --images {input.images}"
         " --model {params.model} --config-dir {params.config_dir} --out {output}"

@@ -9,9 +9,11 @@
 #   scripts/slurm-local.sh stop DIR    stop exactly the daemons that `start DIR` started
 #   scripts/slurm-local.sh status DIR  sinfo + squeue of that Slurm
 #
-# Nothing outside DIR is touched, except /run/slurm/conf/slurm.conf: a symlink to DIR's config
-# (Slurm 22.05 looks there when the job step plugin has stripped SLURM_CONF), created only if
-# absent and removed by `stop` only if it still points into DIR.
+# Nothing outside DIR is touched, except (1) /run/slurm/conf/slurm.conf: a symlink to DIR's
+# config (Slurm 22.05 looks there when the job step plugin has stripped SLURM_CONF), created
+# only if absent and removed by `stop` only if it still points into DIR; (2) a fresh
+# /tmp/clipfair-munge.XXXXXX for munge's key, socket and log (the munge user must reach them,
+# and DIR may sit below folders only root can enter), removed by `stop`.
 # No accounting daemon: finished jobs are recorded by jobcomp/filetxt in DIR/jobcomp.log, and
 # Snakemake must poll with squeue (`slurm-status-command: squeue`, MinJobAge=300 below).
 set -euo pipefail
@@ -45,7 +47,7 @@ SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
 CredType=cred/munge
-AuthInfo=socket=${dir}/munge/munge.socket.2
+AuthInfo=socket=${munge}/munge.socket.2
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 SelectType=select/cons_tres
@@ -73,17 +75,18 @@ start() {
     if [[ -f $dir/slurmctld.pid ]] && kill -0 "$(cat "$dir/slurmctld.pid")" 2>/dev/null; then
         echo "a Slurm from $dir is already running" >&2; exit 1
     fi
-    mkdir -p "$dir"/{state,spool,munge}
-    chmod 755 "$dir"
+    mkdir -p "$dir"/{state,spool}
+    munge=$(mktemp -d /tmp/clipfair-munge.XXXXXX)
+    echo "$munge" >"$dir/munge.dir"
     write_conf
     # munge: its own key (400), socket folder (755) and files, run as the munge user
-    dd if=/dev/urandom of="$dir/munge/munge.key" bs=1024 count=1 status=none
-    chown -R munge: "$dir/munge"
-    chmod 755 "$dir/munge"
-    chmod 400 "$dir/munge/munge.key"
-    runuser -u munge -- munged --key-file="$dir/munge/munge.key" \
-        --socket="$dir/munge/munge.socket.2" --pid-file="$dir/munge/munged.pid" \
-        --log-file="$dir/munge/munged.log" --seed-file="$dir/munge/munge.seed"
+    dd if=/dev/urandom of="$munge/munge.key" bs=1024 count=1 status=none
+    chown -R munge: "$munge"
+    chmod 755 "$munge"
+    chmod 400 "$munge/munge.key"
+    runuser -u munge -- munged --key-file="$munge/munge.key" \
+        --socket="$munge/munge.socket.2" --pid-file="$munge/munged.pid" \
+        --log-file="$munge/munged.log" --seed-file="$munge/munge.seed"
     if [[ ! -e $link ]]; then
         mkdir -p "$(dirname "$link")"
         ln -s "$conf" "$link"
@@ -106,8 +109,9 @@ start() {
 }
 
 stop() {
-    local pidfile pid
-    for pidfile in "$dir/slurmd.pid" "$dir/slurmctld.pid" "$dir/munge/munged.pid"; do
+    local pidfile pid munge=
+    [[ -f $dir/munge.dir ]] && munge=$(cat "$dir/munge.dir")
+    for pidfile in "$dir/slurmd.pid" "$dir/slurmctld.pid" ${munge:+"$munge/munged.pid"}; do
         [[ -f $pidfile ]] || continue
         pid=$(cat "$pidfile")
         if kill -0 "$pid" 2>/dev/null; then
@@ -119,6 +123,10 @@ stop() {
     done
     if [[ -L $link && $(readlink "$link") == "$conf" ]]; then
         rm -f "$link"
+    fi
+    if [[ $munge == /tmp/clipfair-munge.* && -d $munge ]]; then
+        rm -rf "$munge"
+        rm -f "$dir/munge.dir"
     fi
 }
 

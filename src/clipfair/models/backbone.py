@@ -209,7 +209,10 @@ def load_transformers_clip(
         raise FileNotFoundError(f"transformers model folder {pretrained} has no config.json")
     device = torch.device(device)
     try:
-        model = CLIPModel.from_pretrained(pretrained, cache_dir=cache_dir).eval().to(device)
+        model = CLIPModel.from_pretrained(
+            pretrained, cache_dir=cache_dir, attn_implementation="sdpa"
+        )
+        model = model.eval().to(device)
         tokenizer = AutoTokenizer.from_pretrained(pretrained, cache_dir=cache_dir)
         processor = CLIPImageProcessor.from_pretrained(pretrained, cache_dir=cache_dir)
     except OSError as exc:

@@ -22,6 +22,7 @@ from .conftest import ROOT, copy_project, run, use_small_demo
 SCRIPT = ROOT / "scripts" / "slurm-local.sh"
 PROFILE = ROOT / "workflow" / "profiles" / "slurm" / "config.yaml"
 
+
 @pytest.fixture(scope="module")
 def slurm(tmp_path_factory):
     """A running single-node Slurm; yields the environment its clients need."""

@@ -49,7 +49,15 @@ def cmd_ingest(args: argparse.Namespace) -> None:
     from clipfair.data.ingest import ingest_split
 
     index = ingest_split(
-        args.raw, args.split, args.out_index, args.out_images, args.image_size, args.threads
+        args.raw,
+        args.split,
+        args.out_index,
+        args.out_images,
+        args.image_size,
+        args.threads,
+        on_bad_rows=args.on_bad_rows,
+        expect=json.loads(args.expect) or None,
+        report=args.report,
     )
     print(f"ingested {len(index)} {args.split} images into {args.out_images}")
 
@@ -302,6 +310,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-images", required=True, type=Path)
     p.add_argument("--image-size", type=int, required=True)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--on-bad-rows", default="fail", choices=["fail", "skip"])
+    p.add_argument("--expect", default="{}", help='JSON {"rows": N, "gender": {...}, ...}')
+    p.add_argument("--report", type=Path, help="CSV of rejected rows (written when not failing)")
 
     p = add("train-clip", cmd_train_clip, "train the demo's tiny open_clip model contrastively")
     p.add_argument("--index", required=True)

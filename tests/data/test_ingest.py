@@ -64,7 +64,7 @@ def test_missing_image_is_named_and_nothing_written(release_copy, tmp_path):
             if info.filename != "val/7.jpg":
                 zout.writestr(info, zin.read(info))
     pruned.replace(src)
-    with pytest.raises(IngestError, match=r"'val/7.jpg': listed in the labels but missing"):
+    with pytest.raises(IngestError, match=r"\(val/7.jpg\): listed in the labels but missing"):
         ingest_split(release_copy, "val", tmp_path / "v.parquet", tmp_path / "v.npy", 32)
     assert not (tmp_path / "v.parquet").exists() and not (tmp_path / "v.npy").exists()
 
@@ -77,7 +77,7 @@ def test_corrupt_jpeg_is_named(release_copy, tmp_path):
             data = zin.read(info)
             zout.writestr(info, data[:40] if info.filename == "val/3.jpg" else data)
     broken.replace(src)
-    with pytest.raises(IngestError, match=r"val/3.jpg: cannot decode image"):
+    with pytest.raises(IngestError, match=r"\(val/3.jpg\): cannot decode image"):
         ingest_split(release_copy, "val", tmp_path / "v.parquet", tmp_path / "v.npy", 32)
     assert not list(tmp_path.glob("*.npy")) and not list(tmp_path.glob(".*tmp"))
 
@@ -94,3 +94,63 @@ def test_symlink_member_is_rejected():
     info.external_attr = (stat.S_IFLNK | 0o777) << 16
     assert "symbolic link" in check_member(info)
     assert check_member(zipfile.ZipInfo("val/1.jpg")) is None
+
+
+def _break_release(release):
+    """One bad label, one missing image, one corrupt JPEG in val."""
+    _rewrite_csv(release / "fairface_label_val.csv", lambda rows: rows[2].__setitem__(2, "X"))
+    src, tmp = release / "images.zip", release / "edited.zip"
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(tmp, "w") as zout:
+        for info in zin.infolist():
+            if info.filename == "val/7.jpg":
+                continue
+            data = zin.read(info)
+            zout.writestr(info, data[:40] if info.filename == "val/3.jpg" else data)
+    tmp.replace(src)
+
+
+def test_bad_rows_fail_by_default_listing_each(release_copy, tmp_path):
+    _break_release(release_copy)
+    out = tmp_path / "out"
+    with pytest.raises(IngestError) as err:
+        ingest_split(release_copy, "val", out / "v.parquet", out / "v.npy", 32)
+    msg = str(err.value)
+    assert "fairface_label_val.csv:3 (val/2.jpg): unknown gender 'X'" in msg
+    assert "(val/7.jpg): listed in the labels but missing" in msg
+    assert "on_bad_rows: skip" in msg  # says how to go on
+    assert not out.exists() or not list(out.iterdir())  # nothing written
+
+
+def test_skip_drops_bad_rows_and_reports_them(release_copy, small_release, tmp_path):
+    _break_release(release_copy)
+    report = tmp_path / "rejected.csv"
+    index = ingest_split(
+        release_copy, "val", tmp_path / "v.parquet", tmp_path / "v.npy", 32,
+        on_bad_rows="skip", expect={"rows": 120}, report=report,
+    )
+    assert len(index) == 117 and not {"val/2.jpg", "val/3.jpg", "val/7.jpg"} & set(index["file"])
+    assert list(index["row"]) == list(range(117))
+    rejected = list(csv.DictReader(open(report)))
+    reasons = {r["file"]: r["reason"] for r in rejected if r["file"]}
+    assert set(reasons) == {"val/2.jpg", "val/3.jpg", "val/7.jpg"}
+    assert "cannot decode" in reasons["val/3.jpg"] and "unknown gender" in reasons["val/2.jpg"]
+    assert any("117 rows; expected 120" in r["reason"] for r in rejected)
+    # the cache rows still line up with the index: same pixels as a clean ingest of those files
+    clean = ingest_split(small_release, "val", tmp_path / "c.parquet", tmp_path / "c.npy", 32)
+    rows = clean.set_index("file").loc[index["file"], "row"].to_numpy()
+    np.testing.assert_array_equal(np.load(tmp_path / "v.npy"), np.load(tmp_path / "c.npy")[rows])
+
+
+def test_expected_counts_are_checked(small_release, tmp_path):
+    ok = {"rows": 120, "gender": {"Male": None}}
+    with pytest.raises(IngestError, match=r"120 rows; expected 121"):
+        ingest_split(small_release, "val", tmp_path / "v.parquet", tmp_path / "v.npy", 32,
+                     expect={"rows": 121})
+    assert not list(tmp_path.iterdir())
+    index = ingest_split(small_release, "val", tmp_path / "v.parquet", tmp_path / "v.npy", 32)
+    n_male = int((index["gender"] == "Male").sum())
+    ok["gender"]["Male"] = n_male
+    ingest_split(small_release, "val", tmp_path / "w.parquet", tmp_path / "w.npy", 32, expect=ok)
+    with pytest.raises(IngestError, match=rf"{n_male} rows with gender 'Male'; expected {n_male + 1}"):
+        ingest_split(small_release, "val", tmp_path / "x.parquet", tmp_path / "x.npy", 32,
+                     expect={"gender": {"Male": n_male + 1}})

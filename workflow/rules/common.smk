@@ -33,6 +33,15 @@ def as_json(obj):
     return json.dumps(obj, sort_keys=True)
 
 
+def expected_counts(dataset, split):
+    """Counts a split must have after ingest: `expect:` of the dataset; the demo knows its own."""
+    entry = config["datasets"][dataset]
+    expect = dict((entry.get("expect") or {}).get(split) or {})
+    if entry["source"]["kind"] == "demo":
+        expect.setdefault("rows", entry["source"][f"n_{split}"])
+    return expect
+
+
 def backbone_json(wildcards):
     return as_json(config["backbones"][wildcards.backbone])
 

@@ -28,9 +28,12 @@ rule ingest:
     output:
         index=f"{DATA}/interim/{{dataset}}/{{split}}.parquet",
         images=f"{DATA}/interim/{{dataset}}/{{split}}_images.npy",
+        rejected=f"{DATA}/interim/{{dataset}}/{{split}}_rejected.csv",
     params:
         raw=lambda w, input: os.path.dirname(input.zip),
         size=lambda w: config["datasets"][w.dataset]["image_size"],
+        on_bad_rows=lambda w: config["datasets"][w.dataset].get("on_bad_rows", "fail"),
+        expect=lambda w: as_json(expected_counts(w.dataset, w.split)),
     threads: 2
     conda:
         CONDA_ENV
@@ -43,4 +46,5 @@ rule ingest:
     shell:
         "clipfair ingest --raw {params.raw} --split {wildcards.split}"
         " --out-index {output.index} --out-images {output.images}"
-        " --image-size {params.size} --threads {threads} > {log} 2>&1"
+        " --image-size {params.size} --threads {threads} --on-bad-rows {params.on_bad_rows}"
+        " --expect {params.expect:q} --report {output.rejected} > {log} 2>&1"

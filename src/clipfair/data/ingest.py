@@ -11,19 +11,22 @@ from __future__ import annotations
 import csv
 import io
 import stat
+import sys
 import zipfile
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from PIL import Image
-from clipfair.progress import progress
 
 from clipfair.data.layout import CSV_HEADER, IMAGES_ZIP, label_csv
 from clipfair.io import atomic_path, write_parquet
 from clipfair.labels import TASKS, VOCAB
+from clipfair.progress import progress
 
 MAX_REPORTED = 20
 
@@ -33,14 +36,35 @@ class IngestError(ValueError):
 
 
 def _raise_if(problems: list[str], what: str) -> None:
+    """IngestError listing the first problems; all of them go to stderr (the rule's log)."""
     if problems:
         shown = "\n  ".join(problems[:MAX_REPORTED])
-        more = f"\n  ... and {len(problems) - MAX_REPORTED} more" if len(problems) > MAX_REPORTED else ""
+        more = ""
+        if len(problems) > MAX_REPORTED:
+            more = f"\n  ... and {len(problems) - MAX_REPORTED} more (all listed above)"
+            print(f"{what}:", *problems, sep="\n  ", file=sys.stderr)
         raise IngestError(f"{what}: {len(problems)} problem(s)\n  {shown}{more}")
 
 
-def read_labels(csv_path: str | Path, split: str) -> pd.DataFrame:
-    """Read and validate one label CSV; return the index (labels as strings and codes)."""
+@dataclass(frozen=True)
+class BadRow:
+    """One row that cannot be used, with where it came from and why."""
+
+    where: str  # "<csv>:<line>" or the zip
+    file: str
+    reason: str
+
+    def __str__(self) -> str:
+        return (
+            f"{self.where} ({self.file}): {self.reason}"
+            if self.file
+            else f"{self.where}: {self.reason}"
+        )
+
+
+def parse_labels(csv_path: str | Path, split: str) -> tuple[pd.DataFrame, list[BadRow]]:
+    """Read one label CSV: the index of the valid rows (labels as strings and codes) and the
+    rows that are not valid (wrong field count, unknown label, duplicate, wrong split)."""
     csv_path = Path(csv_path)
     if not csv_path.is_file():
         raise IngestError(f"{csv_path}: label file not found")
@@ -48,39 +72,56 @@ def read_labels(csv_path: str | Path, split: str) -> pd.DataFrame:
         reader = csv.reader(fh)
         header = tuple(next(reader, ()))
         if header != CSV_HEADER:
-            raise IngestError(
-                f"{csv_path}: header is {list(header)}; expected {list(CSV_HEADER)}"
-            )
+            raise IngestError(f"{csv_path}: header is {list(header)}; expected {list(CSV_HEADER)}")
         rows = list(reader)
-    problems: list[str] = []
+    if not rows:
+        raise IngestError(f"{csv_path}: no rows")
+    bad: list[BadRow] = []
+    good: list[list[str]] = []
+    lines: list[int] = []
     seen: dict[str, int] = {}
     for lineno, row in enumerate(rows, start=2):
         where = f"{csv_path}:{lineno}"
         if len(row) != len(CSV_HEADER):
-            problems.append(f"{where}: {len(row)} fields; expected {len(CSV_HEADER)}")
+            bad.append(
+                BadRow(
+                    where, row[0] if row else "", f"{len(row)} fields; expected {len(CSV_HEADER)}"
+                )
+            )
             continue
         record = dict(zip(CSV_HEADER, row, strict=True))
-        if not record["file"].startswith(f"{split}/"):
-            problems.append(f"{where}: file {record['file']!r} is not under '{split}/'")
-        if record["file"] in seen:
-            problems.append(f"{where}: file {record['file']!r} repeats line {seen[record['file']]}")
-        seen[record["file"]] = lineno
+        name = record["file"]
+        reasons = []
+        if not name.startswith(f"{split}/"):
+            reasons.append(f"file {name!r} is not under '{split}/'")
+        if name in seen:
+            reasons.append(f"file {name!r} repeats line {seen[name]}")
         for task in TASKS:
             if record[task] not in VOCAB[task]:
-                problems.append(
-                    f"{where} ({record['file']}): unknown {task} {record[task]!r}; "
-                    f"expected one of {list(VOCAB[task])}"
+                reasons.append(
+                    f"unknown {task} {record[task]!r}; expected one of {list(VOCAB[task])}"
                 )
         if record["service_test"] not in ("True", "False"):
-            problems.append(f"{where}: service_test {record['service_test']!r}; expected True/False")
-    _raise_if(problems, f"{csv_path}: invalid labels")
-    if not rows:
-        raise IngestError(f"{csv_path}: no rows")
-    df = pd.DataFrame(rows, columns=list(CSV_HEADER))
+            reasons.append(f"service_test {record['service_test']!r}; expected True/False")
+        seen.setdefault(name, lineno)
+        if reasons:
+            bad.extend(BadRow(where, name, reason) for reason in reasons)
+        else:
+            good.append(row)
+            lines.append(lineno)
+    df = pd.DataFrame(good, columns=list(CSV_HEADER))
     df["service_test"] = df["service_test"] == "True"
     df.insert(1, "split", split)
     for task in TASKS:
         df[f"{task}_code"] = df[task].map({label: i for i, label in enumerate(VOCAB[task])})
+    df["line"] = lines
+    return df, bad
+
+
+def read_labels(csv_path: str | Path, split: str) -> pd.DataFrame:
+    """The validated index of one label CSV; IngestError listing every bad row if any."""
+    df, bad = parse_labels(csv_path, split)
+    _raise_if([str(b) for b in bad], f"{csv_path}: invalid labels")
     return df
 
 
@@ -113,34 +154,103 @@ def _chunks(items: list[str], n: int) -> Iterable[list[str]]:
         yield items[i : i + n]
 
 
-def decode_to_cache(
-    zip_path: str | Path, files: list[str], out_npy: str | Path, size: int, threads: int = 2
-) -> None:
-    """Decode ``files`` from the zip into a (N, size, size, 3) uint8 .npy, atomically."""
-    zip_path = Path(zip_path)
+def _decode_or_reason(data: bytes, name: str, size: int) -> np.ndarray | str:
+    try:
+        return decode_image(data, name, size)
+    except IngestError as exc:
+        return str(exc).split(": ", 1)[1]
+
+
+def member_problems(zip_path: Path, files: list[str]) -> list[BadRow]:
+    """Listed files that are missing from the zip or unsafe to read (traversal, symlink)."""
     with zipfile.ZipFile(zip_path) as zf:
         infos = {info.filename: info for info in zf.infolist()}
-        problems = [p for name in files if name in infos and (p := check_member(infos[name]))]
-        problems += [f"{name!r}: listed in the labels but missing from {zip_path}"
-                     for name in files if name not in infos]
-        _raise_if(problems, f"{zip_path}: bad or missing images")
-        with atomic_path(out_npy) as tmp:
-            cache = np.lib.format.open_memmap(
-                tmp, mode="w+", dtype=np.uint8, shape=(len(files), size, size, 3)
-            )
-            bar = progress(total=len(files), desc=f"decode {Path(out_npy).name}", unit="img")
-            with ThreadPoolExecutor(max_workers=threads) as pool:
-                start = 0
-                for chunk in _chunks(files, 512):
-                    blobs = [zf.read(name) for name in chunk]
-                    decoded = pool.map(decode_image, blobs, chunk, [size] * len(chunk))
-                    for offset, arr in enumerate(decoded):
+    bad = []
+    for name in files:
+        if name not in infos:
+            bad.append(BadRow(str(zip_path), name, "listed in the labels but missing from the zip"))
+        elif problem := check_member(infos[name]):
+            bad.append(BadRow(str(zip_path), name, problem.split(": ", 1)[1]))
+    return bad
+
+
+def decode_to_cache(
+    zip_path: str | Path,
+    files: list[str],
+    out_npy: str | Path,
+    size: int,
+    threads: int = 2,
+    strict: bool = True,
+) -> list[BadRow]:
+    """Decode ``files`` from the zip into a (N, size, size, 3) uint8 .npy, atomically.
+
+    ``strict``: an undecodable image raises IngestError listing them all, and nothing is
+    written. Otherwise their rows are left black and returned, for ``drop_rows``.
+    """
+    zip_path = Path(zip_path)
+    failed: list[BadRow] = []
+    with zipfile.ZipFile(zip_path) as zf, atomic_path(out_npy) as tmp:
+        cache = np.lib.format.open_memmap(
+            tmp, mode="w+", dtype=np.uint8, shape=(len(files), size, size, 3)
+        )
+        bar = progress(total=len(files), desc=f"decode {Path(out_npy).name}", unit="img")
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            start = 0
+            for chunk in _chunks(files, 512):
+                blobs = [zf.read(name) for name in chunk]
+                decoded = pool.map(_decode_or_reason, blobs, chunk, [size] * len(chunk))
+                for offset, arr in enumerate(decoded):
+                    if isinstance(arr, str):
+                        failed.append(
+                            BadRow(str(zip_path), chunk[offset], f"cannot decode image ({arr})")
+                        )
+                    else:
                         cache[start + offset] = arr
-                    start += len(chunk)
-                    bar.update(len(chunk))
-            bar.close()
-            cache.flush()
-            del cache
+                start += len(chunk)
+                bar.update(len(chunk))
+        bar.close()
+        cache.flush()
+        del cache
+        if strict:
+            _raise_if([str(b) for b in failed], f"{zip_path}: undecodable images")
+    return failed
+
+
+def drop_rows(npy_path: str | Path, keep: np.ndarray) -> None:
+    """Rewrite a cache keeping the rows where ``keep`` is True (atomically)."""
+    images = np.load(npy_path, mmap_mode="r")
+    with atomic_path(npy_path) as tmp:
+        out = np.lib.format.open_memmap(
+            tmp, mode="w+", dtype=np.uint8, shape=(int(keep.sum()), *images.shape[1:])
+        )
+        for dst, src in enumerate(np.flatnonzero(keep)):
+            out[dst] = images[src]
+        out.flush()
+        del out
+
+
+def check_expected(index: pd.DataFrame, expect: dict[str, Any] | None, what: str) -> list[str]:
+    """Differences between the split and its expected counts (``rows`` and per-label counts)."""
+    if not expect:
+        return []
+    problems = []
+    if "rows" in expect and len(index) != expect["rows"]:
+        problems.append(f"{what}: {len(index)} rows; expected {expect['rows']}")
+    for task in TASKS:
+        for label, n in (expect.get(task) or {}).items():
+            got = int((index[task] == label).sum())
+            if got != n:
+                problems.append(f"{what}: {got} rows with {task} {label!r}; expected {n}")
+    return problems
+
+
+def write_report(path: str | Path, bad: list[BadRow], notes: list[str]) -> None:
+    """CSV of the rejected rows (where, file, reason) plus count notes, atomically."""
+    rows = [(b.where, b.file, b.reason) for b in bad] + [("expected counts", "", n) for n in notes]
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["where", "file", "reason"])
+        writer.writerows(rows)
 
 
 def ingest_split(
@@ -150,11 +260,46 @@ def ingest_split(
     out_images: str | Path,
     image_size: int,
     threads: int = 2,
+    *,
+    on_bad_rows: str = "fail",
+    expect: dict[str, Any] | None = None,
+    report: str | Path | None = None,
 ) -> pd.DataFrame:
-    """Validate ``split`` of the release in ``raw_dir``; write its index and image cache."""
+    """Validate ``split`` of the release in ``raw_dir``; write its index and image cache.
+
+    Bad rows (invalid labels, duplicates, missing, unsafe or undecodable images) fail the
+    split by default, listing them (``on_bad_rows="fail"``), or are dropped and listed in
+    ``report`` (``"skip"``). Expected counts (``expect``: rows, per-label counts) fail a
+    complete split that does not match; after skipping they become notes in the report.
+    """
+    if on_bad_rows not in ("fail", "skip"):
+        raise ValueError(f"on_bad_rows must be 'fail' or 'skip'; got {on_bad_rows!r}")
     raw_dir = Path(raw_dir)
-    index = read_labels(raw_dir / label_csv(split), split)
-    decode_to_cache(raw_dir / IMAGES_ZIP, index["file"].tolist(), out_images, image_size, threads)
+    csv_path = raw_dir / label_csv(split)
+    index, bad = parse_labels(csv_path, split)
+    bad += member_problems(raw_dir / IMAGES_ZIP, index["file"].tolist())
+    if on_bad_rows == "fail":
+        _raise_if([str(b) for b in bad], f"{csv_path}: bad rows (on_bad_rows: skip drops them)")
+    index = index[~index["file"].isin({b.file for b in bad})].reset_index(drop=True)
+    counts = check_expected(index, expect, f"{csv_path}")
+    if on_bad_rows == "fail":
+        _raise_if(counts, f"{csv_path}: not the expected release")
+    failed = decode_to_cache(
+        raw_dir / IMAGES_ZIP,
+        index["file"].tolist(),
+        out_images,
+        image_size,
+        threads,
+        strict=on_bad_rows == "fail",
+    )
+    if failed:
+        keep = ~index["file"].isin({b.file for b in failed}).to_numpy()
+        drop_rows(out_images, keep)
+        index = index[keep].reset_index(drop=True)
+        bad += failed
+        counts = check_expected(index, expect, f"{csv_path}")
+    if report is not None:
+        write_report(report, bad, counts)
     index["row"] = np.arange(len(index))
     write_parquet(out_index, index)
     return index

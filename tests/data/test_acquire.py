@@ -63,8 +63,9 @@ def test_file_placed_by_hand_is_used_and_checked(small_release, tmp_path):
     }
     acquire(offline, raw)  # no network touched: every file is present and verified
     offline["sha256"]["images.zip"] = "0" * 64
-    with pytest.raises(ValueError, match=r"images.zip: sha256 .*, expected 0000"):
+    with pytest.raises(RuntimeError, match=r"images.zip is there but is not the expected file"):
         acquire(offline, raw)
+    assert (raw / "images.zip").read_bytes() == (small_release / "images.zip").read_bytes()
 
 
 def test_local_source_copies_and_names_missing_file(small_release, tmp_path):

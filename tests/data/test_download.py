@@ -1,0 +1,156 @@
+"""Downloads against a real HTTP server on 127.0.0.1 with Range support and scripted faults."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import socket
+import threading
+
+import pytest
+
+from clipfair.data.download import DownloadError, Expected, download
+
+PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
+
+
+class FaultyServer(http.server.ThreadingHTTPServer):
+    """Serves PAYLOAD at /file (with Range), a Drive-style confirm page at /drive, and faults."""
+
+    def __init__(self) -> None:
+        self.cut_next = 0  # truncate this many next responses halfway
+        self.fail_next = 0  # answer 503 to this many next requests
+        self.ranges: list[str | None] = []
+        super().__init__(("127.0.0.1", 0), Handler)
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    server: FaultyServer
+
+    def log_message(self, *args):  # quiet
+        pass
+
+    def do_GET(self):
+        srv = self.server
+        srv.ranges.append(self.headers.get("Range"))
+        if srv.fail_next:
+            srv.fail_next -= 1
+            return self.send_error(503)
+        if self.path.startswith("/drive"):
+            page = (
+                '<html><body><form id="download-form" action="/file" method="get">'
+                '<input type="hidden" name="id" value="abc">'
+                '<input type="hidden" name="confirm" value="t">'
+                '<input type="submit" value="Download anyway"></form></body></html>'
+            ).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            return self.wfile.write(page)
+        if self.path.startswith("/page"):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            return self.wfile.write(b"<html>Sign in</html>")
+        if not self.path.startswith("/file"):
+            return self.send_error(404)
+        start = 0
+        if rng := self.headers.get("Range"):
+            start = int(rng.removeprefix("bytes=").split("-")[0])
+        body = PAYLOAD[start:]
+        self.send_response(206 if start else 200)
+        self.send_header("Content-Type", "application/zip")
+        self.send_header("Content-Length", str(len(body)))
+        if start:
+            self.send_header("Content-Range", f"bytes {start}-{len(PAYLOAD) - 1}/{len(PAYLOAD)}")
+        self.end_headers()
+        if srv.cut_next:
+            srv.cut_next -= 1
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)  # the connection drops halfway
+            return
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def server():
+    srv = FaultyServer()
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield srv, f"http://127.0.0.1:{srv.server_address[1]}"
+    srv.shutdown()
+
+
+SHA = hashlib.sha256(PAYLOAD).hexdigest()
+
+
+def test_full_download_is_verified_and_atomic(server, tmp_path):
+    _, base = server
+    target = download(f"{base}/file", tmp_path / "a.zip", Expected(len(PAYLOAD), SHA))
+    assert target.read_bytes() == PAYLOAD
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.zip"]  # no .part left
+
+
+def test_interrupted_download_resumes_with_range(server, tmp_path):
+    srv, base = server
+    srv.cut_next = 1
+    target = tmp_path / "a.zip"
+    with pytest.raises(DownloadError, match=r"a.zip.part keeps what arrived"):
+        download(f"{base}/file", target, Expected(sha256=SHA), retries=0)
+    part = tmp_path / "a.zip.part"
+    assert not target.exists() and 0 < part.stat().st_size < len(PAYLOAD)
+    have = part.stat().st_size
+    download(f"{base}/file", target, Expected(sha256=SHA), retries=0)  # the next run
+    assert target.read_bytes() == PAYLOAD and not part.exists()
+    assert srv.ranges[-1] == f"bytes={have}-"  # only the rest was asked for
+
+
+def test_transient_errors_are_retried_with_resume(server, tmp_path):
+    srv, base = server
+    srv.fail_next, srv.cut_next = 2, 1
+    target = download(f"{base}/file", tmp_path / "a.zip", Expected(sha256=SHA), backoff=0.01)
+    assert target.read_bytes() == PAYLOAD
+    assert srv.ranges[0] is None and srv.ranges[-1] is not None  # resumed after the cut
+
+
+def test_checksum_mismatch_keeps_the_file_aside(server, tmp_path):
+    _, base = server
+    with pytest.raises(DownloadError, match=r"sha256 .*, expected 0{64}.*a.zip.rejected"):
+        download(f"{base}/file", tmp_path / "a.zip", Expected(sha256="0" * 64))
+    assert not (tmp_path / "a.zip").exists()
+    assert (tmp_path / "a.zip.rejected").read_bytes() == PAYLOAD
+    with pytest.raises(DownloadError, match=rf"{len(PAYLOAD)} bytes, expected 5"):
+        download(f"{base}/file", tmp_path / "b.zip", Expected(size=5))
+
+
+def test_unreachable_server_names_url_target_and_manual_step(tmp_path):
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url, target = f"http://127.0.0.1:{port}/images.zip", tmp_path / "images.zip"
+    with pytest.raises(DownloadError) as err:
+        download(url, target, retries=1, backoff=0.01)
+    msg = str(err.value)
+    assert url in msg and str(target) in msg and "place it at" in msg and "2 attempts" in msg
+
+
+def test_http_404_fails_at_once(server, tmp_path):
+    srv, base = server
+    with pytest.raises(DownloadError, match=r"HTTP 404"):
+        download(f"{base}/nothing", tmp_path / "a.zip", backoff=5.0)  # no retry: no sleep
+    assert len(srv.ranges) == 1
+
+
+def test_drive_confirmation_page_is_followed(server, tmp_path):
+    srv, base = server
+    target = download(f"{base}/drive?id=abc", tmp_path / "a.zip", Expected(sha256=SHA))
+    assert target.read_bytes() == PAYLOAD
+
+
+def test_an_unexpected_html_page_is_not_saved_as_the_file(server, tmp_path):
+    _, base = server
+    with pytest.raises(DownloadError, match=r"returned an HTML page"):
+        download(f"{base}/page", tmp_path / "a.zip", retries=0)
+    assert not (tmp_path / "a.zip").exists()

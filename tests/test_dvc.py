@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -25,6 +26,10 @@ def dvc_repo(tmp_path_factory):
     return repo
 
 
+def _sha(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def _metric(summary: dict, method: str) -> float:
     return summary["tiny-vit"]["demo_full"][method]["accuracy"]
 
@@ -43,6 +48,9 @@ def test_repro_then_noop_then_experiment(dvc_repo):
 
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-qm", "demo run"], repo)
+    probe_pred = repo / "data/predictions/fairface_demo/tiny-vit/demo_full/probe_gender.parquet"
+    raw_zip = repo / "data/raw/fairface_demo/images.zip"
+    committed = {p: _sha(p) for p in (probe_pred, raw_zip)}
 
     # heavy regularisation: the probe's accuracy must change, zero-shot must not
     exp = run(
@@ -84,6 +92,14 @@ def test_repro_then_noop_then_experiment(dvc_repo):
     changed = json.loads(diff.stdout)["metrics/summary.json"]
     assert "tiny-vit.demo_full.probe_gender.accuracy" in changed
     assert "tiny-vit.demo_full.zs_gender_mean.accuracy" not in changed
+
+    # back to the committed run: git restores params and dvc.lock, DVC the data it used
+    assert _sha(probe_pred) != committed[probe_pred]
+    run(["git", "checkout", "--", "."], repo)
+    run(["dvc", "checkout"], repo)
+    assert {p: _sha(p) for p in committed} == committed
+    status = run(["dvc", "status"], repo)
+    assert "up to date" in status.stdout, status.stdout
 
 
 @pytest.mark.slow

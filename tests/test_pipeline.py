@@ -223,3 +223,22 @@ def test_long_format_parquet_holds_every_number(demo_project):
     assert cell.loc[("accuracy", "all"), "value"] == pytest.approx(wide["accuracy"])
     assert cell.loc[("accuracy", "race=Indian"), "value"] == pytest.approx(wide["acc_race=Indian"])
     assert ("accuracy_ci_low", "gender_race=Female/Black") in cell.index
+
+
+def test_real_run_plans_the_official_release_or_the_hub_parquet(tmp_path):
+    proj = copy_project(tmp_path)
+    official = run(["snakemake", "-n", "--cores", "1"], proj).stdout
+    hub = run(
+        ["snakemake", "-n", "--cores", "1", "--config", "grid={dataset: fairface_hf}"], proj
+    ).stdout
+    acquire = {
+        name: re.search(r"clipfair acquire --source .*", plan).group(0)
+        for name, plan in (("official", official), ("hub", hub))
+    }
+    assert '"kind": "download"' in acquire["official"] and "drive.google.com" in acquire["official"]
+    assert '"kind": "hf_parquet"' in acquire["hub"] and "HuggingFaceM4/FairFace" in acquire["hub"]
+    assert "data/raw/fairface/images.zip" in official and "data/raw/fairface_hf" not in official
+    assert "data/interim/fairface_hf/val_images.npy" in hub
+    # both are checked against the published counts after ingest
+    for plan in (official, hub):
+        assert '"rows": 10954' in plan and '"Female": 5162' in plan

@@ -24,6 +24,9 @@ THRESHOLDS = {
     "zs_age_race_gender_labels_top11": 0.85,
     "zs_original_clip_labels_top1": 0.85,
     "zs_denigration_top1": 0.85,
+    "ft_gender": 0.85,  # fine-tuned heads (2 epochs, measured 0.95 / 0.76 / 0.47 with 3)
+    "ft_race": 0.55,
+    "ft_age": 0.30,
 }
 # Zero-shot age (measured 0.46 with age words in the captions, 0.115 without; chance 0.11):
 # demo_full must read age from the prompts, demo_noage never learnt the words.
@@ -45,7 +48,7 @@ def test_demo_metrics_clearly_above_chance(demo_project):
     summary = pd.read_csv(proj / "metrics" / "summary.csv")
     assert set(summary["datasource"]) == {"demo_full", "demo_noage"}
     assert set(summary["backbone"]) == {"tiny-vit", "tiny-hf"}
-    assert len(summary) == 72  # 18 methods (7 explicit + 11 of the sweep) x 2 x 2
+    assert len(summary) == 84  # 21 methods (10 explicit + 11 of the sweep) x 2 x 2
     for row in summary.itertuples():
         if row.method in THRESHOLDS:
             assert row.accuracy >= THRESHOLDS[row.method], (row.datasource, row.method)
@@ -137,7 +140,8 @@ def test_real_grid_dag_lists_without_network(tmp_path):
     stats = dict(re.findall(r"^(\w+)\s+(\d+)$", out.split("Job stats:")[1], re.M))
     # JPEGs are decoded once per dataset split (ingest), not once per (backbone, datasource)
     assert stats["ingest"] == "2" and stats["acquire"] == "1"
-    assert stats["embed_images"] == str(7 * 2) and stats["run_method"] == "182"
+    assert stats["embed_images"] == str(7 * 2) and stats["run_method"] == "210"
+    assert stats["finetune"] == str(7 * 2)  # two head sets per (backbone, datasource)
     assert "data/raw/fairface/images.zip" in out
 
 

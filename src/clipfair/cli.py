@@ -9,6 +9,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -136,6 +137,49 @@ def cmd_embed_text(args: argparse.Namespace) -> None:
         print(f"embedded {sum(map(len, label_set.prompts.values()))} prompts of {name} -> {out}")
 
 
+def cmd_finetune(args: argparse.Namespace) -> None:
+    import numpy as np
+    import pandas as pd
+
+    from clipfair.io import write_json, write_parquet
+    from clipfair.methods.finetuned import score_columns
+    from clipfair.models.finetune import FinetuneConfig, finetune, predict_scores, save_model
+
+    _threads(args.threads)
+    opts = json.loads(args.settings)
+    tasks = [t for t in args.tasks.split(",") if t]
+    backbone = _backbone(args)
+    backbone.configure_inference(opts.get("precision", "auto"), channels_last=False)
+    config = FinetuneConfig(
+        tasks=tasks,
+        epochs=opts["epochs"],
+        lr=opts["lr"],
+        weight_decay=opts["weight_decay"],
+        batch_size=opts["batch_size"],
+        trainable_blocks=opts["trainable_blocks"],
+        seed=args.seed,
+    )
+    train_index = pd.read_parquet(args.train_index)
+    model, history = finetune(
+        backbone,
+        train_index,
+        np.load(args.train_images, mmap_mode="r"),
+        config,
+        args.checkpoint_dir,
+    )
+    save_model(model, args.out_model)
+    val_index = pd.read_parquet(args.val_index)
+    scores = predict_scores(model, backbone, np.load(args.val_images, mmap_mode="r"))
+    frame = pd.DataFrame({"file": val_index["file"]})
+    for task, s in scores.items():
+        for col, values in zip(score_columns(task), s.T, strict=True):
+            frame[col] = values
+    write_parquet(args.out_scores, frame)
+    write_json(args.out_history, {"tasks": tasks, "config": opts, "history": history})
+    shutil.rmtree(args.checkpoint_dir)  # done: the per-epoch checkpoints were only for resuming
+    print(f"fine-tuned {','.join(tasks)} heads for {config.epochs} epochs -> {args.out_model}")
+
+
 def cmd_run_method(args: argparse.Namespace) -> None:
     from clipfair.methods.runner import run_cell
 
@@ -149,6 +193,7 @@ def cmd_run_method(args: argparse.Namespace) -> None:
         out_info=args.out_info,
         seed=args.seed,
         options=json.loads(args.options),
+        finetuned=args.finetuned,
     )
     print(f"predicted {len(df)} images -> {args.out}")
 
@@ -346,6 +391,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label-sets", required=True, help="comma-separated label set names")
     p.add_argument("--out-dir", required=True, type=Path, help="writes <label_set>.parquet")
 
+    p = add("finetune", cmd_finetune, "fine-tune heads on a vision tower; score val")
+    _backbone_args(p)
+    p.add_argument("--tasks", required=True, help="comma-separated heads: age,gender,race")
+    p.add_argument("--settings", required=True, help="the finetune: section of params (JSON)")
+    p.add_argument("--train-index", required=True)
+    p.add_argument("--train-images", required=True)
+    p.add_argument("--val-index", required=True)
+    p.add_argument("--val-images", required=True)
+    p.add_argument("--checkpoint-dir", required=True, help="per-epoch checkpoints (resume)")
+    p.add_argument("--out-model", required=True, help="model.safetensors (seed-000 loadable)")
+    p.add_argument("--out-scores", required=True, help="val scores per task (parquet)")
+    p.add_argument("--out-history", required=True, help="per-epoch losses (JSON)")
+    p.add_argument("--seed", type=int, default=0)
+
     p = add("run-method", cmd_run_method, "run one method cell; write predictions")
     p.add_argument("--spec", required=True, help="method entry of params.yaml (JSON)")
     p.add_argument("--options", default="{}", help="method-family options (JSON)")
@@ -354,6 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-emb")
     p.add_argument("--val-emb", required=True)
     p.add_argument("--text")
+    p.add_argument("--finetuned", help="val scores of a fine-tune run (parquet)")
     p.add_argument("--out", required=True)
     p.add_argument("--out-info", required=True)
     p.add_argument("--seed", type=int, default=0)

@@ -48,6 +48,19 @@ def validate_params(params: dict[str, Any], schema_path: str | Path = DEFAULT_SC
                     f"params: grid.{key} names {name!r}, which is not defined under "
                     f"'{registry}:' (defined: {known})"
                 )
+    for name, spec in params["methods"].items():
+        if spec["kind"] == "finetune":
+            heads = params["finetune"]["heads"]
+            if spec["heads"] not in heads:
+                raise ConfigError(
+                    f"params: methods.{name}.heads is {spec['heads']!r}; defined under "
+                    f"finetune.heads: {', '.join(sorted(heads))}"
+                )
+            if spec["task"] not in heads[spec["heads"]]:
+                raise ConfigError(
+                    f"params: methods.{name} is a {spec['task']} method but head set "
+                    f"{spec['heads']!r} has only {heads[spec['heads']]}"
+                )
     grid_cells = cells(params)
     if not grid_cells:
         raise ConfigError("params: the grid is empty (no datasource fits any backbone)")

@@ -96,6 +96,11 @@ def method_inputs(wildcards):
         if split in needs:
             inputs[f"{split}_index"] = f"{DATA}/interim/{wildcards.dataset}/{split}.parquet"
             inputs[f"{split}_emb"] = f"{emb}/{split}.npy"
+    if "finetuned" in needs:
+        inputs["finetuned"] = (
+            f"{DATA}/finetuned/{wildcards.dataset}/{wildcards.backbone}/{wildcards.datasource}/"
+            f"{spec['heads']}/val_scores.parquet"
+        )
     if "text" in needs:
         inputs["text"] = (
             f"{DATA}/embeddings/text/{wildcards.backbone}/{wildcards.datasource}/"
@@ -106,7 +111,7 @@ def method_inputs(wildcards):
 
 def optional_flags(wildcards, input):
     """CLI flags for the optional method inputs that this method has."""
-    names = ("train_index", "train_emb", "text")
+    names = ("train_index", "train_emb", "text", "finetuned")
     return " ".join(f"--{n.replace('_', '-')} {input[n]}" for n in names if n in input.keys())
 
 

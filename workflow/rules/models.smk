@@ -50,3 +50,46 @@ rule convert_hf:
     shell:
         "clipfair convert-hf --checkpoint {input.checkpoint}"
         " --model-config {input.model_config} --out {output} > {log} 2>&1"
+
+
+rule finetune:
+    input:
+        train_index=f"{DATA}/interim/{{dataset}}/train.parquet",
+        train_images=f"{DATA}/interim/{{dataset}}/train_images.npy",
+        val_index=f"{DATA}/interim/{{dataset}}/val.parquet",
+        val_images=f"{DATA}/interim/{{dataset}}/val_images.npy",
+        checkpoint=checkpoint_of,
+    output:
+        model=f"{DATA}/finetuned/{{dataset}}/{{backbone}}/{{datasource}}/{{heads}}/model.safetensors",
+        scores=f"{DATA}/finetuned/{{dataset}}/{{backbone}}/{{datasource}}/{{heads}}/val_scores.parquet",
+        history=f"{DATA}/finetuned/{{dataset}}/{{backbone}}/{{datasource}}/{{heads}}/history.json",
+    params:
+        backbone=backbone_json,
+        datasource=datasource_json,
+        cache_dir=config.get("cache_dir") or "",
+        device=config["finetune"]["device"],
+        settings=as_json(config["finetune"]),
+        tasks=lambda w: ",".join(config["finetune"]["heads"][w.heads]),
+        checkpoints=lambda w, output: os.path.join(os.path.dirname(output.model), "checkpoints"),
+        seed=config["seed"],
+    threads: config["finetune"]["threads"]
+    resources:
+        gpu=0,  # a cluster profile asks for one (workflow/profiles/slurm)
+    conda:
+        CONDA_ENV
+    log:
+        "logs/finetune/{dataset}_{backbone}_{datasource}_{heads}.log",
+    benchmark:
+        "benchmarks/finetune/{dataset}_{backbone}_{datasource}_{heads}.tsv"
+    message:
+        "Fine-tune {wildcards.heads} heads on {wildcards.backbone}/{wildcards.datasource}"
+        " (gpu={resources.gpu})"
+    shell:
+        "clipfair finetune --backbone {params.backbone:q} --datasource {params.datasource:q}"
+        " --checkpoint '{input.checkpoint}' --cache-dir '{params.cache_dir}'"
+        " --device {params.device} --threads {threads} --tasks {params.tasks}"
+        " --settings {params.settings:q} --train-index {input.train_index}"
+        " --train-images {input.train_images} --val-index {input.val_index}"
+        " --val-images {input.val_images} --checkpoint-dir {params.checkpoints}"
+        " --out-model {output.model} --out-scores {output.scores}"
+        " --out-history {output.history} --seed {params.seed} > {log} 2>&1"

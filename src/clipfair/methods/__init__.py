@@ -2,7 +2,8 @@
 
 Adding a method family is one module here plus one entry in params.yaml ``methods:``.
 ``NEEDS`` lists the inputs the Snakemake rule provides: "train"/"val" image embeddings
-(with their index as "<split>_index") and "text" (the label set's prompt embeddings).
+(with their index as "<split>_index"), "text" (the label set's prompt embeddings) and
+"finetuned" (val scores of a fine-tune run, made by the ``finetune`` rule).
 ``run(spec, inputs, seed, options)`` returns (scores (N, C), class names, info dict).
 Modules are imported on first use, so a zero-shot job never pays for importing torch.
 """
@@ -16,6 +17,7 @@ METHODS: dict[str, str] = {
     "zeroshot": "clipfair.methods.zeroshot",
     "linear_probe": "clipfair.methods.linear_probe",
     "sklearn_probe": "clipfair.methods.sklearn_probe",
+    "finetune": "clipfair.methods.finetuned",
 }
 
 

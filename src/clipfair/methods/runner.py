@@ -15,15 +15,21 @@ from clipfair.methods import get_method
 
 
 def load_inputs(
-    needs: tuple[str, ...], index: dict[str, str], embeddings: dict[str, str], text: str | None
+    needs: tuple[str, ...],
+    index: dict[str, str],
+    embeddings: dict[str, str],
+    text: str | None,
+    finetuned: str | None = None,
 ) -> dict[str, Any]:
-    """Read the split indexes/embeddings and the prompt embeddings a method needs."""
+    """Read the split indexes/embeddings, prompt embeddings or fine-tuned scores a method needs."""
     inputs: dict[str, Any] = {}
+    for need, path, flag in (("text", text, "--text"), ("finetuned", finetuned, "--finetuned")):
+        if need in needs:
+            if path is None:
+                raise ValueError(f"this method needs {need} input ({flag})")
+            inputs[need] = pd.read_parquet(path)
     for need in needs:
-        if need == "text":
-            if text is None:
-                raise ValueError("this method needs prompt embeddings (--text)")
-            inputs["text"] = pd.read_parquet(text)
+        if need in ("text", "finetuned"):
             continue
         split_index = pd.read_parquet(index[need])
         inputs[f"{need}_index"] = split_index
@@ -57,11 +63,12 @@ def run_cell(
     out_info: str | Path,
     seed: int,
     options: dict[str, Any],
+    finetuned: str | None = None,
 ) -> pd.DataFrame:
     """Run the method of ``spec`` and write its predictions (parquet) and info (JSON)."""
     method = get_method(spec["kind"])
     needs = method.NEEDS if "val" in method.NEEDS else (*method.NEEDS, "val")
-    inputs = load_inputs(needs, index, embeddings, text)
+    inputs = load_inputs(needs, index, embeddings, text, finetuned)
     if "val_index" not in inputs:
         inputs["val_index"] = pd.read_parquet(index["val"])
     scores, classes, info = method.run(spec, inputs, seed, options)

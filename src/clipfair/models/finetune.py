@@ -1,0 +1,247 @@
+"""Fine-tuned heads on a CLIP vision tower (seeds 000 and 001).
+
+Seed 001: heads for age (9), gender (2) and race (7) on the tower's pooled output, loss = sum
+of the three cross-entropies, the last N transformer blocks trainable (3 by default), the rest
+frozen, AdamW. Seed 000: the same with a gender head only. Labels are sorted alphabetically
+(as the seeds do) and stored in the checkpoint's metadata.
+
+Towers: a transformers ``CLIPVisionModel``-style ``vision_model`` (``pooler_output``, as the
+seeds) or an open_clip ``visual`` tower (its projected output). The saved ``model.safetensors``
+holds ``vision_model.*`` and ``<task>_head.*``, the keys of the seeds' model classes, so the
+seed-000 card's ``load_state_dict(load_file(...), strict=False)`` loads it as is.
+
+Training writes a checkpoint after every epoch (trainable weights, AdamW state, RNG state, in
+safetensors) and resumes from the last one; the same seed gives the same result on the CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from clipfair.io import atomic_path
+from clipfair.labels import VOCAB
+from clipfair.models.backbone import Backbone
+from clipfair.progress import progress
+
+
+def sorted_labels(task: str) -> list[str]:
+    """The seeds' label order: alphabetical."""
+    return sorted(VOCAB[task])
+
+
+class VisionClassifier(nn.Module):
+    """A CLIP vision tower with one linear head per task (``<task>_head``)."""
+
+    def __init__(self, vision_model: nn.Module, kind: str, dim: int, tasks: list[str]) -> None:
+        super().__init__()
+        self.vision_model, self.kind, self.tasks = vision_model, kind, list(tasks)
+        for task in self.tasks:
+            setattr(self, f"{task}_head", nn.Linear(dim, len(VOCAB[task])))
+
+    def features(self, pixels: torch.Tensor) -> torch.Tensor:
+        if self.kind == "transformers":
+            return self.vision_model(pixel_values=pixels).pooler_output
+        return self.vision_model(pixels)
+
+    def forward(self, pixels: torch.Tensor) -> dict[str, torch.Tensor]:
+        pooled = self.features(pixels)
+        return {task: getattr(self, f"{task}_head")(pooled) for task in self.tasks}
+
+    def blocks(self) -> list[nn.Module]:
+        """The transformer blocks, input to output."""
+        if self.kind == "transformers":
+            return list(self.vision_model.encoder.layers)
+        return list(self.vision_model.transformer.resblocks)
+
+    def after_blocks(self) -> list[nn.Parameter]:
+        """Parameters after the last block (final norm, projection)."""
+        tower = self.vision_model
+        if self.kind == "transformers":
+            return list(tower.post_layernorm.parameters())
+        params = list(tower.ln_post.parameters())
+        return [*params, tower.proj] if isinstance(tower.proj, nn.Parameter) else params
+
+    def set_trainable(self, last_blocks: int) -> None:
+        """Freeze the tower except its last ``last_blocks`` blocks and what follows them."""
+        self.vision_model.requires_grad_(False)
+        for block in self.blocks()[len(self.blocks()) - last_blocks :] if last_blocks else []:
+            block.requires_grad_(True)
+        for p in self.after_blocks() if last_blocks else []:
+            p.requires_grad_(True)
+
+
+def classifier_for(backbone: Backbone, tasks: list[str]) -> VisionClassifier:
+    """Wrap the backbone's vision tower (it is shared, not copied) with fresh heads."""
+    if backbone.description["library"] == "transformers":
+        tower = backbone.model.model.vision_model
+        return VisionClassifier(tower, "transformers", tower.config.hidden_size, tasks)
+    tower = backbone.model.visual
+    return VisionClassifier(tower, "open_clip", tower.output_dim, tasks)
+
+
+@dataclass
+class FinetuneConfig:
+    """``finetune:`` in params.yaml, plus the heads of this run."""
+
+    tasks: list[str]
+    epochs: int = 5
+    lr: float = 1e-5
+    weight_decay: float = 0.01
+    batch_size: int = 32
+    trainable_blocks: int = 3
+    seed: int = 0
+
+
+def _targets(index: Any, tasks: list[str]) -> dict[str, torch.Tensor]:
+    """Label ids in each head's (alphabetical) order."""
+    return {
+        t: torch.tensor(
+            index[t].map({label: i for i, label in enumerate(sorted_labels(t))}).to_numpy(np.int64)
+        )
+        for t in tasks
+    }
+
+
+def _state_for_checkpoint(
+    model: VisionClassifier, opt: torch.optim.Optimizer
+) -> dict[str, torch.Tensor]:
+    state = {f"model.{k}": v for k, v in _trainable_state(model).items()}
+    for i, p in enumerate(opt.param_groups[0]["params"]):
+        for key, value in opt.state.get(p, {}).items():
+            state[f"optim.{i}.{key}"] = (
+                torch.as_tensor(value).reshape(-1).clone() if key == "step" else value
+            )
+    state["rng"] = torch.get_rng_state()
+    return {k: v.contiguous() for k, v in state.items()}
+
+
+def _trainable_state(model: VisionClassifier) -> dict[str, torch.Tensor]:
+    names = {id(p) for p in model.parameters() if p.requires_grad}
+    return {k: v.detach() for k, v in model.state_dict(keep_vars=True).items() if id(v) in names}
+
+
+def _restore_checkpoint(model: VisionClassifier, opt: torch.optim.Optimizer, path: Path) -> None:
+    state = load_file(str(path))
+    model.load_state_dict(
+        {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")},
+        strict=False,
+    )
+    for i, p in enumerate(opt.param_groups[0]["params"]):
+        entry = {k.split(".", 2)[2]: v for k, v in state.items() if k.startswith(f"optim.{i}.")}
+        if entry:
+            entry["step"] = entry["step"].reshape(())
+            opt.state[p] = entry
+    torch.set_rng_state(state["rng"])
+
+
+def _checkpoint_manifest(folder: Path, expected: dict[str, Any]) -> None:
+    """Keep checkpoints of this very run (resume); those of another config are ours to drop."""
+    manifest = folder / "manifest.json"
+    expected = json.loads(json.dumps(expected, sort_keys=True))
+    if folder.exists():
+        if manifest.exists() and json.loads(manifest.read_text()) == expected:
+            return
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    with atomic_path(manifest) as tmp:
+        tmp.write_text(json.dumps(expected, sort_keys=True))
+
+
+def finetune(
+    backbone: Backbone,
+    train_index: Any,
+    train_images: np.ndarray,
+    config: FinetuneConfig,
+    checkpoint_dir: str | Path,
+    on_epoch_end: Callable[[int], None] | None = None,
+) -> tuple[VisionClassifier, list[dict[str, float]]]:
+    """Train the heads (and the last blocks); resume from ``checkpoint_dir`` if it has epochs."""
+    checkpoint_dir = Path(checkpoint_dir)
+    _checkpoint_manifest(checkpoint_dir, {"config": asdict(config), **backbone.description})
+    torch.manual_seed(config.seed)
+    model = classifier_for(backbone, config.tasks).to(backbone.device)
+    model.set_trainable(config.trainable_blocks)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    targets = _targets(train_index, config.tasks)
+    history: list[dict[str, float]] = []
+    done = sorted(checkpoint_dir.glob("epoch_*.safetensors"))
+    start = 0
+    if done:
+        _restore_checkpoint(model, opt, done[-1])
+        start = int(done[-1].stem.split("_")[1])
+        history = json.loads((checkpoint_dir / "history.json").read_text())[:start]
+    n = len(train_images)
+    for epoch in range(start, config.epochs):
+        model.train()
+        order = torch.randperm(n)
+        total, seen = 0.0, 0
+        bar = progress(total=n, desc=f"fine-tune epoch {epoch + 1}/{config.epochs}", unit="img")
+        for lo in range(0, n, config.batch_size):
+            idx = order[lo : lo + config.batch_size]
+            rows = np.sort(idx.numpy())  # memory-map friendly; labels follow the same rows
+            pixels = backbone.preprocess(torch.from_numpy(np.ascontiguousarray(train_images[rows])))
+            with backbone.autocast():
+                logits = model(pixels)
+            loss = sum(
+                F.cross_entropy(logits[t].float(), targets[t][rows].to(backbone.device))
+                for t in config.tasks
+            )
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(rows)
+            seen += len(rows)
+            bar.update(len(rows))
+        bar.close()
+        history.append({"epoch": epoch + 1, "train_loss": total / seen})
+        with atomic_path(checkpoint_dir / f"epoch_{epoch + 1:03d}.safetensors") as tmp:
+            save_file(_state_for_checkpoint(model, opt), str(tmp))
+        with atomic_path(checkpoint_dir / "history.json") as tmp:
+            tmp.write_text(json.dumps(history))
+        for old in checkpoint_dir.glob("epoch_*.safetensors"):  # the last one is enough
+            if old.stem != f"epoch_{epoch + 1:03d}":
+                old.unlink()
+        if on_epoch_end is not None:
+            on_epoch_end(epoch + 1)
+    model.eval()
+    return model, history
+
+
+@torch.inference_mode()
+def predict_scores(
+    model: VisionClassifier, backbone: Backbone, images: np.ndarray, batch_size: int = 64
+) -> dict[str, np.ndarray]:
+    """Softmax scores per task, columns in the canonical vocabulary order (VOCAB)."""
+    out: dict[str, list[np.ndarray]] = {t: [] for t in model.tasks}
+    for lo in range(0, len(images), batch_size):
+        pixels = backbone.preprocess(torch.from_numpy(np.array(images[lo : lo + batch_size])))
+        with backbone.autocast():
+            logits = model(pixels)
+        for t in model.tasks:
+            out[t].append(torch.softmax(logits[t].float(), -1).cpu().numpy())
+    scores = {}
+    for t in model.tasks:
+        alpha = np.concatenate(out[t])
+        order = [sorted_labels(t).index(label) for label in VOCAB[t]]
+        scores[t] = alpha[:, order]
+    return scores
+
+
+def save_model(model: VisionClassifier, path: str | Path) -> None:
+    """``model.safetensors`` with the seeds' keys and the label order in the metadata."""
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    meta = {"labels": json.dumps({t: sorted_labels(t) for t in model.tasks}), "tower": model.kind}
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata=meta)

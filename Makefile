@@ -14,6 +14,8 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.txt
+	# MTCNN for `clipfair predict`; its metadata pins torch<2.3, the code runs on 2.14 (tested)
+	$(BIN)/pip install --quiet --no-deps facenet-pytorch==2.6.0
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 

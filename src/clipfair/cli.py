@@ -167,7 +167,12 @@ def cmd_finetune(args: argparse.Namespace) -> None:
         config,
         args.checkpoint_dir,
     )
-    save_model(model, args.out_model)
+    provenance = {
+        "backbone": json.loads(args.backbone),
+        "datasource": json.loads(args.datasource),
+        "checkpoint": args.checkpoint,
+    }
+    save_model(model, args.out_model, provenance)
     val_index = pd.read_parquet(args.val_index)
     scores = predict_scores(model, backbone, np.load(args.val_images, mmap_mode="r"))
     frame = pd.DataFrame({"file": val_index["file"]})
@@ -178,6 +183,23 @@ def cmd_finetune(args: argparse.Namespace) -> None:
     write_json(args.out_history, {"tasks": tasks, "config": opts, "history": history})
     shutil.rmtree(args.checkpoint_dir)  # done: the per-epoch checkpoints were only for resuming
     print(f"fine-tuned {','.join(tasks)} heads for {config.epochs} epochs -> {args.out_model}")
+
+
+def cmd_predict(args: argparse.Namespace) -> None:
+    from clipfair.models.backbone import pick_device
+    from clipfair.models.finetune import load_model
+    from clipfair.predict import Predictor, as_records, render_predictions
+
+    _threads(args.threads)
+    model, backbone = load_model(args.model, pick_device(args.device))
+    predictor = Predictor(model, backbone, detect=args.detect, padding=args.padding)
+    results = predictor.predict(args.paths)
+    if args.json:
+        print(json.dumps(as_records(results), indent=2))
+    else:
+        render_predictions(results)
+    if not any(r.status == "ok" for r in results):
+        sys.exit(1)  # nothing could be predicted
 
 
 def cmd_run_method(args: argparse.Namespace) -> None:
@@ -404,6 +426,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-scores", required=True, help="val scores per task (parquet)")
     p.add_argument("--out-history", required=True, help="per-epoch losses (JSON)")
     p.add_argument("--seed", type=int, default=0)
+
+    p = add("predict", cmd_predict, "age, gender, race of the faces in photos (fine-tuned model)")
+    p.add_argument("model", help="a fine-tuned model.safetensors (data/finetuned/...)")
+    p.add_argument("paths", nargs="+", help="image files or folders")
+    p.add_argument(
+        "--no-detect",
+        dest="detect",
+        action="store_false",
+        help="the images are face crops already (FairFace-style): no MTCNN",
+    )
+    p.add_argument("--padding", type=float, default=0.25, help="crop margin, FairFace: 0.25")
+    p.add_argument("--json", action="store_true", help="JSON instead of a table")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--threads", type=int, default=2)
 
     p = add("run-method", cmd_run_method, "run one method cell; write predictions")
     p.add_argument("--spec", required=True, help="method entry of params.yaml (JSON)")

@@ -239,9 +239,43 @@ def predict_scores(
     return scores
 
 
-def save_model(model: VisionClassifier, path: str | Path) -> None:
-    """``model.safetensors`` with the seeds' keys and the label order in the metadata."""
+def save_model(
+    model: VisionClassifier, path: str | Path, provenance: dict[str, Any] | None = None
+) -> None:
+    """``model.safetensors`` with the seeds' keys; metadata: label order, tower kind and how
+    to rebuild the architecture (``provenance``: backbone, datasource, base checkpoint)."""
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    meta = {"labels": json.dumps({t: sorted_labels(t) for t in model.tasks}), "tower": model.kind}
+    meta = {
+        "labels": json.dumps({t: sorted_labels(t) for t in model.tasks}),
+        "tower": model.kind,
+        "provenance": json.dumps(provenance or {}),
+    }
     with atomic_path(path) as tmp:
         save_file(state, str(tmp), metadata=meta)
+
+
+def load_model(
+    path: str | Path, device: torch.device | str = "cpu"
+) -> tuple[VisionClassifier, Backbone]:
+    """A saved fine-tuned model and its backbone (preprocessing), rebuilt from the metadata."""
+    from safetensors import safe_open
+
+    from clipfair.models.backbone import load_backbone
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"fine-tuned model {path} does not exist")
+    with safe_open(str(path), "pt") as fh:
+        meta = fh.metadata() or {}
+    if "labels" not in meta or not meta.get("provenance"):
+        raise ValueError(f"{path} has no clipfair metadata (labels, provenance)")
+    prov = json.loads(meta["provenance"])
+    backbone = load_backbone(
+        prov["backbone"],
+        prov["datasource"],
+        checkpoint=prov.get("checkpoint") or None,
+        device=device,
+    )
+    model = classifier_for(backbone, list(json.loads(meta["labels"])))
+    model.load_state_dict(load_file(str(path), device=str(device)))
+    return model.eval(), backbone

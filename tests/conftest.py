@@ -61,6 +61,22 @@ def use_small_demo(project: Path) -> None:
     params_path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
+def tiny_open_clip_and_hf(folder: Path):
+    """A random tiny open_clip model (seed 0) and its transformers twin written to ``folder``."""
+    import torch
+    from safetensors.torch import save_file
+
+    from clipfair.models.backbone import load_open_clip
+    from clipfair.models.hf_convert import convert_checkpoint
+
+    config_dir = ROOT / "workflow" / "models"
+    torch.manual_seed(0)
+    oc = load_open_clip("tiny-clip-vit", None, config_dir=config_dir)
+    ckpt = folder / "oc.safetensors"
+    save_file({k: v.contiguous() for k, v in oc.model.state_dict().items()}, str(ckpt))
+    return oc, convert_checkpoint(ckpt, config_dir / "tiny-clip-vit.json", folder / "hf")
+
+
 def _git_files(*args: str) -> list[str]:
     out = subprocess.run(
         ["git", "ls-files", *args], cwd=ROOT, check=True, capture_output=True, text=True

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
 
 from clipfair.data.ingest import ingest_split
 from clipfair.labels import VOCAB
@@ -20,9 +19,8 @@ from clipfair.models.finetune import (
     predict_scores,
     save_model,
 )
-from clipfair.models.hf_convert import convert_checkpoint
 
-from ..conftest import ROOT
+from ..conftest import ROOT, tiny_open_clip_and_hf
 
 CONFIG_DIR = ROOT / "workflow" / "models"
 
@@ -38,12 +36,7 @@ def data(small_release, tmp_path_factory):
 @pytest.fixture(scope="module")
 def hf_folder(tmp_path_factory):
     """A tiny transformers CLIPModel folder (random weights, converted from open_clip)."""
-    tmp = tmp_path_factory.mktemp("hf")
-    torch.manual_seed(0)
-    oc = load_open_clip("tiny-clip-vit", None, config_dir=CONFIG_DIR)
-    ckpt = tmp / "oc.safetensors"
-    save_file({k: v.contiguous() for k, v in oc.model.state_dict().items()}, str(ckpt))
-    return convert_checkpoint(ckpt, CONFIG_DIR / "tiny-clip-vit.json", tmp / "hf")
+    return tiny_open_clip_and_hf(tmp_path_factory.mktemp("hf"))[1]
 
 
 def _open_clip():

@@ -2,26 +2,17 @@
 
 import pytest
 import torch
-from safetensors.torch import save_file
 
 from clipfair.methods.label_sets import LABEL_SETS, get_label_set
-from clipfair.models.backbone import load_backbone, load_open_clip
-from clipfair.models.hf_convert import convert_checkpoint
+from clipfair.models.backbone import load_backbone
 
-from ..conftest import ROOT
-
-CONFIG_DIR = ROOT / "workflow" / "models"
+from ..conftest import tiny_open_clip_and_hf
 
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory):
     """A random tiny open_clip model and its converted transformers twin."""
-    tmp = tmp_path_factory.mktemp("hf")
-    torch.manual_seed(0)
-    oc = load_open_clip("tiny-clip-vit", None, config_dir=CONFIG_DIR)
-    ckpt = tmp / "oc.safetensors"
-    save_file({k: v.contiguous() for k, v in oc.model.state_dict().items()}, str(ckpt))
-    folder = convert_checkpoint(ckpt, CONFIG_DIR / "tiny-clip-vit.json", tmp / "hf")
+    oc, folder = tiny_open_clip_and_hf(tmp_path_factory.mktemp("hf"))
     hf = load_backbone(
         {"library": "transformers", "model": "CLIPModel"}, {}, checkpoint=str(folder)
     )

@@ -102,3 +102,20 @@ def test_shards_of_another_model_are_not_reused(backbone, split, tmp_path):
     other.description = {**other.description, "pretrained": "another.safetensors"}
     meta = _embed(other, split, out, batch_size=8, shard_size=16)
     assert meta["run"]["resumed_shards"] == 0 and meta["run"]["images_encoded"] == 40
+
+
+def test_bf16_autocast_path_stays_close_to_fp32(split, tmp_path):
+    """The GPU precision setting, run on the CPU: the same embeddings up to bf16 rounding."""
+    torch.manual_seed(0)
+    fp32 = load_open_clip("tiny-clip-vit", None, config_dir=CONFIG_DIR)
+    torch.manual_seed(0)
+    bf16 = load_open_clip("tiny-clip-vit", None, config_dir=CONFIG_DIR)
+    bf16.configure_inference("bf16")
+    assert bf16.precision == "bf16" and fp32.precision == "fp32"
+    a = _embed(fp32, split, tmp_path / "a.npy")
+    b = _embed(bf16, split, tmp_path / "b.npy")
+    assert b["run"]["precision"] == "bf16" and a["run"]["precision"] == "fp32"
+    cosine = (np.load(tmp_path / "a.npy") * np.load(tmp_path / "b.npy")).sum(1)
+    assert cosine.min() > 0.99
+    with pytest.raises(ValueError, match="precision must be one of"):
+        bf16.configure_inference("int4")

@@ -1,0 +1,116 @@
+"""VGG-Face: torch7 import layer by layer, through real .t7 files written here."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+import torchfile
+
+from clipfair.models.t7 import TorchModule, write_t7
+from clipfair.models.vggface import (
+    TINY,
+    GenderTransfer,
+    VGGFace,
+    load_t7,
+    preprocess,
+    save_t7,
+    to_t7,
+)
+
+
+@pytest.fixture(scope="module")
+def t7_file(tmp_path_factory):
+    torch.manual_seed(0)
+    model = VGGFace(TINY).eval()
+    path = tmp_path_factory.mktemp("t7") / "VGG_FACE.t7"
+    save_t7(model, path)
+    return model, path
+
+
+def test_t7_file_has_the_releases_layer_list(t7_file):
+    _, path = t7_file
+    net = torchfile.load(str(path))
+    kinds = [m.torch_typename().decode() for m in net.modules]
+    assert net.torch_typename() == b"nn.Sequential"
+    assert kinds.count("nn.SpatialConvolutionMM") == 13 and kinds.count("nn.Linear") == 3
+    assert kinds.count("nn.SpatialMaxPooling") == 5 and kinds[-1] == "nn.SoftMax"
+    assert kinds.index("nn.View") == 31  # conv/relu x 13 + 5 pools come first
+    assert net.modules[0].weight.shape == (8, 27)  # MM convolutions store (out, in*3*3)
+
+
+def test_import_round_trip_is_exact(t7_file):
+    model, path = t7_file
+    loaded = load_t7(path, TINY)
+    for (name, a), b in zip(model.state_dict().items(), loaded.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
+
+
+def test_forward_matches_a_reference_computed_from_the_t7_arrays(t7_file):
+    """The imported network against F.conv2d / F.linear applied straight to torchfile's arrays."""
+    _, path = t7_file
+    loaded = load_t7(path, TINY)
+    x = preprocess(torch.randint(0, 256, (2, 80, 80, 3), dtype=torch.uint8), TINY.image_size)
+    h = x
+    for m in torchfile.load(str(path)).modules:
+        kind = m.torch_typename().decode()
+        if kind == "nn.SpatialConvolutionMM":
+            w = torch.from_numpy(np.array(m.weight)).view(
+                int(m.nOutputPlane), int(m.nInputPlane), 3, 3
+            )
+            h = F.conv2d(h, w, torch.from_numpy(np.array(m.bias)), padding=1)
+        elif kind == "nn.ReLU":
+            h = F.relu(h)
+        elif kind == "nn.SpatialMaxPooling":
+            h = F.max_pool2d(h, 2, 2)
+        elif kind == "nn.View":
+            h = h.flatten(1)
+        elif kind == "nn.Linear":
+            h = F.linear(
+                h, torch.from_numpy(np.array(m.weight)), torch.from_numpy(np.array(m.bias))
+            )
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), h, rtol=1e-5, atol=1e-5)
+
+
+def test_preprocess_is_bgr_minus_the_mean_pixel():
+    img = torch.zeros(1, 4, 4, 3, dtype=torch.uint8)
+    img[..., 0] = 200  # red
+    x = preprocess(img, 4)
+    assert x[0, 2].mean().item() == pytest.approx(200 - 93.5940)  # red is the last channel
+    assert x[0, 0].mean().item() == pytest.approx(-129.1863)
+
+
+def test_wrong_file_names_the_layer(t7_file, tmp_path):
+    model, _ = t7_file
+    net = to_t7(model)
+    net.fields["modules"][2] = TorchModule(
+        "nn.SpatialConvolutionMM",
+        {"weight": np.zeros((8, 10), np.float32), "bias": np.zeros(8, np.float32)},
+    )
+    write_t7(net, tmp_path / "bad.t7")
+    with pytest.raises(
+        ValueError, match=r"layer 1 \(nn.SpatialConvolutionMM\) has weight \(8, 10\)"
+    ):
+        load_t7(tmp_path / "bad.t7", TINY)
+    with pytest.raises(ValueError, match=r"has 13 layers with weights|16 layers"):
+        load_t7(
+            tmp_path / "bad.t7",
+            TINY.__class__(
+                channels=(8, 16), convs_per_block=(2, 2), fc=8, n_classes=2, image_size=16
+            ),
+        )
+    (tmp_path / "junk.t7").write_bytes(b"\x07\x00\x00\x00junk")
+    with pytest.raises(ValueError, match="not a readable torch7 file"):
+        load_t7(tmp_path / "junk.t7", TINY)
+
+
+def test_transfer_model_freezes_the_bottom_layers(t7_file):
+    model, _ = t7_file
+    transfer = GenderTransfer(model, keep_layers=31, hidden=16)
+    assert len(transfer.base) == 31 and isinstance(transfer.base[-1], torch.nn.MaxPool2d)
+    assert not any(p.requires_grad for p in transfer.base.parameters())
+    assert all(p.requires_grad for p in transfer.head.parameters())
+    x = preprocess(torch.randint(0, 256, (3, 64, 64, 3), dtype=torch.uint8), 64)
+    assert transfer(x).shape == (3,)

@@ -114,3 +114,8 @@ def test_transfer_model_freezes_the_bottom_layers(t7_file):
     assert all(p.requires_grad for p in transfer.head.parameters())
     x = preprocess(torch.randint(0, 256, (3, 64, 64, 3), dtype=torch.uint8), 64)
     assert transfer(x).shape == (3,)
+
+
+def test_widths_are_read_from_the_file(t7_file):
+    _, path = t7_file
+    assert load_t7(path).config == TINY

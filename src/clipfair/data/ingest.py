@@ -13,7 +13,7 @@ import io
 import stat
 import sys
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -188,8 +188,22 @@ def decode_to_cache(
     written. Otherwise their rows are left black and returned, for ``drop_rows``.
     """
     zip_path = Path(zip_path)
+    with zipfile.ZipFile(zip_path) as zf:
+        return decode_into_cache(zf.read, str(zip_path), files, out_npy, size, threads, strict)
+
+
+def decode_into_cache(
+    read: Callable[[str], bytes],
+    source: str,
+    files: list[str],
+    out_npy: str | Path,
+    size: int,
+    threads: int = 2,
+    strict: bool = True,
+) -> list[BadRow]:
+    """``decode_to_cache`` for any container: ``read(name)`` gives a file's bytes."""
     failed: list[BadRow] = []
-    with zipfile.ZipFile(zip_path) as zf, atomic_path(out_npy) as tmp:
+    with atomic_path(out_npy) as tmp:
         cache = np.lib.format.open_memmap(
             tmp, mode="w+", dtype=np.uint8, shape=(len(files), size, size, 3)
         )
@@ -197,12 +211,12 @@ def decode_to_cache(
         with ThreadPoolExecutor(max_workers=threads) as pool:
             start = 0
             for chunk in _chunks(files, 512):
-                blobs = [zf.read(name) for name in chunk]
+                blobs = [read(name) for name in chunk]
                 decoded = pool.map(_decode_or_reason, blobs, chunk, [size] * len(chunk))
                 for offset, arr in enumerate(decoded):
                     if isinstance(arr, str):
                         failed.append(
-                            BadRow(str(zip_path), chunk[offset], f"cannot decode image ({arr})")
+                            BadRow(source, chunk[offset], f"cannot decode image ({arr})")
                         )
                     else:
                         cache[start + offset] = arr
@@ -212,7 +226,7 @@ def decode_to_cache(
         cache.flush()
         del cache
         if strict:
-            _raise_if([str(b) for b in failed], f"{zip_path}: undecodable images")
+            _raise_if([str(b) for b in failed], f"{source}: undecodable images")
     return failed
 
 

@@ -149,8 +149,36 @@ def _name(module: Any) -> str:
     return module.torch_typename().decode()
 
 
-def load_t7(path: str | Path, config: VGGFaceConfig = VGGFaceConfig()) -> VGGFace:
-    """Read VGG-Face torch7 weights into ``VGGFace(config)``, checking each layer."""
+def infer_config(net: Any) -> VGGFaceConfig:
+    """The widths of a torch7 VGG-Face (conv widths per pooling block, fc sizes, input size)."""
+    channels, convs, count = [], [], 0
+    linear = []
+    for m in net.modules:
+        kind = _name(m)
+        if kind.startswith("nn.SpatialConvolution"):
+            count += 1
+            width = int(m.nOutputPlane)
+        elif kind == "nn.SpatialMaxPooling" and count:
+            channels.append(width)
+            convs.append(count)
+            count = 0
+        elif kind == "nn.Linear":
+            linear.append(np.asarray(m.weight).shape)
+    if len(linear) != 3 or not channels:
+        raise ValueError("not a VGG-Face network: expected convolution blocks and 3 nn.Linear")
+    side = round((linear[0][1] / channels[-1]) ** 0.5)
+    return VGGFaceConfig(
+        tuple(channels),
+        tuple(convs),
+        int(linear[0][0]),
+        int(linear[2][0]),
+        side * 2 ** len(channels),
+    )
+
+
+def load_t7(path: str | Path, config: VGGFaceConfig | None = None) -> VGGFace:
+    """Read VGG-Face torch7 weights into ``VGGFace(config)`` (widths read from the file when
+    ``config`` is None), checking each layer's kind and shape."""
     import torchfile
 
     path = Path(path)
@@ -160,6 +188,9 @@ def load_t7(path: str | Path, config: VGGFaceConfig = VGGFaceConfig()) -> VGGFac
         net = torchfile.load(str(path))
     except Exception as exc:  # torchfile raises many kinds on a broken file
         raise ValueError(f"{path}: not a readable torch7 file ({exc})") from exc
+    if not hasattr(net, "modules") or net.modules is None:
+        raise ValueError(f"{path}: not an nn.Sequential")
+    config = config or infer_config(net)
     theirs = [m for m in net.modules if getattr(m, "weight", None) is not None]
     model = VGGFace(config)
     ours = model.weighted()

@@ -334,6 +334,50 @@ def cmd_bench_probe(args: argparse.Namespace) -> None:
     print(f"-> {out}")
 
 
+def cmd_vggface(args: argparse.Namespace) -> None:
+    from clipfair.models import vggface_gender as vg
+
+    _threads(args.threads)
+    folds = tuple(int(f) for f in args.val_folds.split(","))
+    if args.verb == "train":
+        out = vg.train(
+            args.weights,
+            args.input,
+            args.output,
+            epochs=args.epochs,
+            batch_train=args.b1,
+            batch_val=args.b2,
+            mode=args.memory,
+            val_folds=folds,
+            seed=args.seed,
+        )
+        print(
+            f"trained on {out['train_faces']} faces, validated on {out['val_faces']} -> "
+            f"{args.output}"
+        )
+    elif args.verb == "evaluate":
+        for split, s in vg.evaluate(args.model, args.input, args.b2, folds).items():
+            print(f"{split}: {s['n']} faces, loss {s['bce']:.4f}, accuracy {s['accuracy']:.4f}")
+    elif args.verb == "classify":
+        label, value = vg.classify(args.model, args.input)
+        print(f"output class is {label}. (sigmoid value={value})")
+    elif args.verb == "init":
+        import torch
+
+        from clipfair.models.vggface import TINY, VGGFace, VGGFaceConfig, save_t7
+
+        torch.manual_seed(args.seed)
+        save_t7(VGGFace(TINY if args.tiny else VGGFaceConfig()), args.output)
+        print(f"random-init VGG-Face -> {args.output}")
+
+
+def cmd_demo_adience(args: argparse.Namespace) -> None:
+    from clipfair.data.adience import write_demo_adience
+
+    info = write_demo_adience(args.out, args.users, args.faces_per_user, args.image_size, args.seed)
+    print(f"wrote {info['faces']} faces of {info['users']} users in Adience's layout -> {args.out}")
+
+
 def _backbone_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backbone", required=True, help="backbone entry of params.yaml (JSON)")
     p.add_argument("--datasource", required=True, help="datasource entry of params.yaml (JSON)")
@@ -507,6 +551,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     p.add_argument("--out", type=Path, help="JSON (default metrics/bench/probe_<device>.json)")
+
+    p = add("vggface", cmd_vggface, "seed 004: VGG-Face gender transfer on Adience")
+    verbs = p.add_subparsers(dest="verb", required=True, metavar="VERB")
+    v = verbs.add_parser("train", help="train the transfer model on an Adience folder")
+    v.add_argument("-w", "--weights", required=True, help="VGG-Face torch7 weights (.t7)")
+    v.add_argument("-i", "--input", required=True, type=Path, help="Adience folder (fold files)")
+    v.add_argument("-o", "--output", required=True, type=Path, help="model (.safetensors)")
+    v.add_argument("-e", "--epochs", type=int, default=1)
+    v.add_argument("-b1", type=int, default=32, help="training batch size")
+    v.add_argument("-b2", type=int, default=32, help="validation batch size")
+    v.add_argument(
+        "-m",
+        "--memory",
+        default="low",
+        choices=["low", "high"],
+        help="low: read each batch from disk; high: load every image first",
+    )
+    v = verbs.add_parser("evaluate", help="accuracy and loss on the val and train folds")
+    v.add_argument("-m", "--model", required=True)
+    v.add_argument("-i", "--input", required=True, type=Path, help="Adience folder")
+    v.add_argument("-b2", type=int, default=32, help="batch size")
+    v = verbs.add_parser("classify", help="the class of one face image")
+    v.add_argument("-m", "--model", required=True)
+    v.add_argument("-i", "--input", required=True, type=Path, help="a face image")
+    v = verbs.add_parser("init", help="write a random-init VGG-Face .t7 (offline demo)")
+    v.add_argument("-o", "--output", required=True, type=Path)
+    v.add_argument("--tiny", action="store_true", help="the demo's narrow 64 px network")
+    for v in verbs.choices.values():
+        v.add_argument("--val-folds", default="4", help="comma-separated validation folds")
+        v.add_argument("--seed", type=int, default=0)
+        v.add_argument("--threads", type=int, default=2)
+
+    p = add("demo-adience", cmd_demo_adience, "write a synthetic release in Adience's layout")
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--users", type=int, default=40)
+    p.add_argument("--faces-per-user", type=int, default=12)
+    p.add_argument("--image-size", type=int, default=64)
+    p.add_argument("--seed", type=int, default=0)
 
     p = add("table", cmd_table, "print the summary table of the last run")
     p.add_argument("csv", nargs="?", default="metrics/summary.csv")

@@ -112,7 +112,7 @@ def test_transfer_model_freezes_the_bottom_layers(t7_file):
     assert len(transfer.base) == 31 and isinstance(transfer.base[-1], torch.nn.MaxPool2d)
     assert not any(p.requires_grad for p in transfer.base.parameters())
     assert all(p.requires_grad for p in transfer.head.parameters())
-    x = preprocess(torch.randint(0, 256, (3, 64, 64, 3), dtype=torch.uint8), 64)
+    x = preprocess(torch.randint(0, 256, (3, 64, 64, 3), dtype=torch.uint8), TINY.image_size)
     assert transfer(x).shape == (3,)
 
 

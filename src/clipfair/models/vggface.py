@@ -43,8 +43,10 @@ class VGGFaceConfig:
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 
-# The demo's tiny VGG-Face: same layer list, narrow and for 64 px.
-TINY = VGGFaceConfig(channels=(8, 16, 16, 32, 32), fc=64, n_classes=16, image_size=64)
+# The demo's tiny VGG-Face: the same layer list, narrow. 128 px keeps 4x4 cells at pool5:
+# with random weights the frozen features then still carry the demo's gender cue (0.9 after
+# 5 epochs on 1,200 synthetic faces; at 64 px, 2x2 cells, 0.7).
+TINY = VGGFaceConfig(channels=(8, 16, 32, 64, 64), fc=64, n_classes=16, image_size=128)
 
 
 class VGGFace(nn.Module):
@@ -72,6 +74,13 @@ class VGGFace(nn.Module):
             nn.Linear(config.fc, config.n_classes),
         ]
         self.layers = nn.Sequential(*layers)
+        for m in self.layers:  # He init (as torchvision's VGG): a random network stays usable
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0, 0.01)
+                nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits (the release ends with a SoftMax, applied by the caller when needed)."""

@@ -1,0 +1,191 @@
+"""Seed 004's commands on VGG-Face: train on Adience, evaluate, classify one image.
+
+``train``: the transfer model (frozen VGG-Face base + two dense layers, binary
+cross-entropy, Adam) on the train folds, validated on the val folds after every epoch, with
+two batch sizes (``-b1`` train, ``-b2`` validation) and two memory modes: ``low`` decodes
+each batch's JPEGs from disk, ``high`` decodes every image once into memory first. The model
+is saved as safetensors with the VGG-Face widths and the class order in its metadata.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+from clipfair.data.adience import parse_folds
+from clipfair.io import atomic_path
+from clipfair.models.vggface import GenderTransfer, VGGFace, VGGFaceConfig, load_t7, preprocess
+from clipfair.progress import progress
+
+CLASSES = ("female", "male")  # sigmoid > 0.5 is male, as in seed 004's output
+
+
+def read_face(path: Path, size: int) -> np.ndarray:
+    """One face image as uint8 RGB (size, size, 3); ValueError naming the file if unreadable."""
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB").resize((size, size), Image.Resampling.BILINEAR))
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read image ({exc})") from exc
+
+
+class FaceBatches:
+    """Batches of (uint8 images, targets) of one split, streamed (low) or preloaded (high)."""
+
+    def __init__(self, root: Path, files: list[str], targets: np.ndarray, size: int, mode: str):
+        if mode not in ("low", "high"):
+            raise ValueError(f"memory mode must be 'low' or 'high'; got {mode!r}")
+        self.root, self.files, self.targets, self.size = root, files, targets, size
+        self.images = None
+        if mode == "high":
+            self.images = np.stack(
+                [
+                    read_face(root / f, size)
+                    for f in progress(iterable=files, desc="preload", unit="img")
+                ]
+            )
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def batches(self, batch_size: int, order: np.ndarray | None = None):
+        order = np.arange(len(self.files)) if order is None else order
+        for lo in range(0, len(order), batch_size):
+            idx = order[lo : lo + batch_size]
+            if self.images is not None:
+                imgs = self.images[idx]
+            else:
+                imgs = np.stack([read_face(self.root / self.files[i], self.size) for i in idx])
+            yield torch.from_numpy(imgs), torch.from_numpy(self.targets[idx])
+
+
+def split_faces(root: Path, val_folds: list[int], size: int, mode: str) -> dict[str, FaceBatches]:
+    """Train and val faces of an Adience release (usable genders only)."""
+    folds, bad, _ = parse_folds(root)
+    if bad:
+        raise ValueError(f"{root}: {len(bad)} bad fold rows, first: {bad[0]}")
+    out = {}
+    for split, rows in (
+        ("train", folds[~folds["fold"].isin(val_folds)]),
+        ("val", folds[folds["fold"].isin(val_folds)]),
+    ):
+        targets = (rows["gender"] == "Male").to_numpy(np.float32)
+        out[split] = FaceBatches(root, rows["file"].tolist(), targets, size, mode)
+    return out
+
+
+@torch.inference_mode()
+def score(model: GenderTransfer, data: FaceBatches, batch_size: int) -> dict[str, float]:
+    """Accuracy and binary cross-entropy on a split."""
+    model.eval()
+    correct, loss, n = 0.0, 0.0, 0
+    for imgs, y in data.batches(batch_size):
+        logit = model(preprocess(imgs, model.image_size))
+        loss += float(F.binary_cross_entropy_with_logits(logit, y, reduction="sum"))
+        correct += float(((logit > 0).float() == y).sum())
+        n += len(y)
+    return {"accuracy": correct / n, "bce": loss / n, "n": n}
+
+
+def train(
+    weights: str | Path,
+    root: str | Path,
+    out: str | Path,
+    *,
+    epochs: int = 1,
+    batch_train: int = 32,
+    batch_val: int = 32,
+    mode: str = "low",
+    val_folds: tuple[int, ...] = (4,),
+    keep_layers: int = 31,
+    hidden: int = 256,
+    lr: float = 1e-3,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Seed 004's `train`: returns (and writes next to the model) the per-epoch history."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    base = load_t7(weights)
+    model = GenderTransfer(base, keep_layers, hidden)
+    data = split_faces(Path(root), list(val_folds), model.image_size, mode)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+    history = []
+    for epoch in range(epochs):
+        model.train()
+        total, n = 0.0, 0
+        bar = progress(total=len(data["train"]), desc=f"epoch {epoch + 1}/{epochs}", unit="img")
+        for imgs, y in data["train"].batches(batch_train, rng.permutation(len(data["train"]))):
+            loss = F.binary_cross_entropy_with_logits(model(preprocess(imgs, model.image_size)), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(y)
+            n += len(y)
+            bar.update(len(y))
+        bar.close()
+        val = score(model, data["val"], batch_val)
+        history.append(
+            {
+                "epoch": epoch + 1,
+                "train_bce": total / n,
+                "val_accuracy": val["accuracy"],
+                "val_bce": val["bce"],
+            }
+        )
+        print(f"epoch {epoch + 1}: train bce {total / n:.4f}, val accuracy {val['accuracy']:.4f}")
+    meta = {
+        "vggface": json.dumps(base.config.__dict__),
+        "keep_layers": str(keep_layers),
+        "hidden": str(hidden),
+        "classes": json.dumps(CLASSES),
+        "history": json.dumps(history),
+    }
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    with atomic_path(out) as tmp:
+        save_file(state, str(tmp), metadata=meta)
+    return {"history": history, "train_faces": len(data["train"]), "val_faces": len(data["val"])}
+
+
+def load_transfer(path: str | Path) -> GenderTransfer:
+    """A model saved by ``train`` (safetensors; the architecture from its metadata)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"model {path} does not exist")
+    with safe_open(str(path), "pt") as fh:
+        meta = fh.metadata() or {}
+    if "vggface" not in meta:
+        raise ValueError(f"{path} is not a model written by `clipfair vggface train`")
+    base = VGGFace(VGGFaceConfig.from_dict(json.loads(meta["vggface"])))
+    model = GenderTransfer(base, int(meta["keep_layers"]), int(meta["hidden"]))
+    model.load_state_dict(load_file(str(path)))
+    return model.eval()
+
+
+def evaluate(
+    model_path: str | Path,
+    root: str | Path,
+    batch_size: int = 32,
+    val_folds: tuple[int, ...] = (4,),
+    mode: str = "low",
+) -> dict[str, dict[str, float]]:
+    """Seed 004's `evaluate`: accuracy and BCE on the validation and the training faces."""
+    model = load_transfer(model_path)
+    data = split_faces(Path(root), list(val_folds), model.image_size, mode)
+    return {split: score(model, data[split], batch_size) for split in ("val", "train")}
+
+
+@torch.inference_mode()
+def classify(model_path: str | Path, image: str | Path) -> tuple[str, float]:
+    """Seed 004's `classify`: the class of one face image and the sigmoid value."""
+    model = load_transfer(model_path)
+    face = torch.from_numpy(read_face(Path(image), model.image_size)[None].copy())
+    value = float(torch.sigmoid(model(preprocess(face, model.image_size)))[0])
+    return CLASSES[int(value > 0.5)], value

@@ -163,12 +163,16 @@ def test_bad_params_fail_at_start_up_naming_the_key(tmp_path):
 
 @pytest.mark.slow
 def test_transformers_path_reproduces_open_clip(demo_project):
-    """tiny-hf is tiny-vit's weights converted to a transformers CLIPModel: same numbers."""
+    """tiny-hf is tiny-vit's weights converted to a transformers CLIPModel: same numbers.
+
+    Not for the fine-tuned heads: they sit on different features by design (the transformers
+    tower's pooler_output, as seeds 000/001, vs open_clip's projected output) and are trained.
+    """
     proj, _ = demo_project
     summary = pd.read_csv(proj / "metrics" / "summary.csv")
-    wide = summary.pivot_table(
-        index=["datasource", "method"], columns="backbone", values="accuracy"
-    )
+    frozen = summary[~summary["method"].str.startswith("ft_")]
+    wide = frozen.pivot_table(index=["datasource", "method"], columns="backbone", values="accuracy")
+    assert len(wide) == 2 * 18
     assert (wide["tiny-hf"] - wide["tiny-vit"]).abs().max() <= 0.003, wide
 
 

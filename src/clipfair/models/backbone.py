@@ -57,8 +57,9 @@ class Backbone:
             raise ValueError(f"precision must be one of {known}; got {precision!r}")
         self.autocast_dtype = dtypes[precision]
         self.channels_last = channels_last and self.device.type == "cuda"
-        if self.channels_last:
-            self.model.to(memory_format=torch.channels_last)
+        if self.channels_last:  # the module itself (HFClipAdapter wraps a CLIPModel)
+            module = self.model if isinstance(self.model, torch.nn.Module) else self.model.model
+            module.to(memory_format=torch.channels_last)
         self._encode = torch.compile(self.model.encode_image) if compile else None
 
     @property

@@ -139,9 +139,10 @@ def _restore_checkpoint(model: VisionClassifier, opt: torch.optim.Optimizer, pat
     )
     for i, p in enumerate(opt.param_groups[0]["params"]):
         entry = {k.split(".", 2)[2]: v for k, v in state.items() if k.startswith(f"optim.{i}.")}
-        if entry:
-            entry["step"] = entry["step"].reshape(())
-            opt.state[p] = entry
+        if entry:  # moments on the parameter's device; AdamW keeps its step count on the CPU
+            opt.state[p] = {
+                k: v.reshape(()) if k == "step" else v.to(p.device) for k, v in entry.items()
+            }
     torch.set_rng_state(state["rng"])
 
 

@@ -577,7 +577,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("-i", "--input", required=True, type=Path, help="a face image")
     v = verbs.add_parser("init", help="write a random-init VGG-Face .t7 (offline demo)")
     v.add_argument("-o", "--output", required=True, type=Path)
-    v.add_argument("--tiny", action="store_true", help="the demo's narrow 64 px network")
+    v.add_argument("--tiny", action="store_true", help="the demo's narrow network (128 px)")
     for v in verbs.choices.values():
         v.add_argument("--val-folds", default="4", help="comma-separated validation folds")
         v.add_argument("--seed", type=int, default=0)

@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from clipfair.io import atomic_path, write_json, write_parquet
+from clipfair.io import atomic_path, resume_folder, write_json, write_parquet
 from clipfair.models.backbone import Backbone
 from clipfair.progress import progress
 
@@ -141,18 +141,6 @@ def encode_cache_rows(
     return torch.cat(out).numpy().astype(np.float32, copy=False)
 
 
-def _shard_manifest(shard_dir: Path, expected: dict[str, Any]) -> None:
-    """Start a shard folder, or keep one whose manifest matches this run (resume)."""
-    manifest = shard_dir / "manifest.json"
-    if shard_dir.exists():
-        current = json.loads(manifest.read_text()) if manifest.exists() else None
-        if current == expected:
-            return
-        shutil.rmtree(shard_dir)  # shards of another model/index/shard size: ours to redo
-    shard_dir.mkdir(parents=True)
-    write_json(manifest, expected)
-
-
 def embed_images(
     backbone: Backbone,
     index_path: str | Path,
@@ -172,7 +160,7 @@ def embed_images(
         raise ValueError(f"{images_path} has {n} images but {index_path} {len(index)} rows")
     files_fp = fingerprint(index["file"].tolist())
     shard_dir = out_npy.with_name(out_npy.name + ".shards")
-    _shard_manifest(
+    resume_folder(  # shards of another model, index or shard size are redone
         shard_dir,
         {
             "n": n,

@@ -1,9 +1,10 @@
-"""Atomic file output: write to a temp file beside the target, then rename."""
+"""Atomic file output (temp file beside the target, then rename) and resumable work folders."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,3 +44,19 @@ def write_parquet(target: str | os.PathLike[str], df: Any) -> None:
     """Write a pandas DataFrame to parquet atomically."""
     with atomic_path(target) as tmp:
         df.to_parquet(tmp, index=False)
+
+
+def resume_folder(folder: str | os.PathLike[str], expected: dict[str, Any]) -> Path:
+    """A work folder for resumable output: kept when its ``manifest.json`` equals ``expected``
+    (the same run: resume), else emptied and started again (work of another run is ours to
+    redo). Compared as JSON, so tuples and lists are the same."""
+    folder = Path(folder)
+    manifest = folder / "manifest.json"
+    expected = json.loads(json.dumps(expected, sort_keys=True))
+    if folder.exists():
+        if manifest.exists() and json.loads(manifest.read_text()) == expected:
+            return folder
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    write_json(manifest, expected)
+    return folder

@@ -14,12 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from PIL import Image, UnidentifiedImageError
 
 from clipfair.labels import VOCAB
 from clipfair.models.backbone import Backbone
-from clipfair.models.finetune import VisionClassifier
+from clipfair.models.finetune import VisionClassifier, predict_scores
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
 
@@ -96,20 +95,16 @@ class Predictor:
             for b, p in keep
         ]
 
-    @torch.inference_mode()
     def classify(self, crops: list[Image.Image]) -> list[dict[str, dict[str, float]]]:
         """Probabilities per task (canonical label order) for each crop."""
         out: list[dict[str, dict[str, float]]] = []
         for crop in crops:  # one at a time: crops differ in size; preprocess resizes each
-            pixels = torch.from_numpy(np.asarray(crop.convert("RGB"))[None].copy())
-            with self.backbone.autocast():
-                logits = self.model(self.backbone.preprocess(pixels))
-            row = {}
-            for task, value in logits.items():
-                probs = torch.softmax(value.float(), -1)[0].cpu().numpy()
-                alpha = sorted(VOCAB[task])  # the heads' label order
-                row[task] = {label: float(probs[alpha.index(label)]) for label in VOCAB[task]}
-            out.append(row)
+            scores = predict_scores(
+                self.model, self.backbone, np.asarray(crop.convert("RGB"))[None]
+            )
+            out.append(
+                {t: dict(zip(VOCAB[t], map(float, s[0]), strict=True)) for t, s in scores.items()}
+            )
         return out
 
     def predict_file(self, path: Path) -> list[FaceResult]:

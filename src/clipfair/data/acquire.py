@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from clipfair.data.demo import write_demo_release
-from clipfair.data.download import DownloadError, Expected, download, mismatch, sha256_of
+from clipfair.data.download import DownloadError, Expected, download, mismatch
 from clipfair.data.layout import RELEASE_FILES
 from clipfair.io import atomic_path
 
@@ -56,8 +56,8 @@ def acquire(source: dict[str, Any], out_dir: str | Path) -> list[Path]:
         raise ValueError(
             f"unknown source kind {kind!r}; expected demo, local, download or hf_parquet"
         )
-    for name, expected_sha in source.get("sha256", {}).items():
-        actual = sha256_of(out_dir / name)
-        if actual != expected_sha:
-            raise ValueError(f"{out_dir / name}: sha256 {actual}, expected {expected_sha}")
+    if kind != "download":  # downloads were verified above, before they were renamed
+        for name, expected_sha in source.get("sha256", {}).items():
+            if problem := mismatch(out_dir / name, Expected(sha256=expected_sha)):
+                raise ValueError(f"{out_dir / name}: {problem}")
     return [out_dir / name for name in RELEASE_FILES]

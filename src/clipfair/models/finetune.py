@@ -17,7 +17,6 @@ safetensors) and resumes from the last one; the same seed gives the same result 
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,7 +28,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from clipfair.io import atomic_path
+from clipfair.io import atomic_path, resume_folder
 from clipfair.labels import VOCAB
 from clipfair.models.backbone import Backbone
 from clipfair.progress import progress
@@ -146,19 +145,6 @@ def _restore_checkpoint(model: VisionClassifier, opt: torch.optim.Optimizer, pat
     torch.set_rng_state(state["rng"])
 
 
-def _checkpoint_manifest(folder: Path, expected: dict[str, Any]) -> None:
-    """Keep checkpoints of this very run (resume); those of another config are ours to drop."""
-    manifest = folder / "manifest.json"
-    expected = json.loads(json.dumps(expected, sort_keys=True))
-    if folder.exists():
-        if manifest.exists() and json.loads(manifest.read_text()) == expected:
-            return
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
-    with atomic_path(manifest) as tmp:
-        tmp.write_text(json.dumps(expected, sort_keys=True))
-
-
 def finetune(
     backbone: Backbone,
     train_index: Any,
@@ -169,7 +155,8 @@ def finetune(
 ) -> tuple[VisionClassifier, list[dict[str, float]]]:
     """Train the heads (and the last blocks); resume from ``checkpoint_dir`` if it has epochs."""
     checkpoint_dir = Path(checkpoint_dir)
-    _checkpoint_manifest(checkpoint_dir, {"config": asdict(config), **backbone.description})
+    # checkpoints of this very run are resumed, those of another config dropped
+    resume_folder(checkpoint_dir, {"config": asdict(config), **backbone.description})
     torch.manual_seed(config.seed)
     model = classifier_for(backbone, config.tasks).to(backbone.device)
     model.set_trainable(config.trainable_blocks)

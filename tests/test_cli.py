@@ -31,8 +31,9 @@ def test_help_lists_every_subcommand():
 
 def test_validate_config_accepts_the_shipped_params():
     proc = _cli("validate-config", "params.yaml")
-    # 7 (backbone, datasource) pairs x (11 explicit methods + 19 of the zero-shot sweep)
-    assert proc.returncode == 0 and f"{7 * 30} cells" in proc.stdout
+    # 7 CLIP (backbone, datasource) pairs x (11 explicit methods + 19 of the zero-shot sweep
+    # + 4 Adience gender methods), and VGG-Face's 4 transfer cells
+    assert proc.returncode == 0 and f"{7 * 34 + 4} cells" in proc.stdout
 
 
 def test_ingest_error_is_one_clear_line(release_copy, tmp_path):

@@ -3,7 +3,7 @@ import copy
 import pytest
 import yaml
 
-from clipfair.config import ConfigError, cells, deep_merge, resolve_params
+from clipfair.config import ConfigError, cells, deep_merge, method_data, resolve_params
 
 from .conftest import ROOT, SCHEMA
 
@@ -24,6 +24,7 @@ def test_default_params_describe_the_real_grid(params):
         ("ViT-L-14", "commonpool_xl_s13b_b90k"),
         ("hf-clip", "hf_openai_b32"),
         ("hf-clip", "hf_openai_l14"),
+        ("vggface", "vggface_t7"),
     }
     assert resolved["datasources"]["openai"]["quick_gelu"] is True
 
@@ -32,7 +33,7 @@ def test_demo_profile_overlays_the_grid(params):
     params["profile"] = "demo"
     resolved = resolve_params(params, SCHEMA)
     assert resolved["grid"]["dataset"] == "fairface_demo"
-    assert {c.backbone for c in cells(resolved)} == {"tiny-vit", "tiny-hf"}
+    assert {c.backbone for c in cells(resolved)} == {"tiny-vit", "tiny-hf", "vggface"}
     assert resolved["probe"] == params["probe"]  # untouched sections stay
 
 
@@ -85,3 +86,53 @@ def test_compare_reference_must_be_a_cell_of_the_task(params):
     params["compare"]["references"]["gender"] = "ViT-L-14/openai/probe_race"
     with pytest.raises(ConfigError, match=r"a race method"):
         resolve_params(params, SCHEMA)
+
+
+def test_methods_run_on_the_backbones_they_fit_and_the_datasets_by_role(params):
+    resolved = resolve_params(params, SCHEMA)
+    grid = cells(resolved)
+    vgg = {c.method for c in grid if c.backbone == "vggface"}
+    assert vgg == {m for m, s in resolved["methods"].items() if s["kind"] == "vggface_transfer"}
+    assert all(c.datasource == "vggface_t7" for c in grid if c.backbone == "vggface")
+    clip = {c.method for c in grid if c.backbone == "ViT-L-14"}
+    assert "probe_gender_adience2ff" in clip and not clip & vgg
+    assert method_data(resolved, "probe_gender_adience2ff") == {
+        "train": "adience",
+        "eval": "fairface",
+    }
+    assert method_data(resolved, "vggface_gender_ff2adience") == {
+        "train": "fairface",
+        "eval": "adience",
+    }
+    assert method_data(resolved, "zs_gender_adience") == {"train": None, "eval": "adience"}
+    # without grid.adience the Adience cells leave the grid, the others stay
+    params["grid"]["adience"] = None
+    without = cells(resolve_params(params, SCHEMA))
+    assert {c.key for c in without} == {c.key for c in grid if "adience" not in c.method}
+
+
+def test_adience_rules_are_checked(params):
+    bad = copy.deepcopy(params)
+    bad["methods"]["probe_race_adience"] = {
+        "kind": "linear_probe",
+        "task": "race",
+        "train_on": "adience",
+    }
+    with pytest.raises(ConfigError, match=r"probe_race_adience uses Adience.*gender labels only"):
+        resolve_params(bad, SCHEMA)
+    bad = copy.deepcopy(params)
+    bad["grid"]["adience"] = "fairface_hf"
+    with pytest.raises(ConfigError, match=r"grid\.adience is 'fairface_hf'.*expected 'adience'"):
+        resolve_params(bad, SCHEMA)
+    bad = copy.deepcopy(params)
+    bad["datasets"]["adience"]["source"] = {"kind": "hf_parquet", "repo": "x", "config": "0.25"}
+    with pytest.raises(ConfigError, match=r"datasets\.adience\.source\.kind is 'hf_parquet'"):
+        resolve_params(bad, SCHEMA)
+    bad = copy.deepcopy(params)
+    del bad["datasets"]["adience"]["val_folds"]
+    with pytest.raises(ConfigError, match=r"datasets\.adience .* needs val_folds"):
+        resolve_params(bad, SCHEMA)
+    bad = copy.deepcopy(params)
+    bad["methods"]["zs_gender_adience"]["train_on"] = "adience"  # zero-shot trains on nothing
+    with pytest.raises(ConfigError, match=r"methods\.zs_gender_adience"):
+        resolve_params(bad, SCHEMA)

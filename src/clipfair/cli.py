@@ -40,8 +40,12 @@ def cmd_demo_data(args: argparse.Namespace) -> None:
 
 
 def cmd_acquire(args: argparse.Namespace) -> None:
-    from clipfair.data.acquire import acquire
+    from clipfair.data.acquire import acquire, acquire_adience
 
+    if args.format == "adience":
+        acquire_adience(json.loads(args.source), args.out)
+        print(f"Adience release ready in {args.out}")
+        return
     files = acquire(json.loads(args.source), args.out)
     print(f"release ready in {args.out}: {[f.name for f in files]}")
 
@@ -61,6 +65,24 @@ def cmd_ingest(args: argparse.Namespace) -> None:
         report=args.report,
     )
     print(f"ingested {len(index)} {args.split} images into {args.out_images}")
+
+
+def cmd_ingest_adience(args: argparse.Namespace) -> None:
+    from clipfair.data.adience import ingest_adience
+
+    index = ingest_adience(
+        args.raw,
+        args.split,
+        [int(f) for f in args.val_folds.split(",")],
+        args.out_index,
+        args.out_images,
+        args.image_size,
+        args.threads,
+        on_bad_rows=args.on_bad_rows,
+        report=args.report,
+        expect=json.loads(args.expect) or None,
+    )
+    print(f"ingested {len(index)} Adience {args.split} faces into {args.out_images}")
 
 
 def cmd_train_clip(args: argparse.Namespace) -> None:
@@ -216,6 +238,7 @@ def cmd_run_method(args: argparse.Namespace) -> None:
         seed=args.seed,
         options=json.loads(args.options),
         finetuned=args.finetuned,
+        data=json.loads(args.data),
     )
     print(f"predicted {len(df)} images -> {args.out}")
 
@@ -235,7 +258,15 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         cell_intervals(pred, list(VOCAB[metrics["task"]]), args.n_resamples, args.seed, args.alpha)
     )
     backbone, datasource, method = args.cell.split("/")
-    metrics.update(backbone=backbone, datasource=datasource, method=method, method_info=info)
+    data = info.get("data") or {}
+    metrics.update(
+        backbone=backbone,
+        datasource=datasource,
+        method=method,
+        method_info=info,
+        train_data=data.get("train"),
+        eval_data=data.get("eval"),
+    )
     write_json(args.out, metrics)
     print(f"{args.cell}: accuracy {metrics['accuracy']:.4f}")
 
@@ -371,6 +402,56 @@ def cmd_vggface(args: argparse.Namespace) -> None:
         print(f"random-init VGG-Face -> {args.output}")
 
 
+def cmd_vggface_transfer(args: argparse.Namespace) -> None:
+    from clipfair.io import write_json
+    from clipfair.models import vggface_gender as vg
+    from clipfair.models.backbone import pick_device
+    from clipfair.models.vggface import load_t7
+
+    _threads(args.threads)
+    s = json.loads(args.settings)
+    device = str(pick_device(s["device"]))
+    data = {
+        split: vg.FaceBatches.from_cache(index, images, s["memory"])
+        for split, index, images in (
+            ("train", args.train_index, args.train_images),
+            ("val", args.val_index, args.val_images),
+        )
+    }
+    out = vg.fit(
+        load_t7(args.weights),
+        data,
+        args.out_model,
+        epochs=s["epochs"],
+        batch_train=s["batch_train"],
+        batch_val=s["batch_val"],
+        keep_layers=s["keep_layers"],
+        hidden=s["hidden"],
+        lr=s["lr"],
+        seed=args.seed,
+        device=device,
+    )
+    write_json(args.out_history, out)
+    print(f"trained on {out['train_faces']} faces ({device}) -> {args.out_model}")
+
+
+def cmd_vggface_weights(args: argparse.Namespace) -> None:
+    from clipfair.models.vggface_weights import make_weights
+
+    out = make_weights(json.loads(args.datasource), args.out, args.archive_dir)
+    print(f"VGG-Face weights -> {out}")
+
+
+def cmd_vggface_score(args: argparse.Namespace) -> None:
+    from clipfair.models import vggface_gender as vg
+    from clipfair.models.backbone import pick_device
+
+    _threads(args.threads)
+    device = str(pick_device(args.device))
+    df = vg.score_cache(args.model, args.index, args.images, args.out, args.batch_size, device)
+    print(f"scored {len(df)} faces -> {args.out}")
+
+
 def cmd_demo_adience(args: argparse.Namespace) -> None:
     from clipfair.data.adience import write_demo_adience
 
@@ -413,6 +494,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("acquire", cmd_acquire, "get a release (demo, local folder, or download)")
     p.add_argument("--source", required=True, help="dataset source entry of params.yaml (JSON)")
     p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--format", default="fairface", choices=["fairface", "adience"])
 
     p = add("ingest", cmd_ingest, "validate a release split; write its index and image cache")
     p.add_argument("--raw", required=True, type=Path, help="folder with images.zip and the CSVs")
@@ -424,6 +506,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--on-bad-rows", default="fail", choices=["fail", "skip"])
     p.add_argument("--expect", default="{}", help='JSON {"rows": N, "gender": {...}, ...}')
     p.add_argument("--report", type=Path, help="CSV of rejected rows (written when not failing)")
+
+    p = add("ingest-adience", cmd_ingest_adience, "Adience folds -> index and image cache")
+    p.add_argument("--raw", required=True, type=Path, help="fold files + aligned/ folder")
+    p.add_argument("--split", required=True, choices=["train", "val"])
+    p.add_argument("--val-folds", default="4", help="comma-separated validation folds")
+    p.add_argument("--out-index", required=True, type=Path)
+    p.add_argument("--out-images", required=True, type=Path)
+    p.add_argument("--image-size", type=int, required=True)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--on-bad-rows", default="fail", choices=["fail", "skip"])
+    p.add_argument("--expect", default="{}", help='JSON {"rows": N, "gender": {...}}')
+    p.add_argument("--report", type=Path, required=True, help="CSV of dropped/rejected rows")
 
     p = add("train-clip", cmd_train_clip, "train the demo's tiny open_clip model contrastively")
     p.add_argument("--index", required=True)
@@ -491,9 +585,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-index")
     p.add_argument("--val-index", required=True)
     p.add_argument("--train-emb")
-    p.add_argument("--val-emb", required=True)
+    p.add_argument("--val-emb", help="val image embeddings (methods that need them)")
     p.add_argument("--text")
-    p.add_argument("--finetuned", help="val scores of a fine-tune run (parquet)")
+    p.add_argument("--finetuned", help="val scores of a trained model (parquet)")
+    p.add_argument("--data", default="{}", help='JSON {"train": dataset|null, "eval": dataset}')
     p.add_argument("--out", required=True)
     p.add_argument("--out-info", required=True)
     p.add_argument("--seed", type=int, default=0)
@@ -582,6 +677,32 @@ def build_parser() -> argparse.ArgumentParser:
         v.add_argument("--val-folds", default="4", help="comma-separated validation folds")
         v.add_argument("--seed", type=int, default=0)
         v.add_argument("--threads", type=int, default=2)
+
+    p = add("vggface-transfer", cmd_vggface_transfer, "VGG-Face transfer on an ingested dataset")
+    p.add_argument("--weights", required=True, help="VGG-Face .t7")
+    p.add_argument("--train-index", required=True)
+    p.add_argument("--train-images", required=True)
+    p.add_argument("--val-index", required=True, help="scored after every epoch (history)")
+    p.add_argument("--val-images", required=True)
+    p.add_argument("--settings", required=True, help="the vggface: section of params (JSON)")
+    p.add_argument("--out-model", required=True)
+    p.add_argument("--out-history", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+
+    p = add("vggface-weights", cmd_vggface_weights, "VGG-Face .t7: download + unpack, or init")
+    p.add_argument("--datasource", required=True, help="datasource entry of params (JSON)")
+    p.add_argument("--out", required=True, type=Path, help="the .t7 to write")
+    p.add_argument("--archive-dir", required=True, type=Path, help="where the download goes")
+
+    p = add("vggface-score", cmd_vggface_score, "gender scores of a VGG-Face transfer model")
+    p.add_argument("--model", required=True)
+    p.add_argument("--index", required=True)
+    p.add_argument("--images", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--threads", type=int, default=2)
 
     p = add("demo-adience", cmd_demo_adience, "write a synthetic release in Adience's layout")
     p.add_argument("--out", required=True, type=Path)

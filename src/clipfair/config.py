@@ -25,6 +25,13 @@ def _where(error: jsonschema.ValidationError) -> str:
     return path or "<top level>"
 
 
+#: dataset format -> the source kinds that deliver it
+SOURCE_KINDS = {
+    "fairface": ("demo", "local", "download", "hf_parquet"),
+    "adience": ("demo_adience", "local"),
+}
+
+
 def validate_params(params: dict[str, Any], schema_path: str | Path = DEFAULT_SCHEMA) -> None:
     """Raise ConfigError naming the key and what was expected if ``params`` is invalid."""
     schema = yaml.safe_load(Path(schema_path).read_text())
@@ -36,11 +43,13 @@ def validate_params(params: dict[str, Any], schema_path: str | Path = DEFAULT_SC
     grid = params["grid"]
     for key, registry in (
         ("dataset", "datasets"),
+        ("adience", "datasets"),
         ("backbones", "backbones"),
         ("datasources", "datasources"),
         ("methods", "methods"),
     ):
-        names = grid[key] if isinstance(grid[key], list) else [grid[key]]
+        names = grid.get(key) or []
+        names = names if isinstance(names, list) else [names]
         for name in names:
             if name not in params[registry]:
                 known = ", ".join(sorted(params[registry]))
@@ -48,7 +57,32 @@ def validate_params(params: dict[str, Any], schema_path: str | Path = DEFAULT_SC
                     f"params: grid.{key} names {name!r}, which is not defined under "
                     f"'{registry}:' (defined: {known})"
                 )
+    for key, fmt in (("dataset", "fairface"), ("adience", "adience")):
+        name = grid.get(key)
+        if name and params["datasets"][name].get("format", "fairface") != fmt:
+            raise ConfigError(
+                f"params: grid.{key} is {name!r}, a dataset of format "
+                f"{params['datasets'][name].get('format', 'fairface')!r}; expected {fmt!r}"
+            )
+    for name, dataset in params["datasets"].items():
+        fmt, kind = dataset.get("format", "fairface"), dataset["source"]["kind"]
+        adience = fmt == "adience"
+        if kind not in SOURCE_KINDS[fmt]:
+            raise ConfigError(
+                f"params: datasets.{name}.source.kind is {kind!r}; a {fmt}-format dataset "
+                f"comes from {', '.join(SOURCE_KINDS[fmt])}"
+            )
+        if adience and "val_folds" not in dataset:
+            raise ConfigError(f"params: datasets.{name} (Adience) needs val_folds (e.g. [4])")
     for name, spec in params["methods"].items():
+        uses_adience = "adience" in (spec.get("train_on"), spec.get("eval_on"))
+        if uses_adience and spec["task"] != "gender":
+            raise ConfigError(
+                f"params: methods.{name} uses Adience, which has gender labels only; "
+                f"its task is {spec['task']!r}"
+            )
+        if spec["kind"] == "vggface_transfer" and "vggface" not in params:
+            raise ConfigError(f"params: methods.{name} needs the 'vggface:' section")
         if spec["kind"] == "finetune":
             heads = params["finetune"]["heads"]
             if spec["heads"] not in heads:
@@ -192,16 +226,61 @@ def compare_references(params: dict[str, Any]) -> dict[str, str]:
 
 
 def pairs(params: dict[str, Any]) -> list[tuple[str, str]]:
-    """(backbone, datasource) pairs of the grid; a datasource may restrict its backbones."""
+    """(backbone, datasource) pairs of the grid; a datasource may restrict its backbones.
+
+    VGG-Face weights fit no CLIP backbone: a ``vggface`` backbone pairs only with the
+    datasources that name it in their ``backbones``.
+    """
     grid = params["grid"]
     out = []
     for backbone, datasource in itertools.product(grid["backbones"], grid["datasources"]):
         allowed = params["datasources"][datasource].get("backbones")
+        if params["backbones"][backbone]["library"] == "vggface" and allowed is None:
+            continue
         if allowed is None or backbone in allowed:
             out.append((backbone, datasource))
     return out
 
 
+#: method kinds that run on VGG-Face; every other kind needs a CLIP backbone (embeddings, text)
+VGGFACE_KINDS = frozenset({"vggface_transfer"})
+#: method kinds that train on a dataset's train split (the others only predict)
+TRAINED_KINDS = frozenset({"linear_probe", "sklearn_probe", "finetune", "vggface_transfer"})
+
+
+def role_dataset(params: dict[str, Any], role: str) -> str | None:
+    """The dataset a role names: ``fairface`` = grid.dataset, ``adience`` = grid.adience."""
+    return params["grid"]["dataset"] if role == "fairface" else params["grid"].get("adience")
+
+
+def method_data(params: dict[str, Any], method: str) -> dict[str, str | None]:
+    """{"train": dataset the method trains on (None if it does not), "eval": dataset of val}."""
+    spec = params["methods"][method]
+    trains = spec["kind"] in TRAINED_KINDS
+    return {
+        "train": role_dataset(params, spec.get("train_on", "fairface")) if trains else None,
+        "eval": role_dataset(params, spec.get("eval_on", "fairface")),
+    }
+
+
+def applies(params: dict[str, Any], backbone: str, method: str) -> bool:
+    """Whether a method runs on a backbone, and its datasets are in this grid."""
+    spec = params["methods"][method]
+    vggface = params["backbones"][backbone]["library"] == "vggface"
+    if vggface != (spec["kind"] in VGGFACE_KINDS):
+        return False
+    roles = [spec.get("eval_on", "fairface")]
+    if spec["kind"] in TRAINED_KINDS:
+        roles.append(spec.get("train_on", "fairface"))
+    return all(role_dataset(params, role) is not None for role in roles)
+
+
 def cells(params: dict[str, Any]) -> list[Cell]:
-    """Every (backbone, datasource, method) cell of the grid."""
-    return [Cell(b, d, m) for b, d in pairs(params) for m in params["grid"]["methods"]]
+    """Every (backbone, datasource, method) cell of the grid: methods that fit the backbone,
+    on datasets the grid has (no ``grid.adience``: no Adience cells)."""
+    return [
+        Cell(b, d, m)
+        for b, d in pairs(params)
+        for m in params["grid"]["methods"]
+        if applies(params, b, m)
+    ]

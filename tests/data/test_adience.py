@@ -76,3 +76,21 @@ def test_missing_face_fails_or_is_skipped(release, tmp_path):
     val = ingest_adience(release, "val", [4], tmp_path / "v.parquet", tmp_path / "v.npy", 32,
                          on_bad_rows="skip", report=tmp_path / "r.csv")
     assert victim not in set(val["file"]) and victim in (tmp_path / "r.csv").read_text()
+
+
+def test_acquire_names_what_to_place_when_the_folder_is_missing(tmp_path):
+    from clipfair.data.acquire import acquire_adience
+
+    with pytest.raises(FileNotFoundError, match=r"lacks fold_0_data.txt.*aligned.*grid.adience"):
+        acquire_adience({"kind": "local", "folder": str(tmp_path / "nope")}, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_acquire_copies_a_local_release_whole(release, tmp_path):
+    from clipfair.data.acquire import acquire_adience
+
+    out = acquire_adience({"kind": "local", "folder": str(release)}, tmp_path / "raw" / "adience")
+    theirs = sorted(p.relative_to(release) for p in release.rglob("*") if p.is_file())
+    ours = sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
+    assert ours == theirs and len(ours) > 5
+    assert [p.name for p in out.parent.iterdir()] == ["adience"]  # no temporary left behind

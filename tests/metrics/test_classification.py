@@ -50,3 +50,22 @@ def test_mixed_tasks_are_rejected():
     df.loc[0, "task"] = "race"
     with pytest.raises(ValueError, match="mix tasks"):
         cell_metrics(df)
+
+
+def test_a_dataset_without_race_and_age_labels_gets_gender_groups_only():
+    """Adience predictions (through predictions_frame): race/age columns are empty."""
+    import numpy as np
+
+    from clipfair.methods.runner import predictions_frame
+    from clipfair.metrics.bootstrap import cell_intervals
+
+    val = pd.DataFrame({"file": list("abcd"), "gender": ["Male", "Male", "Female", "Female"]})
+    scores = np.array([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7], [0.4, 0.6]])
+    pred = predictions_frame(val, "gender", scores, ["Male", "Female"])
+    m = cell_metrics(pred)
+    assert m["accuracy"] == pytest.approx(0.75)
+    assert m["accuracy_by_gender"] == {"Male": 0.5, "Female": 1.0}
+    assert m["accuracy_by_race"] == {} and m["accuracy_by_age"] == {}
+    assert m["accuracy_by_gender_race"] == {} and m["accuracy_white"] is None
+    ci = cell_intervals(pred, ["Male", "Female"], n_resamples=50)
+    assert "worst_gender" in ci and "worst_race" not in ci and "accuracy_by_race_ci" not in ci

@@ -1,7 +1,7 @@
 # Config validation (one schema) and the small helpers that spell the grid into file paths.
 import json
 
-from clipfair.config import cells, compare_references, resolve_params
+from clipfair.config import cells, compare_references, method_data, resolve_params
 from clipfair.methods import get_method
 from clipfair.metrics import CELL_SCHEMA
 
@@ -12,7 +12,7 @@ config.update(_resolved)
 
 DATA = config["paths"]["data"]
 METRICS = config["paths"]["metrics"]
-DATASET = config["grid"]["dataset"]
+DATASET = config["grid"]["dataset"]  # the FairFace-format dataset; also names the run's outputs
 HEADLINE = config["grid"].get("headline", "accuracy")
 SPLITS = ["train", "val"]
 CONDA_ENV = "../envs/clipfair.yaml"  # relative to rules/
@@ -26,6 +26,13 @@ wildcard_constraints:
     method=NAME,
     split="train|val",
     label_set=NAME,
+    eval_dataset=NAME,
+
+
+def datasets_of(fmt):
+    """Regex of the dataset names of one format (fairface / adience), for rule constraints."""
+    names = [n for n, d in config["datasets"].items() if d.get("format", "fairface") == fmt]
+    return "|".join(names) or "(?!)"  # (?!) matches nothing
 
 
 def as_json(obj):
@@ -87,20 +94,23 @@ def method_options(wildcards):
 
 
 def method_inputs(wildcards):
-    """Inputs named by the method's NEEDS: split embeddings/indexes and prompt embeddings."""
+    """Inputs named by the method's NEEDS: split embeddings/indexes (of the datasets its
+    train_on / eval_on roles name), prompt embeddings, or a trained model's val scores."""
     spec = method_spec(wildcards)
-    needs = set(get_method(spec["kind"]).NEEDS) | {"val"}
-    emb = f"{DATA}/embeddings/{wildcards.dataset}/{wildcards.backbone}/{wildcards.datasource}"
-    inputs = {}
-    for split in SPLITS:
+    needs = set(get_method(spec["kind"]).NEEDS)
+    data = method_data(config, wildcards.method)
+    model = f"{wildcards.backbone}/{wildcards.datasource}"
+    inputs = {"val_index": f"{DATA}/interim/{data['eval']}/val.parquet"}
+    for split, dataset in (("train", data["train"]), ("val", data["eval"])):
         if split in needs:
-            inputs[f"{split}_index"] = f"{DATA}/interim/{wildcards.dataset}/{split}.parquet"
-            inputs[f"{split}_emb"] = f"{emb}/{split}.npy"
-    if "finetuned" in needs:
+            inputs[f"{split}_index"] = f"{DATA}/interim/{dataset}/{split}.parquet"
+            inputs[f"{split}_emb"] = f"{DATA}/embeddings/{dataset}/{model}/{split}.npy"
+    if spec["kind"] == "finetune":
         inputs["finetuned"] = (
-            f"{DATA}/finetuned/{wildcards.dataset}/{wildcards.backbone}/{wildcards.datasource}/"
-            f"{spec['heads']}/val_scores.parquet"
+            f"{DATA}/finetuned/{data['train']}/{model}/{spec['heads']}/val_scores.parquet"
         )
+    elif spec["kind"] == "vggface_transfer":
+        inputs["finetuned"] = f"{DATA}/vggface/{data['train']}/{model}/scores_{data['eval']}.parquet"
     if "text" in needs:
         inputs["text"] = (
             f"{DATA}/embeddings/text/{wildcards.backbone}/{wildcards.datasource}/"
@@ -111,7 +121,7 @@ def method_inputs(wildcards):
 
 def optional_flags(wildcards, input):
     """CLI flags for the optional method inputs that this method has."""
-    names = ("train_index", "train_emb", "text", "finetuned")
+    names = ("train_index", "train_emb", "val_emb", "text", "finetuned")
     return " ".join(f"--{n.replace('_', '-')} {input[n]}" for n in names if n in input.keys())
 
 
@@ -126,10 +136,26 @@ LABEL_SETS_USED = sorted(
 
 
 def grid_predictions(wildcards):
-    """{cell key: predictions file} of every cell of the grid."""
+    """{cell key: predictions file} of the cells predicting grid.dataset's val (comparable
+    with the references image by image)."""
     return {
-        c.key: f"{DATA}/predictions/{DATASET}/{c.key}.parquet" for c in cells(config)
+        c.key: f"{DATA}/predictions/{DATASET}/{c.key}.parquet"
+        for c in cells(config)
+        if method_data(config, c.method)["eval"] == DATASET
     }
+
+
+def vggface_weights(wildcards):
+    """A VGG-Face datasource's .t7: a local file it names, else the one a rule downloads
+    (a URL) or writes (random init)."""
+    entry = config["datasources"][wildcards.datasource]
+    if "pretrained" in entry and not entry["pretrained"].startswith(("http://", "https://")):
+        return entry["pretrained"]
+    return f"{DATA}/models/{wildcards.backbone}/{wildcards.datasource}.t7"
+
+
+def datasource_entry_json(wildcards):
+    return as_json(config["datasources"][wildcards.datasource])
 
 
 PLOT_DATA = [

@@ -2,6 +2,8 @@
 
 
 rule acquire:
+    wildcard_constraints:
+        dataset=datasets_of("fairface"),
     output:
         zip=f"{DATA}/raw/{{dataset}}/images.zip",
         csv_train=f"{DATA}/raw/{{dataset}}/fairface_label_train.csv",
@@ -22,6 +24,8 @@ rule acquire:
 
 
 rule ingest:
+    wildcard_constraints:
+        dataset=datasets_of("fairface"),
     input:
         zip=rules.acquire.output.zip,
         csv=f"{DATA}/raw/{{dataset}}/fairface_label_{{split}}.csv",
@@ -48,3 +52,57 @@ rule ingest:
         " --out-index {output.index} --out-images {output.images}"
         " --image-size {params.size} --threads {threads} --on-bad-rows {params.on_bad_rows}"
         " --expect {params.expect:q} --report {output.rejected} > {log} 2>&1"
+
+
+# Adience (seed 004): fold files + aligned faces, ingested into the same index + image cache.
+
+
+rule acquire_adience:
+    wildcard_constraints:
+        dataset=datasets_of("adience"),
+    output:
+        directory(f"{DATA}/raw/{{dataset}}/adience"),
+    params:
+        source=lambda w: as_json(config["datasets"][w.dataset]["source"]),
+    conda:
+        CONDA_ENV
+    log:
+        "logs/acquire/{dataset}.log",
+    benchmark:
+        "benchmarks/acquire/{dataset}.tsv"
+    message:
+        "Acquire the {wildcards.dataset} Adience release"
+    shell:
+        "clipfair acquire --format adience --source {params.source:q} --out {output}"
+        " > {log} 2>&1"
+
+
+rule ingest_adience:
+    wildcard_constraints:
+        dataset=datasets_of("adience"),
+    input:
+        rules.acquire_adience.output,
+    output:
+        index=f"{DATA}/interim/{{dataset}}/{{split}}.parquet",
+        images=f"{DATA}/interim/{{dataset}}/{{split}}_images.npy",
+        rejected=f"{DATA}/interim/{{dataset}}/{{split}}_rejected.csv",
+    params:
+        size=lambda w: config["datasets"][w.dataset]["image_size"],
+        val_folds=lambda w: ",".join(map(str, config["datasets"][w.dataset]["val_folds"])),
+        on_bad_rows=lambda w: config["datasets"][w.dataset].get("on_bad_rows", "fail"),
+        expect=lambda w: as_json(expected_counts(w.dataset, w.split)),
+    threads: 2
+    conda:
+        CONDA_ENV
+    log:
+        "logs/ingest/{dataset}_{split}.log",
+    benchmark:
+        "benchmarks/ingest/{dataset}_{split}.tsv"
+    message:
+        "Ingest {wildcards.dataset} {wildcards.split} (val folds {params.val_folds})"
+    shell:
+        "clipfair ingest-adience --raw {input} --split {wildcards.split}"
+        " --val-folds {params.val_folds} --out-index {output.index}"
+        " --out-images {output.images} --image-size {params.size} --threads {threads}"
+        " --on-bad-rows {params.on_bad_rows} --expect {params.expect:q}"
+        " --report {output.rejected} > {log} 2>&1"

@@ -12,6 +12,7 @@ rule run_method:
         options=method_options,
         flags=optional_flags,
         seed=config["seed"],
+        data=lambda w: as_json(method_data(config, w.method)),
     threads: lambda w: 2 if method_spec(w)["kind"] == "linear_probe" else 1
     conda:
         CONDA_ENV
@@ -23,7 +24,7 @@ rule run_method:
         "Run {wildcards.method} on {wildcards.backbone}/{wildcards.datasource}"
     shell:
         "clipfair run-method --spec {params.spec:q} --options {params.options:q}"
-        " --val-index {input.val_index} --val-emb {input.val_emb} {params.flags}"
+        " --val-index {input.val_index} {params.flags} --data {params.data:q}"
         " --out {output.predictions} --out-info {output.info} --seed {params.seed}"
         " --threads {threads} > {log} 2>&1"
 

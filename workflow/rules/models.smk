@@ -93,3 +93,86 @@ rule finetune:
         " --val-images {input.val_images} --checkpoint-dir {params.checkpoints}"
         " --out-model {output.model} --out-scores {output.scores}"
         " --out-history {output.history} --seed {params.seed} > {log} 2>&1"
+
+
+# VGG-Face (seed 004): transfer trained on one dataset, scored on the val split of any.
+
+
+rule vggface_weights:
+    output:
+        f"{DATA}/models/{{backbone}}/{{datasource}}.t7",
+    params:
+        datasource=datasource_entry_json,
+        archive_dir=lambda w: f"{DATA}/raw/{w.backbone}",
+    conda:
+        CONDA_ENV
+    log:
+        "logs/vggface_weights/{backbone}_{datasource}.log",
+    benchmark:
+        "benchmarks/vggface_weights/{backbone}_{datasource}.tsv"
+    message:
+        "VGG-Face weights '{wildcards.datasource}' (download and unpack, or random init)"
+    shell:
+        "clipfair vggface-weights --datasource {params.datasource:q} --out {output}"
+        " --archive-dir {params.archive_dir} > {log} 2>&1"
+
+
+rule vggface_transfer:
+    input:
+        weights=vggface_weights,
+        train_index=f"{DATA}/interim/{{dataset}}/train.parquet",
+        train_images=f"{DATA}/interim/{{dataset}}/train_images.npy",
+        val_index=f"{DATA}/interim/{{dataset}}/val.parquet",
+        val_images=f"{DATA}/interim/{{dataset}}/val_images.npy",
+    output:
+        model=f"{DATA}/vggface/{{dataset}}/{{backbone}}/{{datasource}}/model.safetensors",
+        history=f"{DATA}/vggface/{{dataset}}/{{backbone}}/{{datasource}}/history.json",
+    params:
+        settings=as_json(config.get("vggface", {})),
+        seed=config["seed"],
+    threads: config.get("vggface", {}).get("threads", 2)
+    resources:
+        gpu=0,  # a cluster profile asks for one (workflow/profiles/slurm)
+    conda:
+        CONDA_ENV
+    log:
+        "logs/vggface_transfer/{dataset}_{backbone}_{datasource}.log",
+    benchmark:
+        "benchmarks/vggface_transfer/{dataset}_{backbone}_{datasource}.tsv"
+    message:
+        "Train the VGG-Face gender transfer ({wildcards.datasource}) on {wildcards.dataset}"
+        " (gpu={resources.gpu})"
+    shell:
+        "clipfair vggface-transfer --weights {input.weights}"
+        " --train-index {input.train_index} --train-images {input.train_images}"
+        " --val-index {input.val_index} --val-images {input.val_images}"
+        " --settings {params.settings:q} --out-model {output.model}"
+        " --out-history {output.history} --seed {params.seed} --threads {threads} > {log} 2>&1"
+
+
+rule vggface_score:
+    input:
+        model=rules.vggface_transfer.output.model,
+        index=f"{DATA}/interim/{{eval_dataset}}/val.parquet",
+        images=f"{DATA}/interim/{{eval_dataset}}/val_images.npy",
+    output:
+        f"{DATA}/vggface/{{dataset}}/{{backbone}}/{{datasource}}/scores_{{eval_dataset}}.parquet",
+    params:
+        device=config.get("vggface", {}).get("device", "auto"),
+        batch=config.get("vggface", {}).get("batch_val", 64),
+    threads: config.get("vggface", {}).get("threads", 2)
+    resources:
+        gpu=0,
+    conda:
+        CONDA_ENV
+    log:
+        "logs/vggface_score/{dataset}_{backbone}_{datasource}_{eval_dataset}.log",
+    benchmark:
+        "benchmarks/vggface_score/{dataset}_{backbone}_{datasource}_{eval_dataset}.tsv"
+    message:
+        "Score {wildcards.eval_dataset} val with the VGG-Face transfer trained on"
+        " {wildcards.dataset} (gpu={resources.gpu})"
+    shell:
+        "clipfair vggface-score --model {input.model} --index {input.index}"
+        " --images {input.images} --out {output} --batch-size {params.batch}"
+        " --device {params.device} --threads {threads} > {log} 2>&1"

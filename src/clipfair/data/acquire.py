@@ -8,6 +8,7 @@ there, e.g. placed by hand, is verified and used),
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from clipfair.data.demo import write_demo_release
 from clipfair.data.download import DownloadError, Expected, download, mismatch
 from clipfair.data.layout import RELEASE_FILES
 from clipfair.io import atomic_path
+
+ADIENCE_HOME = "https://talhassner.github.io/home/projects/Adience/Adience-data.html"
 
 def acquire(source: dict[str, Any], out_dir: str | Path) -> list[Path]:
     """Make the three release files exist in ``out_dir`` (verified when sha256 is given)."""
@@ -61,3 +64,52 @@ def acquire(source: dict[str, Any], out_dir: str | Path) -> list[Path]:
             if problem := mismatch(out_dir / name, Expected(sha256=expected_sha)):
                 raise ValueError(f"{out_dir / name}: {problem}")
     return [out_dir / name for name in RELEASE_FILES]
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    """Hard link (no second copy of ~1 GB of faces) where the filesystem allows, else copy."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def acquire_adience(source: dict[str, Any], out_dir: str | Path) -> Path:
+    """Make ``out_dir`` an Adience release: the five fold files and ``aligned/``.
+
+    ``demo_adience`` writes the synthetic one; ``local`` takes a folder the user unpacked (the
+    data is given out after a form, so it cannot be downloaded here). Built in a temporary
+    sibling and renamed, so an interrupted run leaves no half release.
+    """
+    from clipfair.data.adience import N_FOLDS, fold_file, write_demo_adience
+
+    out_dir = Path(out_dir)
+    tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    kind = source["kind"]
+    if kind == "demo_adience":
+        write_demo_adience(
+            tmp, source["n_users"], source["faces_per_user"], source["image_size"], source["seed"]
+        )
+    elif kind == "local":
+        folder = Path(source["folder"])
+        needed = [fold_file(i) for i in range(N_FOLDS)] + ["aligned"]
+        missing = [n for n in needed if not (folder / n).exists()]
+        if missing:
+            raise FileNotFoundError(
+                f"Adience folder {folder} lacks {', '.join(missing)}. Adience is given out after "
+                f"a form ({ADIENCE_HOME}): download aligned.tar.gz and fold_0..4_data.txt, unpack "
+                f"them into {folder} (aligned/<user_id>/landmark_aligned_face.*.jpg), or set "
+                "grid.adience: null to run without the Adience cells"
+            )
+        tmp.mkdir(parents=True)
+        for name in needed[:-1]:
+            shutil.copy2(folder / name, tmp / name)
+        shutil.copytree(folder / "aligned", tmp / "aligned", symlinks=True,
+                        copy_function=_link_or_copy)
+    else:
+        raise ValueError(f"unknown Adience source kind {kind!r}; expected demo_adience or local")
+    if out_dir.exists():
+        shutil.rmtree(out_dir)  # a directory output Snakemake is rebuilding
+    os.replace(tmp, out_dir)
+    return out_dir

@@ -24,6 +24,7 @@ from clipfair.data.ingest import (
     BadRow,
     IngestError,
     _raise_if,
+    check_expected,
     decode_into_cache,
     drop_rows,
     write_report,
@@ -94,6 +95,7 @@ def ingest_adience(
     *,
     on_bad_rows: str = "fail",
     report: str | Path | None = None,
+    expect: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Index + uint8 cache of the train or val folds; dropped genders and bad rows reported."""
     root = Path(root)
@@ -117,6 +119,7 @@ def ingest_adience(
         index = index[keep].reset_index(drop=True)
         bad += failed
     notes = [f"dropped {n} faces with gender {g!r}" for g, n in sorted(dropped.items())]
+    _raise_if(check_expected(index, expect, f"{root} {split}"), "counts differ from expect:")
     if report is not None:
         write_report(report, bad, notes)
     index.insert(1, "split", split)

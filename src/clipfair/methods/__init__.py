@@ -3,7 +3,7 @@
 Adding a method family is one module here plus one entry in params.yaml ``methods:``.
 ``NEEDS`` lists the inputs the Snakemake rule provides: "train"/"val" image embeddings
 (with their index as "<split>_index"), "text" (the label set's prompt embeddings) and
-"finetuned" (val scores of a fine-tune run, made by the ``finetune`` rule).
+"finetuned" (val scores of a trained model, made by the ``finetune`` or ``vggface_score`` rule).
 ``run(spec, inputs, seed, options)`` returns (scores (N, C), class names, info dict).
 Modules are imported on first use, so a zero-shot job never pays for importing torch.
 """
@@ -18,6 +18,7 @@ METHODS: dict[str, str] = {
     "linear_probe": "clipfair.methods.linear_probe",
     "sklearn_probe": "clipfair.methods.sklearn_probe",
     "finetune": "clipfair.methods.finetuned",
+    "vggface_transfer": "clipfair.methods.finetuned",  # scores from the vggface_score rule
 }
 
 

@@ -1,5 +1,6 @@
-"""Fine-tuned heads (seeds 000/001): the ``finetune`` rule trains the heads of a head set once
-per (backbone, datasource) and scores val; each cell reads its task's scores from there."""
+"""Trained models scored outside the method (fine-tuned heads of seeds 000/001, VGG-Face
+transfer of seed 004): a rule trains once per (backbone, datasource[, head set]) and scores
+val; each cell reads its task's scores from there (``finetune`` and ``vggface_transfer``)."""
 
 from __future__ import annotations
 
@@ -22,12 +23,10 @@ def run(spec: dict[str, Any], inputs: dict[str, Any], seed: int, options: dict[s
     task, scores = spec["task"], inputs["finetuned"]
     val = inputs["val_index"]
     if scores["file"].tolist() != val["file"].tolist():
-        raise ValueError("fine-tuned scores are for another val index; re-run the finetune rule")
+        raise ValueError("the scores are for another val index; re-run the rule that made them")
     missing = [c for c in score_columns(task) if c not in scores.columns]
     if missing:
-        raise ValueError(f"head set {spec['heads']!r} has no {task} head (missing {missing[0]})")
-    return (
-        scores[score_columns(task)].to_numpy(np.float64),
-        list(VOCAB[task]),
-        {"heads": spec["heads"]},
-    )
+        what = f"head set {spec['heads']!r}" if "heads" in spec else f"{spec['kind']} model"
+        raise ValueError(f"{what} has no {task} head (missing {missing[0]})")
+    info = {"heads": spec["heads"]} if "heads" in spec else {}
+    return scores[score_columns(task)].to_numpy(np.float64), list(VOCAB[task]), info

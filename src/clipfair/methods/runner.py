@@ -45,7 +45,8 @@ def predictions_frame(
         raise ValueError(
             f"scores have shape {scores.shape}; expected {(len(val_index), len(classes))}"
         )
-    df = val_index[["file", *TASKS]].copy()
+    # a dataset without some labels (Adience: gender only) has those group columns empty
+    df = val_index.reindex(columns=["file", *TASKS]).astype({t: object for t in TASKS})
     df["task"] = task
     df["true"] = val_index[task]
     df["pred"] = np.asarray(classes)[scores.argmax(axis=1)]
@@ -64,15 +65,18 @@ def run_cell(
     seed: int,
     options: dict[str, Any],
     finetuned: str | None = None,
+    data: dict[str, str | None] | None = None,
 ) -> pd.DataFrame:
-    """Run the method of ``spec`` and write its predictions (parquet) and info (JSON)."""
+    """Run the method of ``spec`` and write its predictions (parquet) and info (JSON).
+
+    ``data`` names the datasets it trained on and predicts (kept in the info for the tables).
+    """
     method = get_method(spec["kind"])
-    needs = method.NEEDS if "val" in method.NEEDS else (*method.NEEDS, "val")
-    inputs = load_inputs(needs, index, embeddings, text, finetuned)
+    inputs = load_inputs(method.NEEDS, index, embeddings, text, finetuned)
     if "val_index" not in inputs:
         inputs["val_index"] = pd.read_parquet(index["val"])
     scores, classes, info = method.run(spec, inputs, seed, options)
     df = predictions_frame(inputs["val_index"], spec["task"], scores, classes)
     write_parquet(out_predictions, df)
-    write_json(out_info, {"spec": spec, **info})
+    write_json(out_info, {"spec": spec, "data": data or {}, **info})
     return df

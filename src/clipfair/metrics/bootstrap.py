@@ -47,6 +47,8 @@ def group_columns(pred: pd.DataFrame) -> dict[str, tuple[list[str], np.ndarray]]
     """For each grouping: its labels (canonical order, present ones) and (n, G) one-hot."""
     out = {}
     for grouping in GROUPINGS:
+        if any(pred[c].isna().any() for c in grouping.split("_")):
+            continue  # a dataset without these labels (Adience has no race)
         if grouping == "gender_race":
             labels = pred["gender"].astype(str) + "/" + pred["race"].astype(str)
             classes = [f"{g}/{r}" for g in VOCAB["gender"] for r in VOCAB["race"]]

@@ -30,6 +30,8 @@ def _shares(pred: pd.DataFrame, categories: dict[str, list[str]]) -> dict[str, A
         hit = pred["pred"].isin(classes)
         out[f"share_{category}"] = float(hit.mean())
         for group in ("race", "age"):
+            if pred[group].isna().any():
+                continue
             means = hit.groupby(pred[group]).mean()
             out[f"share_{category}_by_{group}"] = {
                 label: float(means[label]) for label in VOCAB[group] if label in means.index
@@ -57,22 +59,29 @@ def cell_metrics(
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "balanced_accuracy": balanced,
     }
+    labelled = {group: pred[group].notna().all() for group in TASKS}  # Adience: gender only
     for group in TASKS:
+        if not labelled[group]:
+            out[f"accuracy_by_{group}"], out[f"n_by_{group}"] = {}, {}
+            continue
         by = _by_group(y_true, y_pred, pred[group])
         out[f"accuracy_by_{group}"] = {
             label: float(by[label]) for label in VOCAB[group] if label in by.index
         }
         out[f"n_by_{group}"] = {label: int(n) for label, n in pred[group].value_counts().items()}
-    cross = _by_group(y_true, y_pred, pred[["gender", "race"]])
-    out["accuracy_by_gender_race"] = {
-        g: {r: float(cross[(g, r)]) for r in VOCAB["race"] if (g, r) in cross.index}
-        for g in VOCAB["gender"]
-    }
-    white = pred["race"] == WHITE
-    out["accuracy_white"] = float((y_true[white] == y_pred[white]).mean()) if white.any() else None
-    out["accuracy_non_white"] = (
-        float((y_true[~white] == y_pred[~white]).mean()) if (~white).any() else None
-    )
+    out["accuracy_by_gender_race"] = {}
+    out["accuracy_white"] = out["accuracy_non_white"] = None
+    if labelled["gender"] and labelled["race"]:
+        cross = _by_group(y_true, y_pred, pred[["gender", "race"]])
+        out["accuracy_by_gender_race"] = {
+            g: {r: float(cross[(g, r)]) for r in VOCAB["race"] if (g, r) in cross.index}
+            for g in VOCAB["gender"]
+        }
+        white = pred["race"] == WHITE
+        if white.any():
+            out["accuracy_white"] = float((y_true[white] == y_pred[white]).mean())
+        if (~white).any():
+            out["accuracy_non_white"] = float((y_true[~white] == y_pred[~white]).mean())
     report = classification_report(
         y_true, y_pred, labels=list(VOCAB[task]), output_dict=True, zero_division=0
     )

@@ -28,6 +28,7 @@ from clipfair.metrics.bootstrap import GROUPINGS
 HEADLINE = ("accuracy", "balanced_accuracy")
 SUMMARY_KEYS = (*HEADLINE, "accuracy_white", "accuracy_non_white")
 CELL = ("backbone", "datasource", "method")
+DATA = ("train_data", "eval_data")  # the datasets a cell trained on (none: zero-shot) and predicts
 
 
 def load_cells(cell_files: list[str | Path]) -> list[dict[str, Any]]:
@@ -77,6 +78,7 @@ def wide_table(cells: list[dict[str, Any]]) -> pd.DataFrame:
     rows = []
     for cell in cells:
         row: dict[str, Any] = {k: cell[k] for k in (*CELL, "task", "n")}
+        row.update({k: cell.get(k) or "" for k in DATA})
         row.update({k: cell.get(k) for k in SUMMARY_KEYS})
         row.update(_uncertainty(cell))
         row.update(_shares(cell))
@@ -84,7 +86,8 @@ def wide_table(cells: list[dict[str, Any]]) -> pd.DataFrame:
             for label, acc in _in_order(cell[f"accuracy_by_{group}"], group):
                 row[f"acc_{group}={label}"] = acc
         rows.append(row)
-    return pd.DataFrame(rows).sort_values(["task", *CELL]).reset_index(drop=True)
+    df = pd.DataFrame(rows).sort_values(["task", "eval_data", *CELL]).reset_index(drop=True)
+    return df[[*CELL, *DATA, *[c for c in df.columns if c not in (*CELL, *DATA)]]]
 
 
 def long_groups(cells: list[dict[str, Any]]) -> pd.DataFrame:
@@ -170,7 +173,7 @@ def gender_by_race(cells: list[dict[str, Any]]) -> pd.DataFrame:
     """CLIP Table 5 layout for gender cells: rows cell x gender (+ overall), columns races."""
     rows = []
     for cell in cells:
-        if cell["task"] != "gender":
+        if cell["task"] != "gender" or not cell["accuracy_by_race"]:
             continue
         key = {k: cell[k] for k in CELL}
         for gender, by_race in cell["accuracy_by_gender_race"].items():
@@ -233,15 +236,33 @@ def render_table(df: pd.DataFrame, headline: str = "accuracy", title: str = "met
             ]
         )
     extra = ("accuracy_95ci",) if "accuracy_95ci" in df.columns else ()
-    columns = ("task", *CELL, "accuracy", *extra, *SUMMARY_KEYS[1:], "n")
+    data = ()
+    if "eval_data" in df.columns:  # "train -> eval" when they differ, else the one dataset
+        data = ("data",)
+        train = df["train_data"].fillna("").astype(str)
+        evaluated = df["eval_data"].fillna("").astype(str)
+        df = df.assign(
+            data=[
+                e if t in ("", e) else f"{t} -> {e}" for t, e in zip(train, evaluated, strict=True)
+            ]
+        )
+    columns = ("task", *data, *CELL, "accuracy", *extra, *SUMMARY_KEYS[1:], "n")
     table = Table(title=title)
     for col in columns:
+        text = col in ("task", *data, *CELL)
         table.add_column(
-            col.replace("accuracy", "acc"), justify="left" if col in ("task", *CELL) else "right"
+            col.replace("accuracy", "acc"), justify="left" if text else "right", no_wrap=text
         )
-    ordered = df.sort_values(["task", headline], ascending=[True, False])
+    ordered = df.sort_values(
+        ["task", *data, headline], ascending=[True, *[True] * len(data), False]
+    )
     for row in ordered.to_dict("records"):
-        table.add_row(
-            *(f"{row[c]:.4f}" if isinstance(row[c], float) else str(row[c]) for c in columns)
-        )
-    Console(width=160).print(table)
+        table.add_row(*(_cell_text(row[c]) for c in columns))
+    Console(width=200).print(table)
+
+
+def _cell_text(value: Any) -> str:
+    """Table text: 4 decimals; '-' where a cell has no such number (Adience has no race)."""
+    if isinstance(value, float):
+        return "-" if value != value else f"{value:.4f}"
+    return str(value)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from PIL import Image
@@ -44,7 +45,7 @@ class FaceBatches:
         if mode not in ("low", "high"):
             raise ValueError(f"memory mode must be 'low' or 'high'; got {mode!r}")
         self.root, self.files, self.targets, self.size = root, files, targets, size
-        self.images = None
+        self.images: np.ndarray | None = None
         if mode == "high":
             self.images = np.stack(
                 [
@@ -52,6 +53,24 @@ class FaceBatches:
                     for f in progress(iterable=files, desc="preload", unit="img")
                 ]
             )
+
+    @classmethod
+    def from_cache(cls, index: str | Path, images: str | Path, mode: str) -> FaceBatches:
+        """A split ingested by the pipeline (parquet index + uint8 cache): the memory-mapped
+        cache is read batch by batch (low) or loaded into RAM (high)."""
+        idx = pd.read_parquet(index)
+        cache = np.load(images, mmap_mode="r" if mode == "low" else None)
+        if len(cache) != len(idx):
+            raise ValueError(f"{images} has {len(cache)} images; its index {index} {len(idx)}")
+        data = cls(
+            Path(images).parent,
+            idx["file"].tolist(),
+            (idx["gender"] == "Male").to_numpy(np.float32),
+            cache.shape[1],
+            "low",
+        )
+        data.images = cache
+        return data
 
     def __len__(self) -> int:
         return len(self.files)
@@ -61,7 +80,7 @@ class FaceBatches:
         for lo in range(0, len(order), batch_size):
             idx = order[lo : lo + batch_size]
             if self.images is not None:
-                imgs = self.images[idx]
+                imgs = self.images[idx]  # fancy indexing: a copy, also from a memmap
             else:
                 imgs = np.stack([read_face(self.root / self.files[i], self.size) for i in idx])
             yield torch.from_numpy(imgs), torch.from_numpy(self.targets[idx])
@@ -87,7 +106,9 @@ def score(model: GenderTransfer, data: FaceBatches, batch_size: int) -> dict[str
     """Accuracy and binary cross-entropy on a split."""
     model.eval()
     correct, loss, n = 0.0, 0.0, 0
+    device = next(model.parameters()).device
     for imgs, y in data.batches(batch_size):
+        imgs, y = imgs.to(device), y.to(device)
         logit = model(preprocess(imgs, model.image_size))
         loss += float(F.binary_cross_entropy_with_logits(logit, y, reduction="sum"))
         correct += float(((logit > 0).float() == y).sum())
@@ -110,12 +131,43 @@ def train(
     lr: float = 1e-3,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Seed 004's `train`: returns (and writes next to the model) the per-epoch history."""
+    """Seed 004's `train` on an Adience folder: returns the per-epoch history."""
+    base = load_t7(weights)
+    size = base.config.image_size
+    data = split_faces(Path(root), list(val_folds), size, mode)
+    return fit(
+        base,
+        data,
+        out,
+        epochs=epochs,
+        batch_train=batch_train,
+        batch_val=batch_val,
+        keep_layers=keep_layers,
+        hidden=hidden,
+        lr=lr,
+        seed=seed,
+    )
+
+
+def fit(
+    base: VGGFace,
+    data: dict[str, FaceBatches],
+    out: str | Path,
+    *,
+    epochs: int,
+    batch_train: int,
+    batch_val: int,
+    keep_layers: int,
+    hidden: int,
+    lr: float,
+    seed: int,
+    device: str = "cpu",
+) -> dict[str, Any]:
+    """Train the transfer head on ``data["train"]``, score ``data["val"]`` after every epoch,
+    save the model (safetensors, architecture in the metadata); return the history."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    base = load_t7(weights)
-    model = GenderTransfer(base, keep_layers, hidden)
-    data = split_faces(Path(root), list(val_folds), model.image_size, mode)
+    model = GenderTransfer(base, keep_layers, hidden).to(device)
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
     history = []
     for epoch in range(epochs):
@@ -123,6 +175,7 @@ def train(
         total, n = 0.0, 0
         bar = progress(total=len(data["train"]), desc=f"epoch {epoch + 1}/{epochs}", unit="img")
         for imgs, y in data["train"].batches(batch_train, rng.permutation(len(data["train"]))):
+            imgs, y = imgs.to(device), y.to(device)
             loss = F.binary_cross_entropy_with_logits(model(preprocess(imgs, model.image_size)), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -148,7 +201,7 @@ def train(
         "classes": json.dumps(CLASSES),
         "history": json.dumps(history),
     }
-    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     with atomic_path(out) as tmp:
         save_file(state, str(tmp), metadata=meta)
     return {"history": history, "train_faces": len(data["train"]), "val_faces": len(data["val"])}
@@ -189,3 +242,27 @@ def classify(model_path: str | Path, image: str | Path) -> tuple[str, float]:
     face = torch.from_numpy(read_face(Path(image), model.image_size)[None].copy())
     value = float(torch.sigmoid(model(preprocess(face, model.image_size)))[0])
     return CLASSES[int(value > 0.5)], value
+
+
+@torch.inference_mode()
+def score_cache(
+    model_path: str | Path,
+    index: str | Path,
+    images: str | Path,
+    out: str | Path,
+    batch_size: int = 64,
+    device: str = "cpu",
+) -> pd.DataFrame:
+    """Scores of an ingested split (the pipeline's cells): file + ``gender:score_<label>``
+    (sigmoid for Male, its complement for Female), in the index's order."""
+    from clipfair.io import write_parquet
+
+    model = load_transfer(model_path).to(device)
+    data = FaceBatches.from_cache(index, images, "low")
+    male = []
+    for imgs, _ in progress(iterable=data.batches(batch_size), desc="score", unit="batch"):
+        male.append(torch.sigmoid(model(preprocess(imgs.to(device), model.image_size))).cpu())
+    p = torch.cat(male).double().numpy()
+    df = pd.DataFrame({"file": data.files, "gender:score_Male": p, "gender:score_Female": 1 - p})
+    write_parquet(out, df)
+    return df

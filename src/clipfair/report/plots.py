@@ -26,7 +26,7 @@ def accuracy_by_race(cells: list[dict[str, Any]], references: dict[str, str]) ->
     """Rows (task, cell, role, race, accuracy, ci_low, ci_high) for reference and best cells."""
     rows = []
     for task in VOCAB:
-        of_task = [c for c in cells if c["task"] == task]
+        of_task = [c for c in cells if c["task"] == task and c["accuracy_by_race"]]
         if not of_task:
             continue
         best = max(of_task, key=lambda c: c["accuracy"])

@@ -27,7 +27,7 @@ rule all:
 
 onsuccess:
     # dvc.yaml tracks these folders: make them exist even when a grid leaves one empty.
-    for sub in ("raw", "interim", "models", "embeddings", "predictions"):
+    for sub in ("raw", "interim", "models", "embeddings", "predictions", "finetuned", "vggface"):
         os.makedirs(f"{DATA}/{sub}", exist_ok=True)
     if not os.environ.get("CLIPFAIR_NO_TABLE"):  # `make demo` prints it itself
         shell("clipfair table {METRICS}/summary.csv --headline {HEADLINE} || true")

@@ -136,3 +136,11 @@ def test_adience_rules_are_checked(params):
     bad["methods"]["zs_gender_adience"]["train_on"] = "adience"  # zero-shot trains on nothing
     with pytest.raises(ConfigError, match=r"methods\.zs_gender_adience"):
         resolve_params(bad, SCHEMA)
+
+
+def test_padding_written_as_a_number_is_read_as_the_padding(params):
+    params["datasets"]["fairface"]["padding"] = 1.25  # `dvc exp run -S ...padding=1.25`
+    assert resolve_params(params, SCHEMA)["datasets"]["fairface"]["padding"] == "1.25"
+    params["datasets"]["fairface"]["padding"] = 0.5
+    with pytest.raises(ConfigError, match=r"datasets\.fairface\.padding"):
+        resolve_params(params, SCHEMA)

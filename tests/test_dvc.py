@@ -49,7 +49,7 @@ def test_repro_then_noop_then_experiment(dvc_repo):
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-qm", "demo run"], repo)
     probe_pred = repo / "data/predictions/fairface_demo/tiny-vit/demo_full/probe_gender.parquet"
-    raw_zip = repo / "data/raw/fairface_demo/images.zip"
+    raw_zip = repo / "data/raw/fairface_demo/0.25/images.zip"
     committed = {p: _sha(p) for p in (probe_pred, raw_zip)}
 
     # heavy regularisation: the probe's accuracy must change, zero-shot must not

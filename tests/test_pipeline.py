@@ -7,6 +7,7 @@ import re
 
 import pandas as pd
 import pytest
+import yaml
 
 from clipfair.labels import RACES
 
@@ -192,7 +193,7 @@ def test_real_grid_dag_lists_without_network(tmp_path):
     assert stats["vggface_weights"] == "1" and stats["vggface_transfer"] == "2"
     assert stats["vggface_score"] == "4"
     assert "vgg_face_torch.tar.gz" in out
-    assert "data/raw/fairface/images.zip" in out
+    assert "data/raw/fairface/0.25/images.zip" in out
 
 
 def test_lint_is_clean(tmp_path):
@@ -295,8 +296,46 @@ def test_real_run_plans_the_official_release_or_the_hub_parquet(tmp_path):
     }
     assert '"kind": "download"' in acquire["official"] and "drive.google.com" in acquire["official"]
     assert '"kind": "hf_parquet"' in acquire["hub"] and "HuggingFaceM4/FairFace" in acquire["hub"]
-    assert "data/raw/fairface/images.zip" in official and "data/raw/fairface_hf" not in official
+    assert "data/raw/fairface/0.25/images.zip" in official
+    assert "data/raw/fairface_hf" not in official
     assert "data/interim/fairface_hf/val_images.npy" in hub
+    assert '"config": "0.25"' in acquire["hub"]
     # both are checked against the published counts after ingest
     for plan in (official, hub):
         assert '"rows": 10954' in plan and '"Female": 5162' in plan
+
+
+def test_padding_param_picks_the_release_zip_or_the_hub_config(tmp_path):
+    """`padding: 1.25` plans the margin-1.25 zip into its own raw folder (the 0.25 one stays)
+    and the hub's 1.25 config; an undefined padding entry fails at start-up, naming it."""
+    proj = copy_project(tmp_path)
+    plans = {}
+    for name, grid in (("official", "fairface"), ("hub", "fairface_hf")):
+        plans[name] = run(
+            [
+                "snakemake",
+                "-n",
+                "-p",
+                "--cores",
+                "1",
+                "--config",
+                f"grid={{dataset: {grid}}}",
+                f"datasets={{{grid}: {{padding: 1.25}}}}",
+            ],
+            proj,
+        ).stdout
+    official = re.search(r"clipfair acquire --source .*", plans["official"]).group(0)
+    assert "id=1g7qNOZz9wC7OfOhcPqH1EZ5bk1UFGmlL" in official  # the margin-1.25 zip
+    assert "id=1Z1RqRo0_JiavaZw2yzZG6WETdZQ8qX86" not in official
+    assert "--out data/raw/fairface/1.25 " in official
+    hub = re.search(r"clipfair acquire --source .*", plans["hub"]).group(0)
+    assert '"config": "1.25"' in hub and "--out data/raw/fairface_hf/1.25 " in hub
+    params = yaml.safe_load((proj / "params.yaml").read_text())
+    params["datasets"]["fairface"]["source"]["files"]["images.zip"] = {"0.25": "https://x/a.zip"}
+    params["datasets"]["fairface"]["padding"] = "1.25"
+    (proj / "params.yaml").write_text(yaml.safe_dump(params))
+    proc = run(["snakemake", "-n", "--cores", "1"], proj, check=False)
+    assert proc.returncode != 0
+    assert "datasets.fairface.source.files.images.zip has no entry for padding 1.25" in (
+        proc.stdout + proc.stderr
+    )

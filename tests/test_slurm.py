@@ -95,5 +95,7 @@ def test_slurm_profile_plans_gpu_rules_with_one_gpu(tmp_path):
     assert len(embeds) == 14 and set(embeds) == {"1"}
     assert "(gpu=1)" in re.search(r"Embed the prompts of .*", plan).group(0)
     assert set(re.findall(r"Fine-tune \w+ heads on .*\(gpu=(\d)\)", plan)) == {"1"}
+    vgg = re.findall(r"(?:Train the VGG-Face|Score \w+ val with the VGG-Face).*\(gpu=(\d)\)", plan)
+    assert len(vgg) == 2 + 4 and set(vgg) == {"1"}
     local = run(["snakemake", "-n"], proj).stdout
     assert set(re.findall(r"Embed fairface \w+ with .*\(gpu=(\d)\)", local)) == {"0"}

@@ -74,6 +74,15 @@ def validate_params(params: dict[str, Any], schema_path: str | Path = DEFAULT_SC
             )
         if adience and "val_folds" not in dataset:
             raise ConfigError(f"params: datasets.{name} (Adience) needs val_folds (e.g. [4])")
+        if adience and "padding" in dataset:
+            raise ConfigError(f"params: datasets.{name}: padding is for FairFace-format data")
+        if not adience:
+            from clipfair.data.acquire import source_for_padding
+
+            try:
+                source_for_padding(dataset["source"], dataset.get("padding", "0.25"))
+            except ValueError as exc:
+                raise ConfigError(f"params: datasets.{name}.{exc}") from exc
     for name, spec in params["methods"].items():
         uses_adience = "adience" in (spec.get("train_on"), spec.get("eval_on"))
         if uses_adience and spec["task"] != "gender":
@@ -194,6 +203,10 @@ def resolve_params(
             )
         params = deep_merge(params, profiles[name])
     params = _expand_methods(params)
+    for dataset in (params.get("datasets") or {}).values():
+        # `-S datasets.fairface.padding=1.25` and unquoted YAML give a number
+        if isinstance(dataset, dict) and isinstance(dataset.get("padding"), float | int):
+            dataset["padding"] = f"{dataset['padding']:.2f}"
     validate_params(params, schema_path)
     return params
 

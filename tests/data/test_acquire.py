@@ -73,3 +73,23 @@ def test_local_source_copies_and_names_missing_file(small_release, tmp_path):
     assert (tmp_path / "a" / "images.zip").stat().st_size > 0
     with pytest.raises(FileNotFoundError, match="has no images.zip"):
         acquire({"kind": "local", "folder": str(tmp_path / "empty")}, tmp_path / "b")
+
+
+def test_source_for_padding_picks_per_padding_entries():
+    from clipfair.data.acquire import source_for_padding
+
+    source = {
+        "kind": "download",
+        "files": {"images.zip": {"0.25": "u025", "1.25": "u125"}, "a.csv": "csv"},
+        "sha256": {"images.zip": {"1.25": "f" * 64}},
+    }
+    picked = source_for_padding(source, "1.25")
+    assert picked["files"] == {"images.zip": "u125", "a.csv": "csv"}
+    assert picked["sha256"] == {"images.zip": "f" * 64}
+    assert source["files"]["images.zip"]["0.25"] == "u025"  # the params entry is untouched
+    with pytest.raises(ValueError, match=r"sha256\.images\.zip has no entry for padding 0\.25"):
+        source_for_padding(source, "0.25")
+    hub = {"kind": "hf_parquet", "repo": "r"}
+    assert source_for_padding(hub, "1.25")["config"] == "1.25"
+    with pytest.raises(ValueError, match="set padding only"):
+        source_for_padding({**hub, "config": "0.25"}, "1.25")

@@ -2,6 +2,7 @@
 import json
 
 from clipfair.config import cells, compare_references, method_data, resolve_params
+from clipfair.data.acquire import source_for_padding
 from clipfair.methods import get_method
 from clipfair.metrics import CELL_SCHEMA
 
@@ -33,6 +34,11 @@ def datasets_of(fmt):
     """Regex of the dataset names of one format (fairface / adience), for rule constraints."""
     names = [n for n, d in config["datasets"].items() if d.get("format", "fairface") == fmt]
     return "|".join(names) or "(?!)"  # (?!) matches nothing
+
+
+def raw_release(dataset):
+    """Folder of a FairFace-format release, per padding (data/raw/<dataset>/<padding>)."""
+    return f"{DATA}/raw/{dataset}/{config['datasets'][dataset].get('padding', '0.25')}"
 
 
 def as_json(obj):

@@ -4,21 +4,25 @@
 rule acquire:
     wildcard_constraints:
         dataset=datasets_of("fairface"),
+        padding=r"0\.25|1\.25",
     output:
-        zip=f"{DATA}/raw/{{dataset}}/images.zip",
-        csv_train=f"{DATA}/raw/{{dataset}}/fairface_label_train.csv",
-        csv_val=f"{DATA}/raw/{{dataset}}/fairface_label_val.csv",
+        # one folder per padding: switching `padding:` downloads the other crop, keeps this one
+        zip=f"{DATA}/raw/{{dataset}}/{{padding}}/images.zip",
+        csv_train=f"{DATA}/raw/{{dataset}}/{{padding}}/fairface_label_train.csv",
+        csv_val=f"{DATA}/raw/{{dataset}}/{{padding}}/fairface_label_val.csv",
     params:
-        source=lambda w: as_json(config["datasets"][w.dataset]["source"]),
+        source=lambda w: as_json(
+            source_for_padding(config["datasets"][w.dataset]["source"], w.padding)
+        ),
         out=lambda w, output: os.path.dirname(output.zip),
     conda:
         CONDA_ENV
     log:
-        "logs/acquire/{dataset}.log",
+        "logs/acquire/{dataset}_{padding}.log",
     benchmark:
-        "benchmarks/acquire/{dataset}.tsv"
+        "benchmarks/acquire/{dataset}_{padding}.tsv"
     message:
-        "Acquire the {wildcards.dataset} release"
+        "Acquire the {wildcards.dataset} release (padding {wildcards.padding})"
     shell:
         "clipfair acquire --source {params.source:q} --out {params.out} > {log} 2>&1"
 
@@ -27,8 +31,8 @@ rule ingest:
     wildcard_constraints:
         dataset=datasets_of("fairface"),
     input:
-        zip=rules.acquire.output.zip,
-        csv=f"{DATA}/raw/{{dataset}}/fairface_label_{{split}}.csv",
+        zip=lambda w: f"{raw_release(w.dataset)}/images.zip",
+        csv=lambda w: f"{raw_release(w.dataset)}/fairface_label_{w.split}.csv",
     output:
         index=f"{DATA}/interim/{{dataset}}/{{split}}.parquet",
         images=f"{DATA}/interim/{{dataset}}/{{split}}_images.npy",

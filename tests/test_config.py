@@ -144,3 +144,9 @@ def test_padding_written_as_a_number_is_read_as_the_padding(params):
     params["datasets"]["fairface"]["padding"] = 0.5
     with pytest.raises(ConfigError, match=r"datasets\.fairface\.padding"):
         resolve_params(params, SCHEMA)
+
+
+def test_compare_reference_must_predict_the_grid_dataset(params):
+    params["compare"]["references"]["gender"] = "ViT-L-14/openai/probe_gender_ff2adience"
+    with pytest.raises(ConfigError, match=r"does not predict grid\.dataset \(fairface\)"):
+        resolve_params(params, SCHEMA)

@@ -57,6 +57,33 @@ def validate_params(params: dict[str, Any], schema_path: str | Path = DEFAULT_SC
                     f"params: grid.{key} names {name!r}, which is not defined under "
                     f"'{registry}:' (defined: {known})"
                 )
+    _check_datasets(params)
+    _check_methods(params)
+    grid_cells = cells(params)
+    if not grid_cells:
+        raise ConfigError("params: the grid is empty (no datasource fits any backbone)")
+    keys = {c.key: c for c in grid_cells}
+    for task, reference in compare_references(params).items():
+        if reference not in keys:
+            raise ConfigError(
+                f"params: compare.references.{task} is {reference!r}, which is not a cell of "
+                "the grid (backbone/datasource/method)"
+            )
+        method_task = params["methods"][keys[reference].method]["task"]
+        if method_task != task:
+            raise ConfigError(
+                f"params: compare.references.{task} is {reference!r}, a {method_task} method"
+            )
+        if method_data(params, keys[reference].method)["eval"] != grid["dataset"]:
+            raise ConfigError(
+                f"params: compare.references.{task} is {reference!r}, which does not predict "
+                f"grid.dataset ({grid['dataset']}): cells are compared on its val images"
+            )
+
+
+def _check_datasets(params: dict[str, Any]) -> None:
+    """Grid roles name datasets of the right format; sources and paddings fit the format."""
+    grid = params["grid"]
     for key, fmt in (("dataset", "fairface"), ("adience", "adience")):
         name = grid.get(key)
         if name and params["datasets"][name].get("format", "fairface") != fmt:
@@ -83,6 +110,10 @@ def validate_params(params: dict[str, Any], schema_path: str | Path = DEFAULT_SC
                 source_for_padding(dataset["source"], dataset.get("padding", "0.25"))
             except ValueError as exc:
                 raise ConfigError(f"params: datasets.{name}.{exc}") from exc
+
+
+def _check_methods(params: dict[str, Any]) -> None:
+    """Adience methods are gender methods; fine-tune head sets exist and have the task."""
     for name, spec in params["methods"].items():
         uses_adience = "adience" in (spec.get("train_on"), spec.get("eval_on"))
         if uses_adience and spec["task"] != "gender":
@@ -104,21 +135,6 @@ def validate_params(params: dict[str, Any], schema_path: str | Path = DEFAULT_SC
                     f"params: methods.{name} is a {spec['task']} method but head set "
                     f"{spec['heads']!r} has only {heads[spec['heads']]}"
                 )
-    grid_cells = cells(params)
-    if not grid_cells:
-        raise ConfigError("params: the grid is empty (no datasource fits any backbone)")
-    keys = {c.key: c for c in grid_cells}
-    for task, reference in compare_references(params).items():
-        if reference not in keys:
-            raise ConfigError(
-                f"params: compare.references.{task} is {reference!r}, which is not a cell of "
-                "the grid (backbone/datasource/method)"
-            )
-        method_task = params["methods"][keys[reference].method]["task"]
-        if method_task != task:
-            raise ConfigError(
-                f"params: compare.references.{task} is {reference!r}, a {method_task} method"
-            )
 
 
 # YAML 1.2 writers (DVC's `-S key=1e-05`) emit exponent floats without a dot, which PyYAML

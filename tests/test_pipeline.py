@@ -118,6 +118,11 @@ def test_vggface_and_adience_cells_sit_next_to_the_clip_ones(demo_project):
     n = summary.loc[summary["eval_data"] == ad, "n"]
     assert n.nunique() == 1 and n.iloc[0] > 150
     assert "vggface_gender_adience2ff" in proc.stdout  # in the printed table
+    # the cross-dataset figure's data: 4 (train, eval) pairs x (4 CLIP probes + VGG-Face)
+    cross = pd.read_csv(proj / "metrics" / "plots" / "cross_dataset.csv")
+    assert cross.groupby("data").size().to_dict() == {
+        f"{a} -> {b}": 5 for a in (ad, ff) for b in (ad, ff)
+    }
 
 
 @pytest.mark.slow

@@ -4,7 +4,13 @@ from PIL import Image
 
 from clipfair.metrics.bootstrap import cell_intervals
 from clipfair.metrics.classification import cell_metrics
-from clipfair.report.plots import accuracy_by_race, probe_sweep, topk_curve, write_plots
+from clipfair.report.plots import (
+    accuracy_by_race,
+    cross_dataset,
+    probe_sweep,
+    topk_curve,
+    write_plots,
+)
 
 
 def _cell(method, task, hit_rate, info, seed):
@@ -71,8 +77,10 @@ def test_plot_tables_and_figures(tmp_path):
         "accuracy_by_race.png",
         "topk.png",
         "probe_sweep.png",
+        "cross_dataset.png",
         "confusion.png",
         "confusion_gender.csv",
+        "cross_dataset.csv",
     } <= names
     for png in (p for p in written if p.suffix == ".png"):
         with Image.open(png) as im:
@@ -87,3 +95,24 @@ def test_best_cell_that_is_the_reference_is_drawn_once(tmp_path):
     assert set(bars["role"]) == {"best = reference"} and len(bars) == 7
     written = write_plots([cell], {"gender": "b/d/zs_x_top1"}, {}, tmp_path)
     assert (tmp_path / "accuracy_by_race.png") in written
+
+
+def test_cross_dataset_rows_are_the_trained_gender_cells_by_train_and_eval_data():
+    cells = []
+    for i, (method, kind, train, evaluated) in enumerate(
+        (
+            ("probe_gender", "linear_probe", "ff", "ff"),
+            ("probe_gender_adience2ff", "linear_probe", "ad", "ff"),
+            ("vggface_gender_ff2adience", "vggface_transfer", "ff", "ad"),
+            ("zs_gender_adience", "zeroshot", None, "ad"),  # trains on nothing: not drawn
+            ("ft_gender", "finetune", "ff", "ff"),  # fine-tunes have no Adience twin
+        )
+    ):
+        cell, _ = _cell(method, "gender", 0.8, {"spec": {"kind": kind}}, i)
+        cell.update(train_data=train, eval_data=evaluated)
+        cells.append(cell)
+    df = cross_dataset(cells)
+    assert sorted(df["data"]) == ["ad -> ff", "ff -> ad", "ff -> ff"]
+    assert set(df["kind"]) == {"linear_probe", "vggface_transfer"}
+    assert (df["ci_low"] <= df["accuracy"]).all() and (df["accuracy"] <= df["ci_high"]).all()
+    assert cross_dataset(cells[:1]).empty  # one dataset: no figure data

@@ -168,6 +168,7 @@ PLOT_DATA = [
     "accuracy_by_race",
     "topk",
     "probe_sweep",
+    "cross_dataset",
     "confusion_gender",
     "confusion_age",
     "confusion_race",

@@ -67,7 +67,7 @@ rule plots:
         figures=report(
             expand(
                 f"{METRICS}/plots/{{name}}.png",
-                name=["accuracy_by_race", "topk", "probe_sweep", "confusion"],
+                name=["accuracy_by_race", "topk", "probe_sweep", "cross_dataset", "confusion"],
             ),
             caption="../report/plots.rst",
             category="3. Plots",
@@ -87,7 +87,7 @@ rule plots:
     benchmark:
         "benchmarks/plots.tsv"
     message:
-        "Plot accuracy by race, the top-k and probe sweeps, confusion matrices"
+        "Plot accuracy by race, the top-k and probe sweeps, cross-dataset gender, confusions"
     shell:
         "clipfair plots {input.cells} --references {params.references:q} {params.flags}"
         " --out-dir {params.out_dir} > {log} 2>&1"

@@ -4,6 +4,8 @@
   with 95% CIs (bars);
 - ``topk``: zero-shot accuracy against k for every (model, label set) (seed 002's sweep);
 - ``probe_sweep``: linear-probe held-out accuracy against the regularization C;
+- ``cross_dataset``: gender accuracy of probes and VGG-Face transfers by (trained on,
+  evaluated on), FairFace and Adience;
 - ``confusion_<task>``: the reference cell's actual vs predicted labels.
 """
 
@@ -19,7 +21,7 @@ from clipfair.io import atomic_path
 from clipfair.labels import VOCAB
 from clipfair.metrics.summary import cell_key
 
-FIGURES = ("accuracy_by_race", "topk", "probe_sweep", "confusion")
+FIGURES = ("accuracy_by_race", "topk", "probe_sweep", "cross_dataset", "confusion")
 
 
 def accuracy_by_race(cells: list[dict[str, Any]], references: dict[str, str]) -> pd.DataFrame:
@@ -90,6 +92,36 @@ def probe_sweep(cells: list[dict[str, Any]]) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows, columns=["cell", "C", "log10_C", "holdout_accuracy", "chosen"])
+
+
+#: method kinds drawn in the cross-dataset figure (the ones that train on either dataset)
+CROSS_KINDS = ("linear_probe", "vggface_transfer")
+
+
+def cross_dataset(cells: list[dict[str, Any]]) -> pd.DataFrame:
+    """Gender cells of the trained kinds by (train data, eval data): how a model's gender
+    accuracy moves when it is trained on one dataset and used on the other (issue 8)."""
+    rows = []
+    for cell in cells:
+        kind = cell.get("method_info", {}).get("spec", {}).get("kind")
+        if cell["task"] != "gender" or kind not in CROSS_KINDS or not cell.get("train_data"):
+            continue
+        lo, hi = cell["accuracy_ci"]
+        rows.append(
+            {
+                "model": f"{cell['backbone']}/{cell['datasource']}",
+                "kind": kind,
+                "data": f"{cell['train_data']} -> {cell['eval_data']}",
+                "accuracy": cell["accuracy"],
+                "ci_low": lo,
+                "ci_high": hi,
+            }
+        )
+    columns = ["model", "kind", "data", "accuracy", "ci_low", "ci_high"]
+    df = pd.DataFrame(rows, columns=columns)
+    if df.empty or df["data"].nunique() < 2:  # one dataset: nothing crosses
+        return df.iloc[0:0]
+    return df.sort_values(["data", "model"]).reset_index(drop=True)
 
 
 def confusion(predictions: pd.DataFrame) -> pd.DataFrame:
@@ -182,6 +214,35 @@ def draw(data: dict[str, pd.DataFrame], out_dir: Path) -> list[Path]:
     _save(fig, written[-1])
     plt.close(fig)
 
+    fig, ax = plt.subplots(figsize=(7, 4))
+    cross = data["cross_dataset"]
+    combos = list(dict.fromkeys(cross["data"]))
+    models = list(dict.fromkeys(cross["model"] + " " + cross["kind"]))
+    width = 0.8 / max(1, len(models))
+    for i, model in enumerate(models):
+        rows = (
+            cross[cross["model"] + " " + cross["kind"] == model].set_index("data").reindex(combos)
+        )
+        err = np.vstack([rows["accuracy"] - rows["ci_low"], rows["ci_high"] - rows["accuracy"]])
+        ax.bar(
+            np.arange(len(combos)) + i * width,
+            rows["accuracy"],
+            width,
+            yerr=err,
+            capsize=2,
+            label=model,
+        )
+    ax.set_xticks(
+        np.arange(len(combos)) + 0.4 - width / 2, combos, rotation=20, ha="right", fontsize=8
+    )
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("gender accuracy (95% CI)")
+    ax.set_title("trained on -> evaluated on (probes, VGG-Face transfer)")
+    _legend_or_note(ax, 6, "no cross-dataset cells in this grid (grid.adience)")
+    written.append(out_dir / "cross_dataset.png")
+    _save(fig, written[-1])
+    plt.close(fig)
+
     conf = {k: v for k, v in data.items() if k.startswith("confusion_")}
     fig, axes = plt.subplots(
         1, max(1, len(conf)), figsize=(4.5 * max(1, len(conf)), 4), squeeze=False
@@ -220,6 +281,7 @@ def write_plots(
         "accuracy_by_race": accuracy_by_race(cells, references),
         "topk": topk_curve(cells),
         "probe_sweep": probe_sweep(cells),
+        "cross_dataset": cross_dataset(cells),
     }
     for task in VOCAB:
         path = reference_predictions.get(task)

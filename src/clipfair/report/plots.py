@@ -136,6 +136,21 @@ def _save(fig: Any, path: Path) -> None:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
 
 
+def _finish(fig: Any, path: Path, written: list[Path]) -> None:
+    """Save a figure (atomically), note it as written, free it."""
+    import matplotlib.pyplot as plt
+
+    _save(fig, path)
+    written.append(path)
+    plt.close(fig)
+
+
+def _bars(ax: Any, x: np.ndarray, rows: pd.DataFrame, width: float, label: str) -> None:
+    """One series of a grouped bar chart, with its CI as error bars."""
+    err = np.vstack([rows["accuracy"] - rows["ci_low"], rows["ci_high"] - rows["accuracy"]])
+    ax.bar(x, rows["accuracy"], width, yerr=err, capsize=2, label=label)
+
+
 def _legend_or_note(ax: Any, fontsize: int, note: str) -> None:
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=fontsize)
@@ -163,11 +178,8 @@ def draw(data: dict[str, pd.DataFrame], out_dir: Path) -> list[Path]:
         x = np.arange(len(VOCAB["race"]))
         for i, cell in enumerate(cells):
             rows = sub[sub["cell"] == cell].set_index("race").reindex(VOCAB["race"])
-            err = np.vstack([rows["accuracy"] - rows["ci_low"], rows["ci_high"] - rows["accuracy"]])
             role = rows["role"].dropna().iloc[0]
-            ax.bar(
-                x + i * width, rows["accuracy"], width, yerr=err, capsize=2, label=f"{role}: {cell}"
-            )
+            _bars(ax, x + i * width, rows, width, f"{role}: {cell}")
         ax.set_xticks(
             x + 0.4 - width / 2,
             [r.replace("_", " ") for r in VOCAB["race"]],
@@ -177,9 +189,7 @@ def draw(data: dict[str, pd.DataFrame], out_dir: Path) -> list[Path]:
         ax.set_ylim(0, 1)
         ax.set_title(f"{task} accuracy by race (95% CI)")
         ax.legend(fontsize=7, loc="lower right")
-    written.append(out_dir / "accuracy_by_race.png")
-    _save(fig, written[-1])
-    plt.close(fig)
+    _finish(fig, out_dir / "accuracy_by_race.png", written)
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for (model, label_set), sub in data["topk"].groupby(["model", "label_set"]):
@@ -189,9 +199,7 @@ def draw(data: dict[str, pd.DataFrame], out_dir: Path) -> list[Path]:
     ax.set_xscale("log")
     _legend_or_note(ax, 7, "no zero-shot top-k cells in this grid")
     ax.set_title("zero-shot top-k sweep")
-    written.append(out_dir / "topk.png")
-    _save(fig, written[-1])
-    plt.close(fig)
+    _finish(fig, out_dir / "topk.png", written)
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for cell, sub in data["probe_sweep"].groupby("cell"):
@@ -210,9 +218,7 @@ def draw(data: dict[str, pd.DataFrame], out_dir: Path) -> list[Path]:
     ax.set_ylabel("held-out accuracy")
     ax.set_title("linear probe sweep (dot: chosen C)")
     _legend_or_note(ax, 6, "no linear-probe cells in this grid")
-    written.append(out_dir / "probe_sweep.png")
-    _save(fig, written[-1])
-    plt.close(fig)
+    _finish(fig, out_dir / "probe_sweep.png", written)
 
     fig, ax = plt.subplots(figsize=(7, 4))
     cross = data["cross_dataset"]
@@ -223,15 +229,7 @@ def draw(data: dict[str, pd.DataFrame], out_dir: Path) -> list[Path]:
         rows = (
             cross[cross["model"] + " " + cross["kind"] == model].set_index("data").reindex(combos)
         )
-        err = np.vstack([rows["accuracy"] - rows["ci_low"], rows["ci_high"] - rows["accuracy"]])
-        ax.bar(
-            np.arange(len(combos)) + i * width,
-            rows["accuracy"],
-            width,
-            yerr=err,
-            capsize=2,
-            label=model,
-        )
+        _bars(ax, np.arange(len(combos)) + i * width, rows, width, model)
     ax.set_xticks(
         np.arange(len(combos)) + 0.4 - width / 2, combos, rotation=20, ha="right", fontsize=8
     )
@@ -239,9 +237,7 @@ def draw(data: dict[str, pd.DataFrame], out_dir: Path) -> list[Path]:
     ax.set_ylabel("gender accuracy (95% CI)")
     ax.set_title("trained on -> evaluated on (probes, VGG-Face transfer)")
     _legend_or_note(ax, 6, "no cross-dataset cells in this grid (grid.adience)")
-    written.append(out_dir / "cross_dataset.png")
-    _save(fig, written[-1])
-    plt.close(fig)
+    _finish(fig, out_dir / "cross_dataset.png", written)
 
     conf = {k: v for k, v in data.items() if k.startswith("confusion_")}
     fig, axes = plt.subplots(
@@ -263,9 +259,7 @@ def draw(data: dict[str, pd.DataFrame], out_dir: Path) -> list[Path]:
         ax.set_ylabel("actual")
         ax.set_title(f"{task}: reference cell (row-normalized)", fontsize=9)
     fig.subplots_adjust(wspace=0.5)
-    written.append(out_dir / "confusion.png")
-    _save(fig, written[-1])
-    plt.close(fig)
+    _finish(fig, out_dir / "confusion.png", written)
     return written
 
 

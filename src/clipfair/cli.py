@@ -393,12 +393,9 @@ def cmd_vggface(args: argparse.Namespace) -> None:
         label, value = vg.classify(args.model, args.input)
         print(f"output class is {label}. (sigmoid value={value})")
     elif args.verb == "init":
-        import torch
+        from clipfair.models.vggface_weights import write_random_t7
 
-        from clipfair.models.vggface import TINY, VGGFace, VGGFaceConfig, save_t7
-
-        torch.manual_seed(args.seed)
-        save_t7(VGGFace(TINY if args.tiny else VGGFaceConfig()), args.output)
+        write_random_t7("tiny" if args.tiny else "full", args.seed, args.output)
         print(f"random-init VGG-Face -> {args.output}")
 
 

@@ -13,6 +13,8 @@ import jsonschema
 import yaml
 from jsonschema.exceptions import best_match
 
+from clipfair.data.layout import source_for_padding
+
 DEFAULT_SCHEMA = Path("workflow/schemas/params.schema.yaml")
 
 
@@ -81,18 +83,32 @@ def validate_params(params: dict[str, Any], schema_path: str | Path = DEFAULT_SC
             )
 
 
+def _dataset_defaults(params: dict[str, Any]) -> None:
+    """Spell out each dataset's defaults once (format fairface; a FairFace-format dataset's
+    padding 0.25), and read a padding written as a number (`-S datasets.fairface.padding=1.25`,
+    unquoted YAML) as the padding's name."""
+    for dataset in (params.get("datasets") or {}).values():
+        if not isinstance(dataset, dict):
+            continue  # the schema names it
+        if isinstance(dataset.get("padding"), float | int):
+            dataset["padding"] = f"{dataset['padding']:.2f}"
+        dataset.setdefault("format", "fairface")
+        if dataset["format"] == "fairface":
+            dataset.setdefault("padding", "0.25")
+
+
 def _check_datasets(params: dict[str, Any]) -> None:
     """Grid roles name datasets of the right format; sources and paddings fit the format."""
     grid = params["grid"]
     for key, fmt in (("dataset", "fairface"), ("adience", "adience")):
         name = grid.get(key)
-        if name and params["datasets"][name].get("format", "fairface") != fmt:
+        if name and params["datasets"][name]["format"] != fmt:
             raise ConfigError(
                 f"params: grid.{key} is {name!r}, a dataset of format "
-                f"{params['datasets'][name].get('format', 'fairface')!r}; expected {fmt!r}"
+                f"{params['datasets'][name]['format']!r}; expected {fmt!r}"
             )
     for name, dataset in params["datasets"].items():
-        fmt, kind = dataset.get("format", "fairface"), dataset["source"]["kind"]
+        fmt, kind = dataset["format"], dataset["source"]["kind"]
         adience = fmt == "adience"
         if kind not in SOURCE_KINDS[fmt]:
             raise ConfigError(
@@ -104,10 +120,8 @@ def _check_datasets(params: dict[str, Any]) -> None:
         if adience and "padding" in dataset:
             raise ConfigError(f"params: datasets.{name}: padding is for FairFace-format data")
         if not adience:
-            from clipfair.data.acquire import source_for_padding
-
             try:
-                source_for_padding(dataset["source"], dataset.get("padding", "0.25"))
+                source_for_padding(dataset["source"], dataset["padding"])
             except ValueError as exc:
                 raise ConfigError(f"params: datasets.{name}.{exc}") from exc
 
@@ -219,10 +233,7 @@ def resolve_params(
             )
         params = deep_merge(params, profiles[name])
     params = _expand_methods(params)
-    for dataset in (params.get("datasets") or {}).values():
-        # `-S datasets.fairface.padding=1.25` and unquoted YAML give a number
-        if isinstance(dataset, dict) and isinstance(dataset.get("padding"), float | int):
-            dataset["padding"] = f"{dataset['padding']:.2f}"
+    _dataset_defaults(params)
     validate_params(params, schema_path)
     return params
 

@@ -76,7 +76,7 @@ def test_local_source_copies_and_names_missing_file(small_release, tmp_path):
 
 
 def test_source_for_padding_picks_per_padding_entries():
-    from clipfair.data.acquire import source_for_padding
+    from clipfair.data.layout import source_for_padding
 
     source = {
         "kind": "download",

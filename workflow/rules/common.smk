@@ -2,9 +2,11 @@
 import json
 
 from clipfair.config import cells, compare_references, method_data, resolve_params
-from clipfair.data.acquire import source_for_padding
+from clipfair.data.layout import source_for_padding
 from clipfair.methods import get_method
 from clipfair.metrics import CELL_SCHEMA
+from clipfair.models.vggface_weights import is_url
+from clipfair.report import FIGURES
 
 # Apply the selected profile (params.yaml `profile:`) and validate against the one schema.
 _resolved = resolve_params(config, workflow.source_path("../schemas/params.schema.yaml"))
@@ -15,6 +17,7 @@ DATA = config["paths"]["data"]
 METRICS = config["paths"]["metrics"]
 DATASET = config["grid"]["dataset"]  # the FairFace-format dataset; also names the run's outputs
 HEADLINE = config["grid"].get("headline", "accuracy")
+VGGFACE = config.get("vggface", {})  # seed 004's transfer settings (only with VGG-Face cells)
 SPLITS = ["train", "val"]
 CONDA_ENV = "../envs/clipfair.yaml"  # relative to rules/
 NAME = "[A-Za-z0-9][A-Za-z0-9_+-]*"  # as the schema's names: no dots, no slashes
@@ -32,13 +35,13 @@ wildcard_constraints:
 
 def datasets_of(fmt):
     """Regex of the dataset names of one format (fairface / adience), for rule constraints."""
-    names = [n for n, d in config["datasets"].items() if d.get("format", "fairface") == fmt]
+    names = [n for n, d in config["datasets"].items() if d["format"] == fmt]
     return "|".join(names) or "(?!)"  # (?!) matches nothing
 
 
 def raw_release(dataset):
     """Folder of a FairFace-format release, per padding (data/raw/<dataset>/<padding>)."""
-    return f"{DATA}/raw/{dataset}/{config['datasets'][dataset].get('padding', '0.25')}"
+    return f"{DATA}/raw/{dataset}/{config['datasets'][dataset]['padding']}"
 
 
 def as_json(obj):
@@ -155,7 +158,7 @@ def vggface_weights(wildcards):
     """A VGG-Face datasource's .t7: a local file it names, else the one a rule downloads
     (a URL) or writes (random init)."""
     entry = config["datasources"][wildcards.datasource]
-    if "pretrained" in entry and not entry["pretrained"].startswith(("http://", "https://")):
+    if "pretrained" in entry and not is_url(entry["pretrained"]):
         return entry["pretrained"]
     return f"{DATA}/models/{wildcards.backbone}/{wildcards.datasource}.t7"
 

@@ -128,9 +128,9 @@ rule vggface_transfer:
         model=f"{DATA}/vggface/{{dataset}}/{{backbone}}/{{datasource}}/model.safetensors",
         history=f"{DATA}/vggface/{{dataset}}/{{backbone}}/{{datasource}}/history.json",
     params:
-        settings=as_json(config.get("vggface", {})),
+        settings=as_json(VGGFACE),
         seed=config["seed"],
-    threads: config.get("vggface", {}).get("threads", 2)
+    threads: VGGFACE.get("threads", 2)
     resources:
         gpu=0,  # a cluster profile asks for one (workflow/profiles/slurm)
     conda:
@@ -158,9 +158,9 @@ rule vggface_score:
     output:
         f"{DATA}/vggface/{{dataset}}/{{backbone}}/{{datasource}}/scores_{{eval_dataset}}.parquet",
     params:
-        device=config.get("vggface", {}).get("device", "auto"),
-        batch=config.get("vggface", {}).get("batch_val", 64),
-    threads: config.get("vggface", {}).get("threads", 2)
+        device=VGGFACE.get("device", "auto"),
+        batch=VGGFACE.get("batch_val", 64),
+    threads: VGGFACE.get("threads", 2)
     resources:
         gpu=0,
     conda:

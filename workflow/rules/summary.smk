@@ -67,7 +67,7 @@ rule plots:
         figures=report(
             expand(
                 f"{METRICS}/plots/{{name}}.png",
-                name=["accuracy_by_race", "topk", "probe_sweep", "cross_dataset", "confusion"],
+                name=FIGURES,
             ),
             caption="../report/plots.rst",
             category="3. Plots",

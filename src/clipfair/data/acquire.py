@@ -20,38 +20,6 @@ from clipfair.io import atomic_path
 
 ADIENCE_HOME = "https://talhassner.github.io/home/projects/Adience/Adience-data.html"
 
-PADDINGS = ("0.25", "1.25")  # FairFace's two crops: margin 0.25 or 1.25 around the face
-
-
-def _pick(value: Any, padding: str, where: str) -> Any:
-    """``value``, or its entry for ``padding`` when it is a {padding: value} mapping."""
-    if isinstance(value, dict) and set(value) <= set(PADDINGS):
-        if padding not in value:
-            raise ValueError(f"{where} has no entry for padding {padding} (has {sorted(value)})")
-        return value[padding]
-    return value
-
-
-def source_for_padding(source: dict[str, Any], padding: str) -> dict[str, Any]:
-    """The source of one padding: ``download`` files / size / sha256 given per padding
-    (``{"0.25": url, "1.25": url}``) are picked; the hub's config is the padding."""
-    if padding not in PADDINGS:
-        raise ValueError(f"padding {padding!r}; expected one of {PADDINGS}")
-    out = dict(source)
-    if source["kind"] == "download":
-        for key in ("files", "size", "sha256"):
-            if key in source:
-                out[key] = {n: _pick(v, padding, f"source.{key}.{n}") for n, v in source[key].items()}
-    elif source["kind"] == "hf_parquet":
-        if source.get("config", padding) != padding:
-            raise ValueError(
-                f"source.config is {source['config']!r} but the dataset's padding is {padding!r}; "
-                "set padding only"
-            )
-        out["config"] = padding
-    return out
-
-
 def acquire(source: dict[str, Any], out_dir: str | Path) -> list[Path]:
     """Make the three release files exist in ``out_dir`` (verified when sha256 is given)."""
     out_dir = Path(out_dir)

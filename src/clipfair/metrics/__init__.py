@@ -4,3 +4,9 @@
 #: `evaluate` rule, so Snakemake re-evaluates old cells, and `summarize` refuses stale ones.
 #: (Here, not in classification.py, so the Snakefile can read it without importing sklearn.)
 CELL_SCHEMA = 5
+
+
+def labelled(pred, column: str) -> bool:
+    """Whether every row of ``pred`` has a ``column`` label: a dataset without some labels
+    (Adience has gender only) gets no groups, gaps or shares by that column."""
+    return bool(pred[column].notna().all())

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from clipfair.labels import VOCAB
+from clipfair.metrics import labelled
 
 GROUPINGS: tuple[str, ...] = ("gender", "age", "race", "gender_race")
 
@@ -47,7 +48,7 @@ def group_columns(pred: pd.DataFrame) -> dict[str, tuple[list[str], np.ndarray]]
     """For each grouping: its labels (canonical order, present ones) and (n, G) one-hot."""
     out = {}
     for grouping in GROUPINGS:
-        if any(pred[c].isna().any() for c in grouping.split("_")):
+        if not all(labelled(pred, c) for c in grouping.split("_")):
             continue  # a dataset without these labels (Adience has no race)
         if grouping == "gender_race":
             labels = pred["gender"].astype(str) + "/" + pred["race"].astype(str)

@@ -12,7 +12,7 @@ from fairlearn.metrics import MetricFrame
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, classification_report
 
 from clipfair.labels import TASKS, VOCAB
-from clipfair.metrics import CELL_SCHEMA
+from clipfair.metrics import CELL_SCHEMA, labelled
 
 WHITE = "White"
 
@@ -30,7 +30,7 @@ def _shares(pred: pd.DataFrame, categories: dict[str, list[str]]) -> dict[str, A
         hit = pred["pred"].isin(classes)
         out[f"share_{category}"] = float(hit.mean())
         for group in ("race", "age"):
-            if pred[group].isna().any():
+            if not labelled(pred, group):
                 continue
             means = hit.groupby(pred[group]).mean()
             out[f"share_{category}_by_{group}"] = {
@@ -59,9 +59,8 @@ def cell_metrics(
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "balanced_accuracy": balanced,
     }
-    labelled = {group: pred[group].notna().all() for group in TASKS}  # Adience: gender only
     for group in TASKS:
-        if not labelled[group]:
+        if not labelled(pred, group):  # Adience: gender only
             out[f"accuracy_by_{group}"], out[f"n_by_{group}"] = {}, {}
             continue
         by = _by_group(y_true, y_pred, pred[group])
@@ -71,7 +70,7 @@ def cell_metrics(
         out[f"n_by_{group}"] = {label: int(n) for label, n in pred[group].value_counts().items()}
     out["accuracy_by_gender_race"] = {}
     out["accuracy_white"] = out["accuracy_non_white"] = None
-    if labelled["gender"] and labelled["race"]:
+    if labelled(pred, "gender") and labelled(pred, "race"):
         cross = _by_group(y_true, y_pred, pred[["gender", "race"]])
         out["accuracy_by_gender_race"] = {
             g: {r: float(cross[(g, r)]) for r in VOCAB["race"] if (g, r) in cross.index}

@@ -256,6 +256,8 @@ def score_cache(
     """Scores of an ingested split (the pipeline's cells): file + ``gender:score_<label>``
     (sigmoid for Male, its complement for Female), in the index's order."""
     from clipfair.io import write_parquet
+    from clipfair.labels import VOCAB
+    from clipfair.methods.finetuned import score_columns
 
     model = load_transfer(model_path).to(device)
     data = FaceBatches.from_cache(index, images, "low")
@@ -263,6 +265,8 @@ def score_cache(
     for imgs, _ in progress(iterable=data.batches(batch_size), desc="score", unit="batch"):
         male.append(torch.sigmoid(model(preprocess(imgs.to(device), model.image_size))).cpu())
     p = torch.cat(male).double().numpy()
-    df = pd.DataFrame({"file": data.files, "gender:score_Male": p, "gender:score_Female": 1 - p})
+    by_label = {"Male": p, "Female": 1 - p}
+    columns = zip(score_columns("gender"), VOCAB["gender"], strict=True)
+    df = pd.DataFrame({"file": data.files, **{col: by_label[label] for col, label in columns}})
     write_parquet(out, df)
     return df

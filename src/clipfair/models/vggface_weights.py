@@ -43,22 +43,29 @@ def extract_member(archive: str | Path, member: str, out: str | Path) -> Path:
     return Path(out)
 
 
+def write_random_t7(size: str, seed: int, out: str | Path) -> Path:
+    """A random-init VGG-Face (``tiny``: the demo's narrow 128 px one, ``full``: the published
+    widths) written as a real ``.t7``, seeded."""
+    import torch
+
+    from clipfair.models.vggface import TINY, VGGFace, VGGFaceConfig, save_t7
+
+    torch.manual_seed(seed)
+    save_t7(VGGFace(TINY if size == "tiny" else VGGFaceConfig()), out)
+    return Path(out)
+
+
 def make_weights(entry: dict[str, Any], out: str | Path, archive_dir: str | Path) -> Path:
     """Write the ``.t7`` of a VGG-Face datasource entry (``init`` or a ``pretrained`` URL)."""
     if "init" in entry:
-        import torch
-
-        from clipfair.models.vggface import TINY, VGGFace, VGGFaceConfig, save_t7
-
-        torch.manual_seed(entry["init"]["seed"])
-        save_t7(VGGFace(TINY if entry["init"]["size"] == "tiny" else VGGFaceConfig()), out)
-        return Path(out)
+        return write_random_t7(entry["init"]["size"], entry["init"]["seed"], out)
     url = entry["pretrained"]
     if not is_url(url):
         raise ValueError(f"pretrained {url!r} is a local file: the pipeline reads it directly")
     archive = Path(archive_dir) / Path(urlparse(url).path).name
     download(url, archive, Expected(sha256=entry.get("sha256")))
     if archive.suffix == ".t7":
-        shutil.copyfile(archive, out)
+        with atomic_path(out) as tmp:
+            shutil.copyfile(archive, tmp)
         return Path(out)
     return extract_member(archive, entry.get("member", RELEASE_MEMBER), out)

@@ -21,8 +21,6 @@ from clipfair.io import atomic_path
 from clipfair.labels import VOCAB
 from clipfair.metrics.summary import cell_key
 
-FIGURES = ("accuracy_by_race", "topk", "probe_sweep", "cross_dataset", "confusion")
-
 
 def accuracy_by_race(cells: list[dict[str, Any]], references: dict[str, str]) -> pd.DataFrame:
     """Rows (task, cell, role, race, accuracy, ci_low, ci_high) for reference and best cells."""

@@ -74,12 +74,20 @@ def test_forward_matches_a_reference_computed_from_the_t7_arrays(t7_file):
         torch.testing.assert_close(loaded(x), h, rtol=1e-5, atol=1e-5)
 
 
-def test_preprocess_is_bgr_minus_the_mean_pixel():
+def test_preprocess_subtracts_the_rgb_mean_then_reorders_to_bgr():
+    # the release's mean pixel is (R, G, B) = (129.1863, 104.7624, 93.5940): an image whose
+    # every pixel is that colour (to the nearest grey level) must come out as ~zero input
+    img = torch.empty(1, 4, 4, 3, dtype=torch.uint8)
+    img[..., 0], img[..., 1], img[..., 2] = 129, 105, 94
+    x = preprocess(img, 4)
+    assert x.abs().max().item() < 0.5
+    # one plane at a time: red minus the red mean lands in the last (BGR) channel
     img = torch.zeros(1, 4, 4, 3, dtype=torch.uint8)
     img[..., 0] = 200  # red
     x = preprocess(img, 4)
-    assert x[0, 2].mean().item() == pytest.approx(200 - 93.5940)  # red is the last channel
-    assert x[0, 0].mean().item() == pytest.approx(-129.1863)
+    assert x[0, 2].mean().item() == pytest.approx(200 - 129.1863)  # R - mean R, last in BGR
+    assert x[0, 1].mean().item() == pytest.approx(-104.7624)  # G
+    assert x[0, 0].mean().item() == pytest.approx(-93.5940)  # B - mean B, first in BGR
 
 
 def test_wrong_file_names_the_layer(t7_file, tmp_path):

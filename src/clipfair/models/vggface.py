@@ -2,10 +2,13 @@
 
 The original release is a torch7 ``nn.Sequential`` (``VGG_FACE.t7``): 13 convolutions (3x3,
 pad 1) with ReLUs and 5 max-pools, then ``nn.View``, fc6/fc7 (4096, ReLU, dropout) and fc8
-(2622 identities), softmax. Input: 224x224 **BGR** in 0..255 minus the mean pixel
-(129.1863, 104.7624, 93.5940). ``load_t7`` reads the file with ``torchfile`` and copies it
-layer by layer, checking every layer's kind and shape, into ``VGGFace`` whose module list has
-the same order (so "the bottom N layers" means the same in both).
+(2622 identities), softmax. Input: 224x224 **BGR** in 0..255 minus the mean pixel, which the
+release gives in **RGB** order, (R, G, B) = (129.1863, 104.7624, 93.5940): its Torch demo
+subtracts it from the R, G, B planes and only then reorders them to B, G, R (MatConvNet's
+``meta.normalization.averageImage`` lists it in the same RGB order). ``load_t7`` reads the
+file with ``torchfile`` and copies it layer by layer, checking every layer's kind and shape,
+into ``VGGFace`` whose module list has the same order (so "the bottom N layers" means the
+same in both).
 
 Seed 004's transfer model (``GenderTransfer``): the bottom ``keep_layers`` layers, frozen (31 =
 everything through pool5 in this order), then two dense layers (``hidden`` units + ReLU, and
@@ -25,7 +28,8 @@ from torch import nn
 
 from clipfair.models.t7 import TorchModule, write_t7
 
-MEAN_BGR = (129.1863, 104.7624, 93.5940)
+#: the release's mean pixel, in R, G, B order (subtracted before the BGR reorder)
+MEAN_RGB = (129.1863, 104.7624, 93.5940)
 
 
 @dataclass(frozen=True)
@@ -92,14 +96,15 @@ class VGGFace(nn.Module):
 
 
 def preprocess(images: torch.Tensor, image_size: int) -> torch.Tensor:
-    """uint8 RGB (B, H, W, 3) -> float BGR (B, 3, S, S), 0..255 minus the mean pixel."""
+    """uint8 RGB (B, H, W, 3) -> float BGR (B, 3, S, S): 0..255 minus the RGB mean pixel, then
+    the channels reordered to B, G, R (the release's Torch demo, in that order)."""
     x = images.permute(0, 3, 1, 2).float()
     if x.shape[-2:] != (image_size, image_size):
         x = F.interpolate(
             x, size=(image_size, image_size), mode="bilinear", antialias=True, align_corners=False
         )
-    x = x.flip(1)  # RGB -> BGR
-    return x - torch.tensor(MEAN_BGR, device=x.device).view(1, 3, 1, 1)
+    x = x - torch.tensor(MEAN_RGB, device=x.device).view(1, 3, 1, 1)
+    return x.flip(1)  # RGB -> BGR
 
 
 def to_t7(model: VGGFace) -> TorchModule:

@@ -127,8 +127,22 @@ def _check_datasets(params: dict[str, Any]) -> None:
 
 
 def _check_methods(params: dict[str, Any]) -> None:
-    """Adience methods are gender methods; fine-tune head sets exist and have the task."""
+    """Adience methods are gender methods; fine-tune head sets exist and have the task;
+    zero-shot label sets exist and predict the method's task."""
+    from clipfair.methods.label_sets import LabelSetError, get_label_set
+
+    label_set_dir = (params.get("zeroshot") or {}).get("label_set_dir")
     for name, spec in params["methods"].items():
+        if spec["kind"] == "zeroshot":
+            try:
+                label_set = get_label_set(spec["label_set"], label_set_dir)
+            except LabelSetError as exc:
+                raise ConfigError(f"params: methods.{name}.label_set: {exc}") from None
+            if label_set.task != spec["task"]:
+                raise ConfigError(
+                    f"params: methods.{name} is a {spec['task']} method but label set "
+                    f"{spec['label_set']!r} predicts {label_set.task}"
+                )
         uses_adience = "adience" in (spec.get("train_on"), spec.get("eval_on"))
         if uses_adience and spec["task"] != "gender":
             raise ConfigError(
@@ -179,31 +193,42 @@ def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
 
 
 def zeroshot_sweep(params: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Methods of the zero-shot sweep: every (label set, aggregation, k) with a readable name.
+    """Methods of the zero-shot sweep: every (label set, aggregation, k), named
+    ``zs_<label_set>_<mean|embavg|top<k>|probtop<k>>``.
 
-    ``zs_<label_set>_mean`` and ``zs_<label_set>_top<k>``; top-k only for k up to the
-    fewest prompts of a class (beyond that it equals a larger k).
+    No cell repeats another: a set with one prompt per class gets ``mean`` only (every rule
+    gives the same predictions), ``probtop1`` is ``top1``, and k stops at the fewest prompts
+    of a class (beyond that it equals a larger k).
     """
     from clipfair.methods.label_sets import get_label_set
 
-    sweep = (params.get("zeroshot") or {}).get("sweep") or {}
+    zeroshot = params.get("zeroshot") or {}
+    sweep = zeroshot.get("sweep") or {}
     out: dict[str, dict[str, Any]] = {}
     for name in sweep.get("label_sets", []):
-        label_set = get_label_set(name)
+        label_set = get_label_set(name, zeroshot.get("label_set_dir"))
         base = {"kind": "zeroshot", "task": label_set.task, "label_set": name}
         for aggregation in sweep.get("aggregations", []):
-            if aggregation == "mean":
-                out[f"zs_{name}_mean"] = {**base, "aggregation": "mean"}
+            if label_set.max_prompts == 1 and aggregation != "mean":
                 continue
+            if aggregation in ("mean", "embavg"):
+                out[f"zs_{name}_{aggregation}"] = {**base, "aggregation": aggregation}
+                continue
+            prefix = "top" if aggregation == "topk" else "probtop"
             for k in sweep.get("k", []):
-                if k <= label_set.min_prompts:
-                    out[f"zs_{name}_top{k}"] = {**base, "aggregation": "topk", "k": k}
+                if k <= label_set.min_prompts and (aggregation == "topk" or k > 1):
+                    out[f"zs_{name}_{prefix}{k}"] = {**base, "aggregation": aggregation, "k": k}
     return out
 
 
 def _expand_methods(params: dict[str, Any]) -> dict[str, Any]:
     """Add the zero-shot sweep's methods to ``methods:`` and (if enabled) to the grid."""
-    sweep = zeroshot_sweep(params)
+    from clipfair.methods.label_sets import LabelSetError
+
+    try:
+        sweep = zeroshot_sweep(params)
+    except LabelSetError as exc:
+        raise ConfigError(f"params: zeroshot.sweep.label_sets: {exc}") from None
     methods = params.setdefault("methods", {})
     for name, spec in sweep.items():
         methods.setdefault(name, spec)

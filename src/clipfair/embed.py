@@ -14,30 +14,27 @@ embeddings of another index) and the run's throughput. Work is written in shards
 
 from __future__ import annotations
 
-import hashlib
-import json
 import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from clipfair.embedding_files import fingerprint
 from clipfair.io import atomic_path, resume_folder, write_json, write_parquet
 from clipfair.models.backbone import Backbone
 from clipfair.progress import progress
 
+if TYPE_CHECKING:
+    from clipfair.methods.label_sets import LabelSet
+
 CPU_BATCH = 16  # open_clip ViT-B-32 on 2 CPU cores: 12 img/s at 1, 20 at 16, 17 at 64
 GPU_BATCH = 512
-
-
-def fingerprint(files: list[str]) -> str:
-    """Short hash of an ordered file list."""
-    return hashlib.sha256("\n".join(files).encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -227,21 +224,23 @@ def _concatenate_shards(shard_dir: Path, starts: list[int], n: int, out_npy: Pat
     return int(dim)
 
 
-def load_image_embeddings(npy_path: str | Path, index: pd.DataFrame) -> np.ndarray:
-    """Load embeddings and check they belong to ``index`` (same files, same order)."""
-    npy_path = Path(npy_path)
-    meta = json.loads(npy_path.with_suffix(".json").read_text())
-    if meta["index_fingerprint"] != fingerprint(index["file"].tolist()):
-        raise ValueError(f"{npy_path} was computed for another index; re-run its embed rule")
-    return np.load(npy_path)
-
-
 def embed_label_set(
-    backbone: Backbone, prompts: dict[str, list[str]], out_path: str | Path
+    backbone: Backbone, name: str, label_set: LabelSet, out_path: str | Path
 ) -> None:
-    """Embed the prompts of a label set: parquet with columns class, prompt, embedding."""
-    rows = [(cls, p) for cls, plist in prompts.items() for p in plist]
+    """Embed the prompts of a label set: parquet with columns class, prompt, embedding, and a
+    ``.json`` sidecar naming the set (its file's sha256) and the model that embedded it."""
+    rows = [(cls, p) for cls, plist in label_set.prompts.items() for p in plist]
     feats = backbone.encode_text([p for _, p in rows]).numpy()
     df = pd.DataFrame(rows, columns=["class", "prompt"])
     df["embedding"] = list(feats.astype(np.float32))
     write_parquet(out_path, df)
+    meta = {
+        "label_set": name,
+        "label_set_file": str(label_set.path),
+        "label_set_sha256": label_set.sha256,
+        "task": label_set.task,
+        "n_prompts": len(rows),
+        "dim": int(feats.shape[1]),
+        "backbone": backbone.description,
+    }
+    write_json(Path(out_path).with_suffix(".json"), meta)

@@ -1,24 +1,18 @@
+"""Zero-shot rules: seed 002's raw-similarity sums, the probability sum, CLIP's embedding
+average, their tie rules, and the sweep that names them."""
+
 import numpy as np
 import pytest
 
 from clipfair.config import zeroshot_sweep
-from clipfair.methods.label_sets import LABEL_SETS, get_label_set
-from clipfair.methods.zeroshot import class_scores
+from clipfair.labels import VOCAB
+from clipfair.methods.label_sets import get_label_set
+from clipfair.methods.zeroshot import class_scores, predict, tie_order
 
 
 def _unit(v):
     v = np.asarray(v, dtype=np.float64)
     return v / np.linalg.norm(v, axis=-1, keepdims=True)
-
-
-def test_seed002_label_set_has_32_prompts_per_gender():
-    label_set = get_label_set("age_race_gender_labels")
-    prompts = label_set.prompts
-    assert label_set.task == "gender"
-    assert {k: len(v) for k, v in prompts.items()} == {"Male": 32, "Female": 32}
-    assert len(set(prompts["Male"])) == 32
-    assert "a photo of a young black man" in prompts["Male"]
-    assert "a photo of a middle-aged arabic woman" in prompts["Female"]
 
 
 def test_mean_aggregation_averages_logits_per_class():
@@ -29,48 +23,70 @@ def test_mean_aggregation_averages_logits_per_class():
     np.testing.assert_allclose(scores, [[100.0, 30.0]])
 
 
-def test_topk_is_softmax_over_all_prompts_then_sum_of_k_best():
+def test_topk_sums_the_k_highest_raw_similarities_without_softmax():
+    image = _unit([[1.0, 0.0]])
+    text = _unit([[0.9, 0.1], [0.0, 1.0], [0.8, 0.2], [0.7, 0.3]])
+    cls = np.array(["A", "A", "B", "B"])
+    s = 100 * image @ text.T  # seed 002: the raw 100*cos, summed
+    got = class_scores(image, text, cls, ["A", "B"], "topk", k=1)
+    np.testing.assert_allclose(got, [[s[0, 0], s[0, 2]]])
+    got2 = class_scores(image, text, cls, ["A", "B"], "topk", k=2)
+    np.testing.assert_allclose(got2, [[s[0, 0] + s[0, 1], s[0, 2] + s[0, 3]]])
+
+
+def test_probtopk_is_softmax_over_all_prompts_then_sum_of_k_best():
     image = _unit([[1.0, 0.0]])
     text = _unit([[0.9, 0.1], [0.0, 1.0], [0.8, 0.2], [0.7, 0.3]])
     cls = np.array(["A", "A", "B", "B"])
     logits = 100 * image @ text.T
     p = np.exp(logits - logits.max())
     p /= p.sum()
-    got = class_scores(image, text, cls, ["A", "B"], "topk", k=1)
-    np.testing.assert_allclose(got, [[p[0, 0], p[0, 2]]])
-    got2 = class_scores(image, text, cls, ["A", "B"], "topk", k=2)
+    got2 = class_scores(image, text, cls, ["A", "B"], "probtopk", k=2)
     np.testing.assert_allclose(got2, [[p[0, 0] + p[0, 1], p[0, 2] + p[0, 3]]])
-    # A has the best prompt and a bad one: the mean of logits picks B, top-2 picks A
-    mean = class_scores(image, text, cls, ["A", "B"], "mean")
-    assert mean[0, 1] > mean[0, 0] and got2[0, 0] > got2[0, 1]
+    # A has the best prompt and a bad one: the probability sum picks A (the best prompt's
+    # probability dominates), the raw-similarity sum picks B (the bad prompt costs A ~99)
+    raw2 = class_scores(image, text, cls, ["A", "B"], "topk", k=2)
+    assert got2[0, 0] > got2[0, 1] and raw2[0, 1] > raw2[0, 0]
+
+
+def test_embavg_is_the_normalized_mean_of_normalized_prompt_embeddings():
+    image = _unit([[1.0, 0.2, 0.0]])
+    text = np.array([[2.0, 0, 0], [0, 0.5, 0], [0, 0, 1.0]])  # not unit length on purpose
+    cls = np.array(["A", "A", "B"])
+    a = _unit(_unit(text[:2]).mean(0))
+    got = class_scores(image, text, cls, ["A", "B"], "embavg")
+    np.testing.assert_allclose(got, [[100 * image[0] @ a, 100 * image[0] @ _unit(text[2])]])
+
+
+def test_ties_go_where_the_authors_code_sends_them():
+    # two prompts per gender with identical similarities: every rule ties
+    text = _unit([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]])
+    cls = np.array(["Male", "Male", "Female", "Female"])
+    image = _unit([[0.6, 0.8]])
+    classes = ["Male", "Female"]
+    for aggregation, winner in (("topk", "Male"), ("mean", "Female"), ("embavg", "Male")):
+        scores = class_scores(image, text, cls, classes, aggregation, k=1)
+        assert scores[0, 0] == scores[0, 1]
+        assert classes[predict(scores, classes, aggregation, "gender")[0]] == winner
+    # race: the first of seed 002's race_predict.py order (White, Black, Indian, ...)
+    races = list(VOCAB["race"])
+    tied = np.zeros((1, len(races)))
+    assert races[predict(tied, races, "topk", "race")[0]] == "White"
+    tied[0, races.index("White")] = -1
+    assert races[predict(tied, races, "mean", "race")[0]] == "Black"
+    tied[0, races.index("Black")] = -1
+    assert races[predict(tied, races, "topk", "race")[0]] == "Indian"  # before Latino_Hispanic
+    assert tie_order("topk", "gender", [*classes, "animal"]) == ["Male", "Female", "animal"]
 
 
 def test_unknown_aggregation_is_an_error():
-    with pytest.raises(ValueError, match="unknown aggregation 'max'"):
+    with pytest.raises(ValueError, match=r"unknown aggregation 'max'.*probtopk"):
         class_scores(_unit([[1.0, 0]]), _unit([[1.0, 0]]), np.array(["A"]), ["A"], "max")
 
 
-def test_every_label_set_covers_its_task_vocabulary():
-    from clipfair.labels import VOCAB
-
-    for name in LABEL_SETS:
-        label_set = get_label_set(name)
-        assert set(VOCAB[label_set.task]) <= set(label_set.prompts), name
-        extra = set(label_set.prompts) - set(VOCAB[label_set.task])
-        assert extra == {c for cs in label_set.categories.values() for c in cs}, name
-
-
-def test_denigration_set_adds_the_clip_paper_classes():
-    label_set = get_label_set("denigration")
-    assert label_set.categories == {
-        "non_human": ["animal", "gorilla", "chimpanzee", "orangutan"],
-        "crime": ["thief", "criminal", "suspicious person"],
-    }
-    assert label_set.prompts["animal"] == ["a photo of an animal"]
-    assert len(label_set.prompts["Female"]) == 7
-
-
-@pytest.mark.parametrize("aggregation,k", [("mean", 1), ("topk", 1), ("topk", 3)])
+@pytest.mark.parametrize(
+    "aggregation,k", [("mean", 1), ("topk", 1), ("topk", 3), ("probtopk", 3), ("embavg", 1)]
+)
 def test_class_order_does_not_change_predictions(aggregation, k):
     rng = np.random.default_rng(0)
     label_set = get_label_set("age_race_gender_labels")
@@ -87,28 +103,30 @@ def test_class_order_does_not_change_predictions(aggregation, k):
     assert (np.asarray(flipped)[scores.argmax(1)] == base).all()
 
 
-def test_sweep_names_every_label_set_aggregation_and_valid_k():
+def test_sweep_names_every_rule_and_makes_no_repeated_cell():
     params = {
         "zeroshot": {
             "sweep": {
-                "label_sets": ["gender", "age_race_gender_labels"],
-                "aggregations": ["mean", "topk"],
-                "k": [1, 11, 40],
+                "label_sets": ["raw_gender_labels", "original_clip_labels"],
+                "aggregations": ["mean", "topk", "probtopk", "embavg"],
+                "k": [1, 3, 11],
             }
         }
     }
     methods = zeroshot_sweep(params)
+    # one prompt per class: every rule is the same, one cell; probtop1 is top1; k <= 7
     assert set(methods) == {
-        "zs_gender_mean",
-        "zs_gender_top1",
-        "zs_age_race_gender_labels_mean",
-        "zs_age_race_gender_labels_top1",
-        "zs_age_race_gender_labels_top11",
+        "zs_raw_gender_labels_mean",
+        "zs_original_clip_labels_mean",
+        "zs_original_clip_labels_embavg",
+        "zs_original_clip_labels_top1",
+        "zs_original_clip_labels_top3",
+        "zs_original_clip_labels_probtop3",
     }
-    assert methods["zs_age_race_gender_labels_top11"] == {
+    assert methods["zs_original_clip_labels_probtop3"] == {
         "kind": "zeroshot",
         "task": "gender",
-        "label_set": "age_race_gender_labels",
-        "aggregation": "topk",
-        "k": 11,
+        "label_set": "original_clip_labels",
+        "aggregation": "probtopk",
+        "k": 3,
     }

@@ -38,11 +38,13 @@ rule embed_images:
 rule embed_text:
     input:
         checkpoint=checkpoint_of,
+        label_sets=LABEL_SET_FILES,
     output:
-        # every label set the grid uses, in one job (one model load)
+        # every label set the grid uses, in one job (one model load); .json: the sidecar
         expand(
-            f"{DATA}/embeddings/text/{{{{backbone}}}}/{{{{datasource}}}}/{{label_set}}.parquet",
+            f"{DATA}/embeddings/text/{{{{backbone}}}}/{{{{datasource}}}}/{{label_set}}.{{ext}}",
             label_set=LABEL_SETS_USED,
+            ext=["parquet", "json"],
         ),
     params:
         backbone=backbone_json,
@@ -51,6 +53,7 @@ rule embed_text:
         device=config["embed"]["device"],
         out_dir=lambda w, output: os.path.dirname(output[0]),
         label_sets=",".join(LABEL_SETS_USED),
+        label_set_dir=LABEL_SET_DIR or "",
     threads: 1
     resources:
         gpu=0,
@@ -67,4 +70,4 @@ rule embed_text:
         "clipfair embed-text --backbone {params.backbone:q} --datasource {params.datasource:q}"
         " --checkpoint '{input.checkpoint}' --cache-dir '{params.cache_dir}'"
         " --device {params.device} --threads {threads} --label-sets {params.label_sets}"
-        " --out-dir {params.out_dir} > {log} 2>&1"
+        " --label-set-dir '{params.label_set_dir}' --out-dir {params.out_dir} > {log} 2>&1"

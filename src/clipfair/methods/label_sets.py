@@ -1,34 +1,37 @@
-"""Zero-shot label sets: class -> prompts. A registry; adding a set is adding one entry.
+"""Zero-shot label sets: class -> prompts, one YAML file per set.
 
-Prompt choices (seeds 002/003 and the CLIP paper, section 7):
-- ``gender``: "a photo of a man" / "a photo of a woman" (gender alone).
-- ``raw_gender_labels``: the raw FairFace label strings, "Male" / "Female".
-- ``original_clip_labels``: the CLIP paper's 14 FairFace race x gender classes,
-  "a photo of a {race} {man|woman}", each mapped to its gender.
-- ``age_race_gender_labels``: seed 002, "a photo of a" + gender alone, race+gender,
-  age+gender and age+race+gender with its word lists: 32 prompts per gender.
-- ``race`` / ``age``: one prompt per class, "a photo of a {word} person", with the words of
-  :mod:`clipfair.labels` (also the demo's caption words).
-- ``denigration``: ``original_clip_labels`` plus the CLIP paper's non-human (animal, gorilla,
-  chimpanzee, orangutan) and crime-related (thief, criminal, suspicious person) classes; the
-  share of images put into them is reported by race and age (CLIP Tables 6 and 7).
+The shipped sets are files in ``src/clipfair/label_sets/`` with the exact strings of their
+sources (seed 002's label JSONs, the CLIP paper's classes), each file saying where its strings
+come from. A user adds a set by writing ``<name>.yaml`` into the folder that params.yaml names
+as ``zeroshot.label_set_dir`` and naming the set in the sweep or a method.
+
+File format::
+
+    task: gender | age | race          # what the set predicts
+    prompts:                           # every class of the task (canonical names), plus
+      Male: [a photo of a man, ...]    # the extra classes of `categories`, each with prompts
+    categories:                        # optional: extra (non-task) classes whose share of
+      non_human: [animal, gorilla]     # images is reported (CLIP paper Tables 6-7)
+    excluded: [...]                    # optional: prompts of the source file left out, kept
+                                       # for the record (`clipfair prompts` shows them)
 """
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable
+import functools
+import hashlib
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from clipfair.labels import AGE_WORDS, GENDER_WORDS, RACE_WORDS, VOCAB
+import yaml
 
-PREFIX = "a photo of a"
-# Seed 002's word lists
-SEED002_AGES = ("young", "old", "middle-aged")
-SEED002_RACES = ("black", "white", "hispanic", "latino", "indian", "asian", "arabic")
-# CLIP paper, Table 6: classes added to the FairFace race x gender classes
-NON_HUMAN = ("animal", "gorilla", "chimpanzee", "orangutan")
-CRIME = ("thief", "criminal", "suspicious person")
+from clipfair.labels import VOCAB
+
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "label_sets"
+
+
+class LabelSetError(ValueError):
+    """A label set file that is missing or does not have the expected shape."""
 
 
 @dataclass(frozen=True)
@@ -38,76 +41,110 @@ class LabelSet:
     task: str
     prompts: dict[str, list[str]]
     categories: dict[str, list[str]] = field(default_factory=dict)
+    excluded: list[str] = field(default_factory=list)
+    path: Path | None = None
 
     @property
     def min_prompts(self) -> int:
         """Fewest prompts of any task class (bounds the useful top-k)."""
         return min(len(self.prompts[c]) for c in VOCAB[self.task])
 
+    @property
+    def max_prompts(self) -> int:
+        """Most prompts of any task class (1: every aggregation is the same rule)."""
+        return max(len(self.prompts[c]) for c in VOCAB[self.task])
 
-def _article(word: str) -> str:
-    return "an" if word[0] in "aeiou" else "a"
-
-
-def _gender() -> LabelSet:
-    return LabelSet("gender", {g: [f"{PREFIX} {GENDER_WORDS[g]}"] for g in VOCAB["gender"]})
-
-
-def _raw_gender() -> LabelSet:
-    return LabelSet("gender", {g: [g] for g in VOCAB["gender"]})
+    @property
+    def sha256(self) -> str:
+        """Digest of the file the set was read from (its content identity)."""
+        return hashlib.sha256(self.path.read_bytes()).hexdigest() if self.path else ""
 
 
-def _original_clip() -> LabelSet:
-    return LabelSet(
-        "gender",
-        {
-            g: [f"{PREFIX} {RACE_WORDS[r]} {GENDER_WORDS[g]}" for r in VOCAB["race"]]
-            for g in VOCAB["gender"]
-        },
-    )
+def label_set_dirs(user_dir: str | Path | None = None) -> list[Path]:
+    """Folders searched for sets: the user's (params.yaml zeroshot.label_set_dir), shipped."""
+    return [Path(user_dir), SHIPPED_DIR] if user_dir else [SHIPPED_DIR]
 
 
-def _age_race_gender() -> LabelSet:
-    prompts: dict[str, list[str]] = {}
-    for g in VOCAB["gender"]:
-        w = GENDER_WORDS[g]
-        p = [f"{PREFIX} {w}"]
-        p += [f"{PREFIX} {r} {w}" for r in SEED002_RACES]
-        p += [f"{PREFIX} {a} {w}" for a in SEED002_AGES]
-        p += [f"{PREFIX} {a} {r} {w}" for a, r in itertools.product(SEED002_AGES, SEED002_RACES)]
-        prompts[g] = p
-    return LabelSet("gender", prompts)
+def available(user_dir: str | Path | None = None) -> list[str]:
+    """Names of every label set that can be loaded."""
+    names = {p.stem for d in label_set_dirs(user_dir) if d.is_dir() for p in d.glob("*.yaml")}
+    return sorted(names)
 
 
-def _race() -> LabelSet:
-    return LabelSet("race", {r: [f"{PREFIX} {RACE_WORDS[r]} person"] for r in VOCAB["race"]})
+def label_set_path(name: str, user_dir: str | Path | None = None) -> Path:
+    """The file of set ``name``; LabelSetError naming the folders and the known sets, or both
+    files when a user set has the name of a shipped one."""
+    found = [d / f"{name}.yaml" for d in label_set_dirs(user_dir) if (d / f"{name}.yaml").is_file()]
+    if not found:
+        where = ", ".join(str(d) for d in label_set_dirs(user_dir))
+        raise LabelSetError(
+            f"unknown label_set {name!r}: no {name}.yaml in {where}; known: "
+            f"{', '.join(available(user_dir))}"
+        )
+    if len(found) > 1:
+        raise LabelSetError(
+            f"label set {name!r} is defined twice ({found[0]} and {found[1]}); rename yours"
+        )
+    return found[0]
 
 
-def _age() -> LabelSet:
-    return LabelSet("age", {a: [f"{PREFIX} {AGE_WORDS[a]} person"] for a in VOCAB["age"]})
+def _strings(value: object, where: str) -> list[str]:
+    if not isinstance(value, list) or not value:
+        raise LabelSetError(f"{where}: expected a non-empty list of prompt strings")
+    for item in value:
+        if not isinstance(item, str) or not item.strip():
+            raise LabelSetError(f"{where}: {item!r} is not a prompt string")
+    return list(value)
 
 
-def _denigration() -> LabelSet:
-    base = _original_clip()
-    prompts = dict(base.prompts)
-    for word in (*NON_HUMAN, *CRIME):
-        prompts[word] = [f"a photo of {_article(word)} {word}"]
-    return LabelSet("gender", prompts, {"non_human": list(NON_HUMAN), "crime": list(CRIME)})
+def parse_label_set(path: str | Path) -> LabelSet:
+    """Read and check one set file; LabelSetError naming the file and key."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise LabelSetError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(raw, dict):
+        raise LabelSetError(f"{path}: expected a mapping with task and prompts")
+    unknown = set(raw) - {"task", "prompts", "categories", "excluded"}
+    if unknown:
+        raise LabelSetError(f"{path}: unknown keys {sorted(unknown)}")
+    task = raw.get("task")
+    if task not in VOCAB:
+        raise LabelSetError(f"{path}: task is {task!r}; expected one of {list(VOCAB)}")
+    if not isinstance(raw.get("prompts"), dict):
+        raise LabelSetError(f"{path}: prompts must map each class to its prompts")
+    prompts = {str(c): _strings(p, f"{path}: prompts.{c}") for c, p in raw["prompts"].items()}
+    categories = {
+        str(c): _strings(m, f"{path}: categories.{c}")
+        for c, m in (raw.get("categories") or {}).items()
+    }
+    missing = [c for c in VOCAB[task] if c not in prompts]
+    if missing:
+        raise LabelSetError(f"{path}: no prompts for the {task} classes {missing}")
+    extra = [c for c in prompts if c not in VOCAB[task]]
+    in_categories = [c for members in categories.values() for c in members]
+    if sorted(extra) != sorted(in_categories):
+        raise LabelSetError(
+            f"{path}: classes {extra} are not {task} classes; every extra class must be listed "
+            f"under categories exactly once (categories list {in_categories})"
+        )
+    every = [p for plist in prompts.values() for p in plist]
+    repeated = sorted({p for p in every if every.count(p) > 1})
+    if repeated:
+        raise LabelSetError(f"{path}: prompts listed more than once: {repeated}")
+    excluded = raw.get("excluded") or []
+    if excluded:
+        excluded = _strings(excluded, f"{path}: excluded")
+    return LabelSet(task, prompts, categories, excluded, path)
 
 
-LABEL_SETS: dict[str, Callable[[], LabelSet]] = {
-    "gender": _gender,
-    "raw_gender_labels": _raw_gender,
-    "original_clip_labels": _original_clip,
-    "age_race_gender_labels": _age_race_gender,
-    "race": _race,
-    "age": _age,
-    "denigration": _denigration,
-}
+@functools.cache
+def _cached(path: Path, mtime_ns: int) -> LabelSet:
+    return parse_label_set(path)
 
 
-def get_label_set(name: str) -> LabelSet:
-    """The label set ``name``; KeyError naming the known sets."""
-    if name not in LABEL_SETS:
-        raise KeyError(f"unknown label_set {name!r}; known: {sorted(LABEL_SETS)}")
-    return LABEL_SETS[name]()
+def get_label_set(name: str, user_dir: str | Path | None = None) -> LabelSet:
+    """The label set ``name`` (the user's folder first, then the shipped sets)."""
+    path = label_set_path(name, user_dir)
+    return _cached(path, path.stat().st_mtime_ns)

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from clipfair.embed import load_image_embeddings
+from clipfair.embedding_files import load_image_embeddings
 from clipfair.io import write_json, write_parquet
 from clipfair.labels import TASKS
 from clipfair.methods import get_method
@@ -38,9 +38,16 @@ def load_inputs(
 
 
 def predictions_frame(
-    val_index: pd.DataFrame, task: str, scores: np.ndarray, classes: list[str]
+    val_index: pd.DataFrame,
+    task: str,
+    scores: np.ndarray,
+    classes: list[str],
+    pred_index: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """One row per val image: groups, true and predicted label, one score column per class."""
+    """One row per val image: groups, true and predicted label, one score column per class.
+
+    The prediction is the best score's class, or ``pred_index`` where the method resolves
+    ties its own way."""
     if scores.shape != (len(val_index), len(classes)):
         raise ValueError(
             f"scores have shape {scores.shape}; expected {(len(val_index), len(classes))}"
@@ -49,7 +56,7 @@ def predictions_frame(
     df = val_index.reindex(columns=["file", *TASKS]).astype({t: object for t in TASKS})
     df["task"] = task
     df["true"] = val_index[task]
-    df["pred"] = np.asarray(classes)[scores.argmax(axis=1)]
+    df["pred"] = np.asarray(classes)[scores.argmax(axis=1) if pred_index is None else pred_index]
     for i, cls in enumerate(classes):
         df[f"score_{cls}"] = scores[:, i]
     return df
@@ -76,7 +83,10 @@ def run_cell(
     if "val_index" not in inputs:
         inputs["val_index"] = pd.read_parquet(index["val"])
     scores, classes, info = method.run(spec, inputs, seed, options)
-    df = predictions_frame(inputs["val_index"], spec["task"], scores, classes)
+    pred_index = (
+        method.predict_index(scores, classes, spec) if hasattr(method, "predict_index") else None
+    )
+    df = predictions_frame(inputs["val_index"], spec["task"], scores, classes, pred_index)
     write_parquet(out_predictions, df)
     write_json(out_info, {"spec": spec, "data": data or {}, **info})
     return df

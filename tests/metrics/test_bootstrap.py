@@ -4,7 +4,12 @@ import pytest
 from scipy.stats import binomtest, chi2
 
 from clipfair.labels import VOCAB
-from clipfair.metrics.bootstrap import cell_intervals, paired_comparison, resample_weights
+from clipfair.metrics.bootstrap import (
+    cell_intervals,
+    paired_comparison,
+    resample_weights,
+    verdicts,
+)
 
 
 def test_resample_weights_are_multiplicities():
@@ -81,7 +86,7 @@ def test_identical_predictions_differ_by_exactly_zero():
     out = paired_comparison(a, a.copy(), n_resamples=500)
     assert out["difference"] == 0.0
     assert out["ci"][0] <= 0.0 <= out["ci"][1]
-    assert out["mcnemar_p"] == 1.0 and out["significant"] is False
+    assert out["mcnemar_p"] == 1.0 and out["verdict"] == "no"
 
 
 def test_planted_five_point_difference_is_significant():
@@ -91,4 +96,33 @@ def test_planted_five_point_difference_is_significant():
     a, b = base < 0.90, base < 0.85  # a is right on 5 points more of the same images
     out = paired_comparison(a, b, n_resamples=1000)
     assert out["difference"] == pytest.approx(0.05, abs=0.01)
-    assert out["ci"][0] > 0 and out["mcnemar_p"] < 1e-6 and out["significant"]
+    assert out["ci"][0] > 0 and out["mcnemar_p"] < 1e-6 and out["verdict"] == "yes"
+
+
+def test_verdict_follows_one_rule_and_never_contradicts_its_interval():
+    # three rows: a clear difference, none, and one where the test and the interval disagree
+    d = np.array([0.05, 0.0, 0.004])
+    rng = np.random.default_rng(0)
+    reps = d + rng.normal(0, [0.005, 0.005, 0.005], size=(2000, 3))
+    p = np.array([1e-9, 0.9, 1e-4])  # row 3: McNemar says yes, the interval contains 0
+    out = verdicts(d, reps, p, alpha=0.05)
+    assert list(out["verdict"]) == ["yes", "no", "borderline"]
+    excludes = (out["ci_low"] > 0) | (out["ci_high"] < 0)
+    assert not ((out["verdict"] == "no") & excludes).any()
+    assert not ((out["verdict"] == "yes") & ~excludes).any()
+    # Holm (statsmodels) on the raw p-values; the interval is wider than one row's 95%
+    np.testing.assert_allclose(out["p_holm"], [3e-9, 0.9, 2e-4])
+    assert out["q"] > 1.96
+
+
+def test_simultaneous_interval_covers_all_rows_at_the_stated_level():
+    # 20 rows with no true difference: the max-t interval must hold all 20 at once in ~95%
+    # of repetitions, where 20 separate 95% intervals would miss one most of the time
+    rng = np.random.default_rng(1)
+    hits = 0
+    for _ in range(200):
+        truth_zero = rng.normal(0, 0.01, size=20)  # observed differences around 0
+        reps = truth_zero + rng.normal(0, 0.01, size=(500, 20))
+        out = verdicts(truth_zero, reps, np.ones(20))
+        hits += bool(((out["ci_low"] <= 0) & (out["ci_high"] >= 0)).all())
+    assert hits / 200 > 0.9

@@ -27,8 +27,10 @@ def test_every_cell_of_the_task_is_compared_with_the_reference(tmp_path):
     df = compare_to_references({"gender": "b/d/ref"}, preds, n_resamples=300)
     by = df.set_index("method")
     assert set(by.index) == {"same", "worse"}  # not the reference itself, not other tasks
-    assert by.loc["same", "difference"] == 0 and not by.loc["same", "significant"]
-    assert by.loc["worse", "significant"] and by.loc["worse", "ci_high"] < 0
+    assert by.loc["same", "difference"] == 0 and by.loc["same", "differs"] == "no"
+    assert by.loc["worse", "differs"] == "yes" and by.loc["worse", "ci_high"] < 0
+    assert by.loc["worse", "mcnemar_p_holm"] >= by.loc["worse", "mcnemar_p"]
+    assert (df["correction"] == "m=2: CI max-t simultaneous 95%, p Holm").all()
 
 
 def test_mismatched_images_and_unknown_reference_are_errors(tmp_path):

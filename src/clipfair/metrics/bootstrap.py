@@ -70,6 +70,21 @@ def _ci(values: np.ndarray, alpha: float) -> list[float]:
     return [float(lo), float(hi)]
 
 
+def headline_intervals(
+    true: pd.Series, correct: np.ndarray, task_classes: list[str], w: np.ndarray, alpha: float
+) -> dict[str, list[float]]:
+    """CIs of accuracy and balanced accuracy (mean recall of the classes present) from the
+    resampling ``w`` (:func:`resample_weights`)."""
+    n = len(correct)
+    present = [c for c in task_classes if (true == c).any()]
+    true_hot = _onehot(true, present)
+    recalls = _ratio(w @ (true_hot * correct[:, None]), w @ true_hot)
+    return {
+        "accuracy_ci": _ci(w @ correct / n, alpha),
+        "balanced_accuracy_ci": _ci(np.nanmean(recalls, axis=1), alpha),
+    }
+
+
 def cell_intervals(
     pred: pd.DataFrame,
     task_classes: list[str],
@@ -82,11 +97,7 @@ def cell_intervals(
     n = len(correct)
     w = resample_weights(n, n_resamples, seed)
     out: dict[str, Any] = {"bootstrap": {"n_resamples": n_resamples, "seed": seed, "alpha": alpha}}
-    out["accuracy_ci"] = _ci(w @ correct / n, alpha)
-    present = [c for c in task_classes if (pred["true"] == c).any()]
-    true_hot = _onehot(pred["true"].astype(str), present)
-    recalls = _ratio(w @ (true_hot * correct[:, None]), w @ true_hot)
-    out["balanced_accuracy_ci"] = _ci(np.nanmean(recalls, axis=1), alpha)
+    out.update(headline_intervals(pred["true"].astype(str), correct, task_classes, w, alpha))
     for grouping, (labels, hot) in group_columns(pred).items():
         reps = _ratio(w @ (hot * correct[:, None]), w @ hot)  # (B, G)
         # point estimates in float64 so they equal the group accuracies of the cell exactly
@@ -112,6 +123,63 @@ def cell_intervals(
     return out
 
 
+def mcnemar_p(a: np.ndarray, b: np.ndarray) -> float:
+    """McNemar's test of paired correctness vectors: exact binomial for fewer than 25
+    discordant pairs, chi-square with continuity correction otherwise (statsmodels)."""
+    from statsmodels.stats.contingency_tables import mcnemar
+
+    only_a = int(((a == 1) & (b == 0)).sum())
+    only_b = int(((a == 0) & (b == 1)).sum())
+    both = int(((a == 1) & (b == 1)).sum())
+    neither = len(a) - only_a - only_b - both
+    discordant = only_a + only_b
+    if discordant == 0:
+        return 1.0
+    table = [[both, only_a], [only_b, neither]]
+    return float(mcnemar(table, exact=discordant < 25, correction=True).pvalue)
+
+
+#: how ``differs`` reads the two statistics (printed with the comparison table)
+VERDICT_RULE = (
+    "differs: yes = Holm-adjusted McNemar p < alpha AND the simultaneous CI excludes 0; "
+    "no = neither; borderline = the two disagree"
+)
+
+
+def verdicts(
+    differences: np.ndarray,
+    replicates: np.ndarray,
+    p_values: np.ndarray,
+    alpha: float = 0.05,
+) -> dict[str, np.ndarray]:
+    """Multiplicity-adjusted statistics of m paired differences, and one verdict each.
+
+    - ``ci_low``/``ci_high``: simultaneous (1 - alpha) intervals over all m rows from the
+      bootstrap ``replicates`` (B, m) of the differences: d_i +- q * se_i, where se_i is the
+      bootstrap standard error and q the (1 - alpha) quantile of max_i |d*_i - d_i| / se_i
+      (max-t; a row with se 0, identical predictions, has the interval [d, d]).
+    - ``p_holm``: McNemar p-values adjusted with Holm's step-down method (statsmodels).
+    - ``verdict``: :data:`VERDICT_RULE`. A verdict never contradicts the interval printed
+      beside it: "no" only when it contains 0, "yes" only when it excludes 0.
+    """
+    from statsmodels.stats.multitest import multipletests
+
+    d = np.asarray(differences, dtype=np.float64)
+    reps = np.asarray(replicates, dtype=np.float64).reshape(-1, len(d))
+    se = reps.std(axis=0, ddof=1) if len(reps) > 1 else np.zeros_like(d)
+    varies = se > 0
+    q = 0.0
+    if varies.any():
+        t = np.abs(reps[:, varies] - d[varies]) / se[varies]
+        q = float(np.quantile(t.max(axis=1), 1 - alpha))
+    low, high = d - q * se, d + q * se
+    p_holm = multipletests(np.asarray(p_values, float), alpha=alpha, method="holm")[1]
+    by_test = p_holm < alpha
+    by_ci = (low > 0) | (high < 0)
+    verdict = np.where(by_test & by_ci, "yes", np.where(by_test | by_ci, "borderline", "no"))
+    return {"ci_low": low, "ci_high": high, "p_holm": p_holm, "verdict": verdict, "q": q}
+
+
 def paired_comparison(
     correct_a: np.ndarray,
     correct_b: np.ndarray,
@@ -120,12 +188,11 @@ def paired_comparison(
     alpha: float = 0.05,
     weights: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Accuracy difference a - b on the same images: paired bootstrap CI and McNemar's test.
+    """Accuracy difference a - b on the same images: bootstrap replicates of the difference,
+    its (1 - alpha) interval and verdict as a table of one row (:func:`verdicts`), McNemar's p.
 
     ``weights`` (from :func:`resample_weights`) lets many comparisons share one resampling.
     """
-    from statsmodels.stats.contingency_tables import mcnemar
-
     a = np.asarray(correct_a, dtype=np.float32)
     b = np.asarray(correct_b, dtype=np.float32)
     if a.shape != b.shape:
@@ -133,26 +200,16 @@ def paired_comparison(
     n = len(a)
     w = resample_weights(n, n_resamples, seed) if weights is None else weights
     diff = a - b
-    lo, hi = percentile_ci(w @ diff / n, alpha)
-    only_a = int(((a == 1) & (b == 0)).sum())
-    only_b = int(((a == 0) & (b == 1)).sum())
-    both = int(((a == 1) & (b == 1)).sum())
-    neither = n - only_a - only_b - both
-    discordant = only_a + only_b
-    if discordant == 0:
-        p_value = 1.0
-    else:
-        # exact binomial test for few discordant pairs, chi-square with continuity otherwise
-        result = mcnemar(
-            [[both, only_a], [only_b, neither]], exact=discordant < 25, correction=True
-        )
-        p_value = float(result.pvalue)
+    replicates = w @ diff / n
+    p_value = mcnemar_p(a, b)
+    one = verdicts(np.array([diff.mean()]), replicates[:, None], np.array([p_value]), alpha)
     return {
         "n": n,
         "difference": float(diff.mean()),
-        "ci": [float(lo), float(hi)],
-        "only_a_correct": only_a,
-        "only_b_correct": only_b,
+        "replicates": replicates,
+        "ci": [float(one["ci_low"][0]), float(one["ci_high"][0])],
+        "only_a_correct": int(((a == 1) & (b == 0)).sum()),
+        "only_b_correct": int(((a == 0) & (b == 1)).sum()),
         "mcnemar_p": p_value,
-        "significant": bool(p_value < alpha and not lo <= 0.0 <= hi),
+        "verdict": str(one["verdict"][0]),
     }

@@ -1,4 +1,10 @@
-"""Compare every cell with a reference cell of the same task on the same images."""
+"""Compare every cell with a reference cell of the same task on the same images.
+
+Each row shows two statistics of the accuracy difference (cell - reference), both adjusted for
+the number of rows m of the table: a simultaneous 95% paired-bootstrap interval (max-t) and
+McNemar's p-value with Holm's correction. ``differs`` reads them by one rule
+(:data:`clipfair.metrics.bootstrap.VERDICT_RULE`), so it never contradicts the printed CI.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,26 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from clipfair.metrics.bootstrap import paired_comparison, resample_weights
+from clipfair.metrics.bootstrap import VERDICT_RULE, paired_comparison, resample_weights, verdicts
+
+COLUMNS = [
+    "task",
+    "backbone",
+    "datasource",
+    "method",
+    "reference",
+    "accuracy",
+    "reference_accuracy",
+    "difference",
+    "ci_low",
+    "ci_high",
+    "mcnemar_p",
+    "mcnemar_p_holm",
+    "differs",
+    "correction",
+]
+#: columns adjusted over the whole table (computed once every row is known)
+VERDICT_COLUMNS = ("ci_low", "ci_high", "mcnemar_p_holm", "differs", "correction")
 
 
 def _correct(df: pd.DataFrame) -> np.ndarray:
@@ -21,11 +46,12 @@ def compare_to_references(
     seed: int = 0,
     alpha: float = 0.05,
 ) -> pd.DataFrame:
-    """One row per (cell, its task's reference): accuracy difference, paired CI, McNemar p."""
+    """One row per (cell, its task's reference): accuracy difference, simultaneous paired
+    bootstrap CI, McNemar p (raw and Holm-adjusted over the rows) and the verdict."""
     frames = {cell: pd.read_parquet(path) for cell, path in predictions.items()}
     correct = {cell: _correct(df) for cell, df in frames.items()}
     weights: np.ndarray | None = None  # one resampling shared by every comparison (same images)
-    rows = []
+    rows, replicates = [], []
     for task, reference in references.items():
         if reference not in frames:
             raise ValueError(
@@ -47,6 +73,7 @@ def compare_to_references(
                 correct[cell], correct[reference], n_resamples, seed, alpha, weights
             )
             backbone, datasource, method = cell.split("/")
+            replicates.append(result["replicates"])
             rows.append(
                 {
                     "task": task,
@@ -57,37 +84,40 @@ def compare_to_references(
                     "accuracy": float(correct[cell].mean()),
                     "reference_accuracy": float(correct[reference].mean()),
                     "difference": result["difference"],
-                    "ci_low": result["ci"][0],
-                    "ci_high": result["ci"][1],
                     "mcnemar_p": result["mcnemar_p"],
-                    "significant": result["significant"],
                 }
             )
-    columns = [
-        "task",
-        "backbone",
-        "datasource",
-        "method",
-        "reference",
-        "accuracy",
-        "reference_accuracy",
-        "difference",
-        "ci_low",
-        "ci_high",
-        "mcnemar_p",
-        "significant",
-    ]
-    return pd.DataFrame(rows, columns=columns)
+    df = pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in VERDICT_COLUMNS])
+    if rows:
+        adjusted = verdicts(
+            df["difference"].to_numpy(), np.stack(replicates, axis=1), df["mcnemar_p"], alpha
+        )
+        df["ci_low"], df["ci_high"] = adjusted["ci_low"], adjusted["ci_high"]
+        df["mcnemar_p_holm"], df["differs"] = adjusted["p_holm"], adjusted["verdict"]
+        df["correction"] = f"m={len(df)}: CI max-t simultaneous {1 - alpha:.0%}, p Holm"
+    return df.reindex(columns=COLUMNS)
 
 
-def render_comparison(df: pd.DataFrame, title: str = "compared with the reference") -> None:
-    """Console table: which cells differ significantly from their task's reference."""
+def comparison_header(df: pd.DataFrame, alpha: float = 0.05) -> str:
+    """What the columns mean: the CI and correction over this table's rows, and the rule."""
+    m = len(df)
+    return (
+        f"{m} comparisons; CI: {1 - alpha:.0%} simultaneous over the {m} rows (paired "
+        f"bootstrap, max-t); p: McNemar, Holm-adjusted over the {m} rows; {VERDICT_RULE}"
+    )
+
+
+def render_comparison(
+    df: pd.DataFrame, title: str = "compared with the reference", alpha: float = 0.05
+) -> None:
+    """Console table: which cells differ from their task's reference, and by which rule."""
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=title)
-    for col in ("task", "cell", "reference", "diff", "95% CI", "McNemar p", "differs"):
-        table.add_column(col, justify="right" if col in ("diff", "McNemar p") else "left")
+    table = Table(title=title, caption=comparison_header(df, alpha), caption_justify="left")
+    columns = ("task", "cell", "reference", "diff", "CI (simult.)", "p", "p Holm", "differs")
+    for col in columns:
+        table.add_column(col, justify="right" if col in ("diff", "p", "p Holm") else "left")
     for row in df.sort_values(["task", "difference"], ascending=[True, False]).itertuples():
         table.add_row(
             row.task,
@@ -96,6 +126,7 @@ def render_comparison(df: pd.DataFrame, title: str = "compared with the referenc
             f"{row.difference:+.4f}",
             f"[{row.ci_low:+.4f}, {row.ci_high:+.4f}]",
             f"{row.mcnemar_p:.2g}",
-            "yes" if row.significant else "no",
+            f"{row.mcnemar_p_holm:.2g}",
+            row.differs,
         )
     Console(width=170).print(table)

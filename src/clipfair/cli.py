@@ -151,12 +151,41 @@ def cmd_embed_text(args: argparse.Namespace) -> None:
 
     _threads(args.threads)
     names = [n for n in args.label_sets.split(",") if n]
-    label_sets = {name: get_label_set(name) for name in names}  # unknown names fail first
+    user_dir = args.label_set_dir or None
+    label_sets = {name: get_label_set(name, user_dir) for name in names}  # unknown: fail first
     backbone = _backbone(args)
     for name, label_set in label_sets.items():
         out = args.out_dir / f"{name}.parquet"
-        embed_label_set(backbone, label_set.prompts, out)
+        embed_label_set(backbone, name, label_set, out)
         print(f"embedded {sum(map(len, label_set.prompts.values()))} prompts of {name} -> {out}")
+
+
+def cmd_prompts(args: argparse.Namespace) -> None:
+    from clipfair.methods.label_sets import LabelSetError, available, get_label_set
+
+    try:
+        if args.name is None:
+            for name in available(args.label_set_dir):
+                ls = get_label_set(name, args.label_set_dir)
+                counts = ", ".join(f"{c} {len(p)}" for c, p in ls.prompts.items())
+                print(f"{name} ({ls.task}): {counts}")
+            return
+        ls = get_label_set(args.name, args.label_set_dir)
+    except LabelSetError as exc:
+        sys.exit(f"error: {exc}")
+    if args.json:
+        record = {"label_set": args.name, "task": ls.task, "file": str(ls.path)}
+        record.update(prompts=ls.prompts, categories=ls.categories, excluded=ls.excluded)
+        print(json.dumps(record, indent=2))
+        return
+    print(f"{args.name}: {ls.task}, {sum(map(len, ls.prompts.values()))} prompts ({ls.path})")
+    for cls, prompts in ls.prompts.items():
+        print(f"{cls}:")
+        print("\n".join(f"  {p}" for p in prompts))
+    for category, members in ls.categories.items():
+        print(f"category {category}: {', '.join(members)}")
+    if ls.excluded:
+        print("excluded from prediction: " + "; ".join(ls.excluded))
 
 
 def cmd_finetune(args: argparse.Namespace) -> None:
@@ -194,7 +223,7 @@ def cmd_finetune(args: argparse.Namespace) -> None:
         "datasource": json.loads(args.datasource),
         "checkpoint": args.checkpoint,
     }
-    save_model(model, args.out_model, provenance)
+    save_model(model, args.out_model, provenance, backbone)
     val_index = pd.read_parquet(args.val_index)
     scores = predict_scores(model, backbone, np.load(args.val_images, mmap_mode="r"))
     frame = pd.DataFrame({"file": val_index["file"]})
@@ -288,16 +317,47 @@ def cmd_compare(args: argparse.Namespace) -> None:
     )
     with atomic_path(args.out) as tmp:
         df.to_csv(tmp, index=False, float_format="%.6g")
-    render_comparison(df)
+    render_comparison(df, alpha=args.alpha)
+
+
+def cmd_topk_sweep(args: argparse.Namespace) -> None:
+    from clipfair.io import atomic_path
+    from clipfair.methods.label_sets import get_label_set
+    from clipfair.metrics.topk_sweep import topk_sweep
+
+    embeddings = dict(pair.split("=", 1) for pair in args.embedding or [])
+    texts = {}
+    for pair in args.text or []:
+        key, path = pair.split("=", 1)
+        model, label_set = key.rsplit(":", 1)
+        texts[(model, label_set)] = path
+    user_dir = args.label_set_dir or None
+    task_of = {name: get_label_set(name, user_dir).task for _, name in texts}
+    df = topk_sweep(
+        args.val_index,
+        embeddings,
+        texts,
+        task_of,
+        args.k_max,
+        args.n_resamples,
+        args.seed,
+        args.alpha,
+    )
+    with atomic_path(args.out) as tmp:
+        df.to_csv(tmp, index=False, float_format="%.6g")
+    print(f"k analysis: {len(df)} rows ({df['model'].nunique()} models) -> {args.out}")
 
 
 def cmd_plots(args: argparse.Namespace) -> None:
+    import pandas as pd
+
     from clipfair.metrics.summary import load_cells
     from clipfair.report.plots import write_plots
 
     references = json.loads(args.references)
     predictions = dict(pair.split("=", 1) for pair in args.reference_predictions or [])
-    written = write_plots(load_cells(args.cells), references, predictions, args.out_dir)
+    cells = load_cells(args.cells)
+    written = write_plots(cells, references, predictions, pd.read_csv(args.topk), args.out_dir)
     print(f"wrote {len(written)} plot files to {args.out_dir}")
 
 
@@ -546,7 +606,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("embed-text", cmd_embed_text, "prompt embeddings of one zero-shot label set")
     _backbone_args(p)
     p.add_argument("--label-sets", required=True, help="comma-separated label set names")
-    p.add_argument("--out-dir", required=True, type=Path, help="writes <label_set>.parquet")
+    p.add_argument("--label-set-dir", required=True, help="your label set folder ('' for none)")
+    p.add_argument("--out-dir", required=True, type=Path, help="writes <label_set>.parquet/.json")
+
+    p = add("prompts", cmd_prompts, "print a zero-shot label set: class -> prompts")
+    p.add_argument("name", nargs="?", help="label set name (none: list every set)")
+    p.add_argument("--json", action="store_true", help="JSON instead of text")
+    p.add_argument("--label-set-dir", help="your own label set folder (searched first)")
 
     p = add("finetune", cmd_finetune, "fine-tune heads on a vision tower; score val")
     _backbone_args(p)
@@ -617,7 +683,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("cells", nargs="+", help="cell metric JSONs")
     p.add_argument("--references", default="{}", help='JSON {task: "backbone/datasource/method"}')
     p.add_argument("--reference-predictions", action="append", help="TASK=PREDICTIONS.parquet")
+    p.add_argument("--topk", required=True, help="the k analysis CSV (clipfair topk-sweep)")
     p.add_argument("--out-dir", required=True, type=Path)
+
+    p = add("topk-sweep", cmd_topk_sweep, "seed 002's k analysis from saved embeddings")
+    p.add_argument("--val-index", required=True)
+    p.add_argument("--embedding", action="append", help="MODEL=val embeddings .npy")
+    p.add_argument("--text", action="append", help="MODEL:LABEL_SET=prompt embeddings .parquet")
+    p.add_argument("--k-max", type=int, required=True)
+    p.add_argument("--label-set-dir", required=True, help="your label set folder ('' for none)")
+    p.add_argument("--n-resamples", type=int, required=True)
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--alpha", type=float, required=True)
+    p.add_argument("--out", required=True, type=Path)
 
     p = add("bench-embed", cmd_bench_embed, "embedding speed: naive vs model alone vs pipeline")
     p.add_argument("--model", help="open_clip model (default ViT-L-14 on CUDA, ViT-B-32 on CPU)")

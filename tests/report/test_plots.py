@@ -8,8 +8,18 @@ from clipfair.report.plots import (
     accuracy_by_race,
     cross_dataset,
     probe_sweep,
-    topk_curve,
     write_plots,
+)
+
+TOPK = pd.DataFrame(
+    {
+        "model": ["b/d"] * 3 + ["b/e"] * 3,
+        "label_set": "x",
+        "k": [1, 2, 3] * 2,
+        "accuracy": [0.8, 0.82, 0.81, 0.7, 0.72, 0.75],
+        "ci_low": [0.78, 0.8, 0.79, 0.68, 0.7, 0.73],
+        "ci_high": [0.82, 0.84, 0.83, 0.72, 0.74, 0.77],
+    }
 )
 
 
@@ -63,15 +73,14 @@ def test_plot_tables_and_figures(tmp_path):
         bars["accuracy"] <= bars["ci_high"]
     ).all()
 
-    curve = topk_curve(cells)
-    assert curve["k"].tolist() == [1, 3]
-    assert curve["accuracy"].tolist() == [zs1["accuracy"], zs3["accuracy"]]
     sweep_df = probe_sweep(cells)
     assert sweep_df.loc[sweep_df["chosen"], "C"].tolist() == [1.0]
 
     ref = tmp_path / "ref.parquet"
     pred.to_parquet(ref)
-    written = write_plots(cells, {"gender": "b/d/zs_x_top1"}, {"gender": ref}, tmp_path / "plots")
+    written = write_plots(
+        cells, {"gender": "b/d/zs_x_top1"}, {"gender": ref}, TOPK, tmp_path / "plots"
+    )
     names = {p.name for p in written}
     assert {
         "accuracy_by_race.png",
@@ -93,7 +102,7 @@ def test_best_cell_that_is_the_reference_is_drawn_once(tmp_path):
     cell, _ = _cell("zs_x_top1", "gender", 0.9, {}, 0)
     bars = accuracy_by_race([cell], {"gender": "b/d/zs_x_top1"})
     assert set(bars["role"]) == {"best = reference"} and len(bars) == 7
-    written = write_plots([cell], {"gender": "b/d/zs_x_top1"}, {}, tmp_path)
+    written = write_plots([cell], {"gender": "b/d/zs_x_top1"}, {}, TOPK.iloc[0:0], tmp_path)
     assert (tmp_path / "accuracy_by_race.png") in written
 
 

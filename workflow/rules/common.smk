@@ -1,9 +1,10 @@
 # Config validation (one schema) and the small helpers that spell the grid into file paths.
 import json
 
-from clipfair.config import cells, compare_references, method_data, resolve_params
+from clipfair.config import cells, compare_references, method_data, pairs, resolve_params
 from clipfair.data.layout import source_for_padding
 from clipfair.methods import get_method
+from clipfair.methods.label_sets import label_set_path
 from clipfair.metrics import CELL_SCHEMA
 from clipfair.models.vggface_weights import is_url
 from clipfair.report import FIGURES
@@ -92,14 +93,19 @@ def method_spec(wildcards):
     return config["methods"][wildcards.method]
 
 
-# method kind -> the params.yaml section with that family's shared options
-METHOD_OPTIONS = {"linear_probe": "probe", "sklearn_probe": "probe"}
+LABEL_SET_DIR = config.get("zeroshot", {}).get("label_set_dir")
+# method kind -> the shared options of that family (the probe's C sweep; where zero-shot
+# finds label set files)
+METHOD_OPTIONS = {
+    "linear_probe": config["probe"],
+    "sklearn_probe": config["probe"],
+    "zeroshot": {"label_set_dir": LABEL_SET_DIR},
+}
 
 
 def method_options(wildcards):
-    """The shared options of the method's family (e.g. the probe's C sweep), as JSON."""
-    section = METHOD_OPTIONS.get(method_spec(wildcards)["kind"])
-    return as_json(config[section] if section else {})
+    """The shared options of the method's family, as JSON."""
+    return as_json(METHOD_OPTIONS.get(method_spec(wildcards)["kind"], {}))
 
 
 def method_inputs(wildcards):
@@ -134,14 +140,18 @@ def optional_flags(wildcards, input):
     return " ".join(f"--{n.replace('_', '-')} {input[n]}" for n in names if n in input.keys())
 
 
-# zero-shot label sets the grid's methods use (their prompts are embedded once per model)
+K_ANALYSIS = config.get("zeroshot", {}).get("k_analysis") or {"label_sets": [], "k_max": 1}
+# zero-shot label sets the grid's methods and the k analysis use (embedded once per model)
 LABEL_SETS_USED = sorted(
     {
         config["methods"][m]["label_set"]
         for m in config["grid"]["methods"]
         if config["methods"][m]["kind"] == "zeroshot"
     }
+    | set(K_ANALYSIS["label_sets"])
 )
+# their files: editing one re-embeds its prompts and reruns its cells
+LABEL_SET_FILES = [str(label_set_path(name, LABEL_SET_DIR)) for name in LABEL_SETS_USED]
 
 
 def grid_predictions(wildcards):
@@ -169,13 +179,30 @@ def datasource_entry_json(wildcards):
 
 PLOT_DATA = [
     "accuracy_by_race",
-    "topk",
     "probe_sweep",
     "cross_dataset",
     "confusion_gender",
     "confusion_age",
     "confusion_race",
 ]
+
+
+def clip_pairs():
+    """(backbone, datasource) pairs with a CLIP backbone (image and prompt embeddings)."""
+    return [
+        (b, d) for b, d in pairs(config) if config["backbones"][b]["library"] != "vggface"
+    ]
+
+
+def topk_sweep_inputs(wildcards):
+    """grid.dataset's val index, each CLIP model's val embeddings and the analysed sets'
+    prompt embeddings (keys: emb:<model>, text:<model>:<set>)."""
+    inputs = {"val_index": f"{DATA}/interim/{DATASET}/val.parquet"}
+    for b, d in clip_pairs():
+        inputs[f"emb:{b}/{d}"] = f"{DATA}/embeddings/{DATASET}/{b}/{d}/val.npy"
+        for name in K_ANALYSIS["label_sets"]:
+            inputs[f"text:{b}/{d}:{name}"] = f"{DATA}/embeddings/text/{b}/{d}/{name}.parquet"
+    return inputs
 
 
 def reference_predictions(wildcards):

@@ -58,10 +58,40 @@ rule compare:
         " --alpha {params.bootstrap[alpha]} > {log} 2>&1"
 
 
+rule topk_sweep:
+    input:
+        unpack(topk_sweep_inputs),
+    output:
+        f"{METRICS}/plots/topk.csv",
+    params:
+        flags=lambda w, input: " ".join(
+            f"--embedding {k[4:]}={v}" if k.startswith("emb:") else f"--text {k[5:]}={v}"
+            for k, v in input.items()
+            if k != "val_index"
+        ),
+        k_max=K_ANALYSIS["k_max"],
+        label_set_dir=LABEL_SET_DIR or "",
+        bootstrap=config["bootstrap"],
+    conda:
+        CONDA_ENV
+    log:
+        "logs/topk_sweep.log",
+    benchmark:
+        "benchmarks/topk_sweep.tsv"
+    message:
+        "Seed 002's k analysis: top-k accuracy for k = 1..{params.k_max} from the embeddings"
+    shell:
+        "clipfair topk-sweep --val-index {input.val_index} {params.flags}"
+        " --k-max {params.k_max} --label-set-dir '{params.label_set_dir}'"
+        " --n-resamples {params.bootstrap[n_resamples]} --seed {params.bootstrap[seed]}"
+        " --alpha {params.bootstrap[alpha]} --out {output} > {log} 2>&1"
+
+
 rule plots:
     input:
         unpack(reference_predictions),
         cells=cell_metric_files(),
+        topk=rules.topk_sweep.output[0],
     output:
         data=expand(f"{METRICS}/plots/{{name}}.csv", name=PLOT_DATA),
         figures=report(
@@ -90,4 +120,4 @@ rule plots:
         "Plot accuracy by race, the top-k and probe sweeps, cross-dataset gender, confusions"
     shell:
         "clipfair plots {input.cells} --references {params.references:q} {params.flags}"
-        " --out-dir {params.out_dir} > {log} 2>&1"
+        " --topk {input.topk} --out-dir {params.out_dir} > {log} 2>&1"

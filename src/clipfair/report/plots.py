@@ -2,7 +2,8 @@
 
 - ``accuracy_by_race``: per task, the reference cell and the best cell, accuracy by race
   with 95% CIs (bars);
-- ``topk``: zero-shot accuracy against k for every (model, label set) (seed 002's sweep);
+- ``topk``: seed 002's k analysis (written by ``clipfair topk-sweep``): top-k accuracy
+  against every k, one panel per label set, a line per model with its 95% CI band;
 - ``probe_sweep``: linear-probe held-out accuracy against the regularization C;
 - ``cross_dataset``: gender accuracy of probes and VGG-Face transfers by (trained on,
   evaluated on), FairFace and Adience;
@@ -54,24 +55,6 @@ def accuracy_by_race(cells: list[dict[str, Any]], references: dict[str, str]) ->
     return pd.DataFrame(
         rows, columns=["task", "cell", "role", "race", "accuracy", "ci_low", "ci_high"]
     )
-
-
-def topk_curve(cells: list[dict[str, Any]]) -> pd.DataFrame:
-    """Zero-shot top-k cells: (model, label_set, k, accuracy)."""
-    rows = []
-    for cell in cells:
-        info = cell.get("method_info", {})
-        if info.get("aggregation") == "topk" and "categories" in info and not info["categories"]:
-            rows.append(
-                {
-                    "model": f"{cell['backbone']}/{cell['datasource']}",
-                    "label_set": info["label_set"],
-                    "k": int(info.get("k", 1)),
-                    "accuracy": cell["accuracy"],
-                }
-            )
-    df = pd.DataFrame(rows, columns=["model", "label_set", "k", "accuracy"])
-    return df.sort_values(["model", "label_set", "k"]).reset_index(drop=True)
 
 
 def probe_sweep(cells: list[dict[str, Any]]) -> pd.DataFrame:
@@ -189,14 +172,21 @@ def draw(data: dict[str, pd.DataFrame], out_dir: Path) -> list[Path]:
         ax.legend(fontsize=7, loc="lower right")
     _finish(fig, out_dir / "accuracy_by_race.png", written)
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for (model, label_set), sub in data["topk"].groupby(["model", "label_set"]):
-        ax.plot(sub["k"], sub["accuracy"], marker="o", label=f"{model} {label_set}")
-    ax.set_xlabel("k (top-k prompts summed per class)")
-    ax.set_ylabel("zero-shot gender accuracy")
-    ax.set_xscale("log")
-    _legend_or_note(ax, 7, "no zero-shot top-k cells in this grid")
-    ax.set_title("zero-shot top-k sweep")
+    topk = data["topk"]
+    label_sets = list(dict.fromkeys(topk["label_set"])) or ["(none)"]
+    fig, axes = plt.subplots(
+        1, len(label_sets), figsize=(6 * len(label_sets), 4), squeeze=False, sharey=True
+    )
+    for ax, label_set in zip(axes[0], label_sets, strict=True):
+        for model, sub in topk[topk["label_set"] == label_set].groupby("model", sort=False):
+            line = ax.plot(sub["k"], sub["accuracy"], marker=".", label=model)[0]
+            ax.fill_between(
+                sub["k"], sub["ci_low"], sub["ci_high"], color=line.get_color(), alpha=0.2
+            )
+        ax.set_xlabel("k (the k best prompts of a class summed, raw similarities)")
+        ax.set_title(f"{label_set}: top-k (95% CI)", fontsize=9)
+        _legend_or_note(ax, 7, "no k analysis in this grid (zeroshot.k_analysis)")
+    axes[0][0].set_ylabel("zero-shot accuracy")
     _finish(fig, out_dir / "topk.png", written)
 
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -265,13 +255,14 @@ def write_plots(
     cells: list[dict[str, Any]],
     references: dict[str, str],
     reference_predictions: dict[str, Path],
+    topk: pd.DataFrame,
     out_dir: str | Path,
 ) -> list[Path]:
-    """Write every plot's CSV and PNG into ``out_dir``."""
+    """Write every plot's CSV and PNG into ``out_dir`` (``topk``: the k analysis, already a
+    CSV there, is only drawn)."""
     out_dir = Path(out_dir)
     data = {
         "accuracy_by_race": accuracy_by_race(cells, references),
-        "topk": topk_curve(cells),
         "probe_sweep": probe_sweep(cells),
         "cross_dataset": cross_dataset(cells),
     }
@@ -287,4 +278,4 @@ def write_plots(
         with atomic_path(out_dir / f"{name}.csv") as tmp:
             df.to_csv(tmp, index=False, float_format="%.6g")
         written.append(out_dir / f"{name}.csv")
-    return written + draw(data, out_dir)
+    return written + draw({**data, "topk": topk}, out_dir)

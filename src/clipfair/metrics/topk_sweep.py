@@ -1,0 +1,102 @@
+"""Seed 002's k analysis: zero-shot accuracy against k for the top-k rule, every k from 1 to
+``k_max``, computed from the saved image and prompt embeddings (no re-embedding).
+
+For each (model, label set) and k: accuracy and balanced accuracy of seed 002's Top k (the
+sum of a class's k highest raw similarities, its tie rule) with percentile bootstrap CIs
+(the same resampling for every k, so the curves are comparable point to point).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import balanced_accuracy_score
+
+from clipfair.embedding_files import load_image_embeddings
+from clipfair.labels import VOCAB
+from clipfair.methods.zeroshot import class_scores, predict
+from clipfair.metrics.bootstrap import headline_intervals, resample_weights
+
+COLUMNS = [
+    "model",
+    "label_set",
+    "k",
+    "accuracy",
+    "ci_low",
+    "ci_high",
+    "balanced_accuracy",
+    "balanced_ci_low",
+    "balanced_ci_high",
+    "n",
+]
+
+
+def topk_curve(
+    image: np.ndarray,
+    text: pd.DataFrame,
+    true: pd.Series,
+    task: str,
+    k_max: int,
+    w: np.ndarray,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """Rows (k, accuracy, CIs, balanced accuracy, CIs) of one model and label set."""
+    classes = list(VOCAB[task])
+    extra = [c for c in dict.fromkeys(text["class"]) if c not in classes]
+    classes += extra  # extra classes compete (a wrong prediction), as in the cells
+    prompts = np.stack(text["embedding"].to_numpy())
+    prompt_class = text["class"].to_numpy()
+    fewest = min(int((prompt_class == c).sum()) for c in VOCAB[task])
+    true = true.astype(str).reset_index(drop=True)
+    rows = []
+    for k in range(1, min(k_max, fewest) + 1):
+        scores = class_scores(image, prompts, prompt_class, classes, "topk", k)
+        pred = np.asarray(classes)[predict(scores, classes, "topk", task)]
+        correct = (pred == true.to_numpy()).astype(np.float32)
+        ci = headline_intervals(true, correct, list(VOCAB[task]), w, alpha)
+        rows.append(
+            {
+                "k": k,
+                "accuracy": float(correct.mean(dtype=np.float64)),
+                "ci_low": ci["accuracy_ci"][0],
+                "ci_high": ci["accuracy_ci"][1],
+                "balanced_accuracy": float(balanced_accuracy_score(true, pred)),
+                "balanced_ci_low": ci["balanced_accuracy_ci"][0],
+                "balanced_ci_high": ci["balanced_accuracy_ci"][1],
+                "n": len(true),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def topk_sweep(
+    val_index: str | Path,
+    embeddings: dict[str, str | Path],
+    texts: dict[tuple[str, str], str | Path],
+    task_of: dict[str, str],
+    k_max: int = 32,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """The k analysis of every (model, label set): ``embeddings`` maps a model to its val
+    image embeddings, ``texts`` (model, label set) to the set's prompt embeddings,
+    ``task_of`` a label set to its task."""
+    index = pd.read_parquet(val_index)
+    w = resample_weights(len(index), n_resamples, seed)
+    frames = []
+    for model, emb_path in embeddings.items():
+        image = load_image_embeddings(emb_path, index)
+        for (text_model, label_set), text_path in texts.items():
+            if text_model != model:
+                continue
+            task = task_of[label_set]
+            curve = topk_curve(
+                image, pd.read_parquet(text_path), index[task], task, k_max, w, alpha
+            )
+            frames.append(curve.assign(model=model, label_set=label_set))
+    if not frames:
+        return pd.DataFrame(columns=COLUMNS)
+    return pd.concat(frames, ignore_index=True)[COLUMNS]

@@ -105,3 +105,29 @@ def test_nothing_predictable_exits_non_zero(trained, tmp_path):
     (tmp_path / "broken.jpg").write_text("not a picture")
     proc = _predict(trained[0], tmp_path / "broken.jpg", tmp_path / "missing.jpg")
     assert proc.returncode == 1 and "cannot read image" in proc.stdout
+
+
+def test_a_model_saved_with_relative_paths_predicts_from_another_folder(
+    trained, tmp_path, monkeypatch
+):
+    from clipfair.models.finetune import load_model
+
+    path, val, scores, crops = trained
+    model, _ = load_model(path)
+    monkeypatch.chdir(ROOT)  # as the pipeline runs: paths relative to the repository
+    spec = {"library": "open_clip", "model": "tiny-clip-vit", "config_dir": "workflow/models"}
+    out = tmp_path / "elsewhere" / "model.safetensors"
+    save_model(model, out, {"backbone": spec, "datasource": {}})
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    proc = subprocess.run(
+        ["clipfair", "predict", str(out), str(crops), "--no-detect", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=elsewhere,
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["file"].split("/")[-1]: r for r in json.loads(proc.stdout)}
+    first = val["file"][0].split("/")[1]
+    probs = [rows[first]["probabilities"]["race"][label] for label in VOCAB["race"]]
+    np.testing.assert_allclose(probs, scores["race"][0], atol=1e-5)

@@ -147,3 +147,72 @@ def test_checkpoints_of_another_config_are_not_resumed(data, tmp_path):
     _, history = finetune(_open_clip(), train, train_images, other, tmp_path / "c")
     assert len(history) == 1  # trained again from the start, not "already done"
     assert json.loads((tmp_path / "c" / "manifest.json").read_text())["config"]["lr"] == 5e-4
+
+
+def _run_card(folder, monkeypatch):
+    """Execute the loading code of the README beside an export, from the export's folder."""
+    from clipfair.models.export import card_python
+
+    monkeypatch.chdir(folder)
+    namespace: dict = {}
+    exec(compile(card_python(folder / "README.md"), str(folder / "README.md"), "exec"), namespace)
+    return namespace["model"]
+
+
+def test_transformers_export_loads_with_its_cards_code(hf_folder, data, tmp_path, monkeypatch):
+    train, train_images, _, val_images = data
+    backbone = _hf(hf_folder)
+    tasks = ["age", "gender", "race"]
+    cfg = FinetuneConfig(tasks=tasks, **{**CFG, "epochs": 1})
+    model, _ = finetune(backbone, train, train_images, cfg, tmp_path / "ckpt")
+    out = tmp_path / "export"
+    save_model(model, out / "model.safetensors", {"checkpoint": str(hf_folder)}, backbone)
+    with safe_open(str(out / "model.safetensors"), "pt") as fh:
+        keys = set(fh.keys())
+    assert {k.split(".")[0] for k in keys} == {
+        "vision_model",
+        "age_head",
+        "gender_head",
+        "race_head",
+    }
+    card = _run_card(out, monkeypatch)  # strict=True inside: no key missing or extra
+    pixels = backbone.preprocess(torch.from_numpy(val_images[:8]))
+    with torch.no_grad():
+        ours, theirs = model(pixels), card(pixels)
+    for task in tasks:
+        torch.testing.assert_close(theirs[task], ours[task], rtol=0, atol=0)
+    assert card.gender_head.in_features == hf_folder_hidden(hf_folder)  # pooler_output width
+
+
+def hf_folder_hidden(folder):
+    return json.loads((folder / "config.json").read_text())["vision_config"]["hidden_size"]
+
+
+def test_open_clip_export_loads_with_open_clip_code(data, tmp_path, monkeypatch):
+    train, train_images, _, val_images = data
+    backbone = _open_clip()
+    cfg = FinetuneConfig(tasks=["gender", "race"], **{**CFG, "epochs": 1})
+    model, _ = finetune(backbone, train, train_images, cfg, tmp_path / "ckpt")
+    spec = {"library": "open_clip", "model": "tiny-clip-vit", "config_dir": str(CONFIG_DIR)}
+    out = tmp_path / "export"
+    save_model(model, out / "model.safetensors", {"backbone": spec, "datasource": {}}, backbone)
+    with safe_open(str(out / "model.safetensors"), "pt") as fh:
+        keys = set(fh.keys())
+    assert {k.split(".")[0] for k in keys} == {"visual", "gender_head", "race_head"}
+    card = _run_card(out, monkeypatch)
+    assert card.race_head.in_features == backbone.model.visual.output_dim  # projected output
+    pixels = backbone.preprocess(torch.from_numpy(val_images[:8]))
+    with torch.no_grad():
+        ours, theirs = model(pixels), card(pixels)
+    for task in ("gender", "race"):
+        torch.testing.assert_close(theirs[task], ours[task], rtol=0, atol=0)
+    # the card's own preprocessing (open_clip's transform) matches the pipeline's on a face
+    from PIL import Image
+
+    face = Image.fromarray(np.asarray(val_images[0]))
+    torch.testing.assert_close(
+        card.preprocess(face)[None],
+        backbone.preprocess(torch.from_numpy(val_images[:1])),
+        rtol=0,
+        atol=0.05,
+    )

@@ -63,6 +63,7 @@ rule finetune:
         model=f"{DATA}/finetuned/{{dataset}}/{{backbone}}/{{datasource}}/{{heads}}/model.safetensors",
         scores=f"{DATA}/finetuned/{{dataset}}/{{backbone}}/{{datasource}}/{{heads}}/val_scores.parquet",
         history=f"{DATA}/finetuned/{{dataset}}/{{backbone}}/{{datasource}}/{{heads}}/history.json",
+        card=f"{DATA}/finetuned/{{dataset}}/{{backbone}}/{{datasource}}/{{heads}}/README.md",
     params:
         backbone=backbone_json,
         datasource=datasource_json,

@@ -7,8 +7,9 @@ frozen, AdamW. Seed 000: the same with a gender head only. Labels are sorted alp
 
 Towers: a transformers ``CLIPVisionModel``-style ``vision_model`` (``pooler_output``, as the
 seeds) or an open_clip ``visual`` tower (its projected output). The saved ``model.safetensors``
-holds ``vision_model.*`` and ``<task>_head.*``, the keys of the seeds' model classes, so the
-seed-000 card's ``load_state_dict(load_file(...), strict=False)`` loads it as is.
+uses each family's key names (:mod:`clipfair.models.export`): a transformers export loads
+with the seed-000/001 cards' code as is, an open_clip one with open_clip's factory; the
+``README.md`` beside it holds the loading code.
 
 Training writes a checkpoint after every epoch (trainable weights, AdamW state, RNG state, in
 safetensors) and resumes from the last one; the same seed gives the same result on the CPU.
@@ -228,27 +229,60 @@ def predict_scores(
 
 
 def save_model(
-    model: VisionClassifier, path: str | Path, provenance: dict[str, Any] | None = None
+    model: VisionClassifier,
+    path: str | Path,
+    provenance: dict[str, Any] | None = None,
+    backbone: Backbone | None = None,
 ) -> None:
-    """``model.safetensors`` with the seeds' keys; metadata: label order, tower kind and how
-    to rebuild the architecture (``provenance``: backbone, datasource, base checkpoint)."""
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    """``model.safetensors`` with its family's keys (:mod:`clipfair.models.export`);
+    metadata: label order, tower kind and how to rebuild the architecture (``provenance``:
+    backbone, datasource, base checkpoint; paths stored relative to the file's folder).
+    With ``backbone``, also ``README.md`` beside it with the code that loads the file."""
+    from clipfair.models.export import card_code, export_key, relative_to, write_card
+
+    path = Path(path)
+    state = {
+        export_key(k, model.kind): v.detach().contiguous().cpu()
+        for k, v in model.state_dict().items()
+    }
+    provenance = dict(provenance or {})
+    if provenance.get("checkpoint"):
+        provenance["checkpoint"] = relative_to(provenance["checkpoint"], path.parent)
+    if (provenance.get("backbone") or {}).get("config_dir"):
+        config_dir = relative_to(provenance["backbone"]["config_dir"], path.parent)
+        provenance["backbone"] = {**provenance["backbone"], "config_dir": config_dir}
+    labels = {t: sorted_labels(t) for t in model.tasks}
     meta = {
-        "labels": json.dumps({t: sorted_labels(t) for t in model.tasks}),
+        "labels": json.dumps(labels),
         "tower": model.kind,
-        "provenance": json.dumps(provenance or {}),
+        "provenance": json.dumps(provenance),
     }
     with atomic_path(path) as tmp:
         save_file(state, str(tmp), metadata=meta)
+    if backbone is not None:
+        description = dict(backbone.description)
+        description["pretrained"] = relative_to(description.get("pretrained"), path.parent)
+        code = card_code(
+            model.kind,
+            path.name,
+            labels,
+            description,
+            backbone.mean,
+            backbone.std,
+            (provenance.get("backbone") or {}).get("config_dir"),
+        )
+        write_card(path.with_name("README.md"), code, provenance, model.kind)
 
 
 def load_model(
     path: str | Path, device: torch.device | str = "cpu"
 ) -> tuple[VisionClassifier, Backbone]:
-    """A saved fine-tuned model and its backbone (preprocessing), rebuilt from the metadata."""
+    """A saved fine-tuned model and its backbone (preprocessing), rebuilt from the metadata
+    (relative paths in it are read from the file's folder, so it loads from anywhere)."""
     from safetensors import safe_open
 
     from clipfair.models.backbone import load_backbone
+    from clipfair.models.export import import_key, resolve_from
 
     path = Path(path)
     if not path.is_file():
@@ -258,12 +292,17 @@ def load_model(
     if "labels" not in meta or not meta.get("provenance"):
         raise ValueError(f"{path} has no clipfair metadata (labels, provenance)")
     prov = json.loads(meta["provenance"])
+    spec = dict(prov["backbone"])
+    if spec.get("config_dir"):
+        spec["config_dir"] = resolve_from(spec["config_dir"], path.parent)
     backbone = load_backbone(
-        prov["backbone"],
+        spec,
         prov["datasource"],
-        checkpoint=prov.get("checkpoint") or None,
+        checkpoint=resolve_from(prov.get("checkpoint"), path.parent) or None,
         device=device,
     )
     model = classifier_for(backbone, list(json.loads(meta["labels"])))
-    model.load_state_dict(load_file(str(path), device=str(device)))
+    tower = meta.get("tower", model.kind)
+    state = load_file(str(path), device=str(device))
+    model.load_state_dict({import_key(k, tower): v for k, v in state.items()})
     return model.eval(), backbone

@@ -150,3 +150,43 @@ def test_compare_reference_must_predict_the_grid_dataset(params):
     params["compare"]["references"]["gender"] = "ViT-L-14/openai/probe_gender_ff2adience"
     with pytest.raises(ConfigError, match=r"does not predict grid\.dataset \(fairface\)"):
         resolve_params(params, SCHEMA)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            lambda p: p["datasources"]["openai"].update(backbones=[]),
+            r"datasources\.openai\.backbones.*should be non-empty",
+        ),
+        (
+            lambda p: p["datasources"]["openai"].update(backbones=["ViT-X-99"]),
+            r"datasources\.openai\.backbones names 'ViT-X-99', which is not defined",
+        ),
+        (
+            lambda p: p["grid"].update(backbones=["hf-clip"]),
+            r"grid\.datasources has 'openai', which fits none of grid\.backbones",
+        ),
+        (
+            lambda p: p["grid"].update(datasources=["openai"]),
+            r"grid\.backbones has 'hf-clip', which no datasource of grid\.datasources fits",
+        ),
+    ],
+)
+def test_grid_entries_never_drop_out_silently(params, change, message):
+    change(params)
+    with pytest.raises(ConfigError, match=message):
+        resolve_params(params, SCHEMA)
+
+
+def test_nested_config_strings_are_read_as_the_schema_wants(params):
+    # snakemake --config 'finetune={epochs: 3, lr: 1e-4}' hands the values over as strings
+    params["finetune"] = deep_merge(params["finetune"], {"epochs": "3", "lr": "0.0001"})
+    params["embed"]["compile"] = "true"
+    resolved = resolve_params(params, SCHEMA)
+    assert resolved["finetune"]["epochs"] == 3 and resolved["finetune"]["lr"] == 1e-4
+    assert resolved["embed"]["compile"] is True
+    assert resolved["datasets"]["fairface"]["padding"] == "0.25"  # a string stays a string
+    params["finetune"]["epochs"] = "three"
+    with pytest.raises(ConfigError, match=r"finetune\.epochs.*'three' is not of type 'integer'"):
+        resolve_params(params, SCHEMA)

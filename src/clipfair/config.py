@@ -34,10 +34,46 @@ SOURCE_KINDS = {
 }
 
 
+_SCALAR_TYPES = {"integer": int, "number": (int, float), "boolean": bool}
+
+
+def _coerce_scalars(params: dict[str, Any], validator: jsonschema.Validator) -> None:
+    """Read strings where the schema wants a number or boolean as YAML scalars, in place.
+
+    Snakemake's ``--config 'finetune={epochs: 3}'`` hands nested values over as strings
+    ('3'); only values the schema rejects as strings, and that read as the wanted type, change.
+    """
+    for _ in range(100):  # each pass fixes every error it sees; nested fixes may reveal more
+        changed = False
+        for error in validator.iter_errors(params):
+            wanted = error.validator_value if error.validator == "type" else None
+            if not isinstance(error.instance, str) or not wanted:
+                continue
+            wanted = [wanted] if isinstance(wanted, str) else wanted
+            try:
+                value = yaml.safe_load(error.instance)
+            except yaml.YAMLError:
+                continue
+            if any(isinstance(value, _SCALAR_TYPES.get(t, ())) for t in wanted) and (
+                not isinstance(value, bool) or "boolean" in wanted
+            ):
+                parent = params
+                *path, last = error.absolute_path
+                for key in path:
+                    parent = parent[key]
+                parent[last] = value
+                changed = True
+        if not changed:
+            return
+
+
 def validate_params(params: dict[str, Any], schema_path: str | Path = DEFAULT_SCHEMA) -> None:
-    """Raise ConfigError naming the key and what was expected if ``params`` is invalid."""
+    """Raise ConfigError naming the key and what was expected if ``params`` is invalid.
+
+    Number and boolean values given as strings (nested ``--config``) are read first."""
     schema = yaml.safe_load(Path(schema_path).read_text())
     validator = jsonschema.Draft202012Validator(schema)
+    _coerce_scalars(params, validator)
     errors = list(validator.iter_errors(params))
     if errors:
         error = best_match(errors)
@@ -61,6 +97,7 @@ def validate_params(params: dict[str, Any], schema_path: str | Path = DEFAULT_SC
                 )
     _check_datasets(params)
     _check_methods(params)
+    _check_pairs(params)
     grid_cells = cells(params)
     if not grid_cells:
         raise ConfigError("params: the grid is empty (no datasource fits any backbone)")
@@ -124,6 +161,35 @@ def _check_datasets(params: dict[str, Any]) -> None:
                 source_for_padding(dataset["source"], dataset["padding"])
             except ValueError as exc:
                 raise ConfigError(f"params: datasets.{name}.{exc}") from exc
+
+
+def _check_pairs(params: dict[str, Any]) -> None:
+    """Datasources name defined backbones, and nothing in the grid drops out without a word:
+    every grid datasource pairs with a grid backbone and every grid backbone with a datasource."""
+    for name, entry in params["datasources"].items():
+        for backbone in entry.get("backbones") or []:
+            if backbone not in params["backbones"]:
+                known = ", ".join(sorted(params["backbones"]))
+                raise ConfigError(
+                    f"params: datasources.{name}.backbones names {backbone!r}, which is not "
+                    f"defined under 'backbones:' (defined: {known})"
+                )
+    paired = pairs(params)
+    grid = params["grid"]
+    for datasource in grid["datasources"]:
+        if not any(d == datasource for _, d in paired):
+            allowed = params["datasources"][datasource].get("backbones")
+            raise ConfigError(
+                f"params: grid.datasources has {datasource!r}, which fits none of grid.backbones "
+                f"{grid['backbones']} (datasources.{datasource}.backbones: {allowed}); "
+                "drop it from the grid or add a backbone it fits"
+            )
+    for backbone in grid["backbones"]:
+        if not any(b == backbone for b, _ in paired):
+            raise ConfigError(
+                f"params: grid.backbones has {backbone!r}, which no datasource of "
+                f"grid.datasources fits; add one (datasources.<name>.backbones) or drop it"
+            )
 
 
 def _check_methods(params: dict[str, Any]) -> None:
@@ -282,6 +348,12 @@ class Cell:
     @property
     def key(self) -> str:
         return f"{self.backbone}/{self.datasource}/{self.method}"
+
+    @classmethod
+    def from_key(cls, key: str) -> Cell:
+        """The cell of a ``backbone/datasource/method`` key."""
+        backbone, datasource, method = key.split("/")
+        return cls(backbone, datasource, method)
 
 
 def compare_references(params: dict[str, Any]) -> dict[str, str]:

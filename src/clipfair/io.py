@@ -25,9 +25,11 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     tmp_path = Path(tmp)
     umask = os.umask(0)
     os.umask(umask)
-    tmp_path.chmod(0o666 & ~umask)  # mkstemp creates 0600; give the usual file mode
     try:
         yield tmp_path
+        # mkstemp creates 0600, and writers that replace the file (safetensors) do too: give
+        # the usual file mode to what was written, just before it takes the target's name
+        tmp_path.chmod(0o666 & ~umask)
         os.replace(tmp_path, target)
     finally:
         if tmp_path.exists():

@@ -81,7 +81,7 @@ def test_detection_reports_every_file(trained, tmp_path):
         tmp_path / "broken.jpg",
         "--json",
     )
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 1 and "1 of 5 inputs failed" in proc.stderr  # broken.jpg
     rows = json.loads(proc.stdout)
     by_file: dict[str, list[dict]] = {}
     for r in rows:
@@ -105,6 +105,29 @@ def test_nothing_predictable_exits_non_zero(trained, tmp_path):
     (tmp_path / "broken.jpg").write_text("not a picture")
     proc = _predict(trained[0], tmp_path / "broken.jpg", tmp_path / "missing.jpg")
     assert proc.returncode == 1 and "cannot read image" in proc.stdout
+
+
+def test_bad_files_are_reported_and_the_rest_predicted(trained, tmp_path):
+    model, _, _, crops = trained
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("no pictures here")
+    Image.new("1", (14000, 14000)).save(tmp_path / "bomb.png")  # 196 Mpixel, a few kB
+    good = sorted(crops.iterdir())[0]
+    (tmp_path / "cut.jpg").write_bytes(good.read_bytes()[:300])  # a truncated JPEG
+    proc = _predict(model, empty, tmp_path / "bomb.png", tmp_path / "cut.jpg", good)
+    proc_json = _predict(
+        model, empty, tmp_path / "bomb.png", tmp_path / "cut.jpg", good, "--no-detect", "--json"
+    )
+    assert proc.returncode == 1 and proc_json.returncode == 1
+    rows = {r["file"].split("/")[-1]: r for r in json.loads(proc_json.stdout)}
+    assert rows["empty"]["status"] == "error"
+    assert "no images found in folder" in rows["empty"]["message"]
+    assert ".jpg" in rows["empty"]["message"] and ".png" in rows["empty"]["message"]
+    assert rows["bomb.png"]["status"] == "error" and "too large" in rows["bomb.png"]["message"]
+    assert rows["cut.jpg"]["status"] == "error"
+    assert rows[good.name]["status"] == "ok"  # the good file after the bad ones
+    assert "3 of 4 inputs failed" in proc_json.stderr
 
 
 def test_a_model_saved_with_relative_paths_predicts_from_another_folder(

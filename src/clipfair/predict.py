@@ -39,15 +39,23 @@ class FaceResult:
 
 
 def expand_inputs(paths: list[str | Path]) -> list[Path]:
-    """Files as given, and the image files of folders (sorted); a missing path is kept (it
-    gets an error row)."""
+    """Files as given, and the image files of folders (sorted); a missing path or a folder
+    without images is kept (it gets an error row)."""
     out: list[Path] = []
     for p in map(Path, paths):
-        if p.is_dir():
-            out += sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
-        else:
-            out.append(p)
+        images = sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
+        out += images if p.is_dir() and images else [p]
     return out
+
+
+def _unreadable(path: Path) -> str | None:
+    """Why ``path`` cannot be an image file, or None."""
+    if path.is_dir():
+        kinds = ", ".join(sorted(IMAGE_SUFFIXES))
+        return f"no images found in folder {path} (looked for {kinds}, in subfolders too)"
+    if not path.exists():
+        return f"cannot read image: {path} does not exist"
+    return None
 
 
 def square_crop(image: Image.Image, box: np.ndarray, padding: float) -> Image.Image:
@@ -108,12 +116,24 @@ class Predictor:
         return out
 
     def predict_file(self, path: Path) -> list[FaceResult]:
-        """Every face of one file, or one row saying why there is none."""
+        """Every face of one file, or one row saying why there is none (a file that cannot
+        be read or predicted is an error row; the other files go on)."""
+        reason = _unreadable(path)
+        if reason:
+            return [FaceResult(str(path), "error", message=reason)]
         try:
             with Image.open(path) as im:
                 image = im.convert("RGB")
-        except (OSError, UnidentifiedImageError) as exc:
+        except Image.DecompressionBombError as exc:
+            return [FaceResult(str(path), "error", message=f"refused, too large: {exc}")]
+        except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
             return [FaceResult(str(path), "error", message=f"cannot read image: {exc}")]
+        try:
+            return self._predict_image(path, image)
+        except (RuntimeError, ValueError) as exc:  # e.g. a degenerate size the model rejects
+            return [FaceResult(str(path), "error", message=f"prediction failed: {exc}")]
+
+    def _predict_image(self, path: Path, image: Image.Image) -> list[FaceResult]:
         found = self.faces(image)
         if not found:
             return [FaceResult(str(path), "no_face", message="no face found")]

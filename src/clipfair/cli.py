@@ -65,6 +65,7 @@ def cmd_ingest(args: argparse.Namespace) -> None:
         on_bad_rows=args.on_bad_rows,
         expect=json.loads(args.expect) or None,
         report=args.report,
+        on_count_mismatch=args.on_count_mismatch,
     )
     print(f"ingested {len(index)} {args.split} images into {args.out_images}")
 
@@ -529,6 +530,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--on-bad-rows", default="fail", choices=["fail", "skip"])
     p.add_argument("--expect", default="{}", help='JSON {"rows": N, "gender": {...}, ...}')
+    p.add_argument(
+        "--on-count-mismatch",
+        default="fail",
+        choices=["fail", "note"],
+        help="counts that differ from --expect: fail, or note them in the report",
+    )
     p.add_argument("--report", type=Path, help="CSV of rejected rows (written when not failing)")
 
     p = add("ingest-adience", cmd_ingest_adience, "Adience folds -> index and image cache")

@@ -41,6 +41,7 @@ rule ingest:
         raw=lambda w, input: os.path.dirname(input.zip),
         size=lambda w: config["datasets"][w.dataset]["image_size"],
         on_bad_rows=lambda w: config["datasets"][w.dataset].get("on_bad_rows", "fail"),
+        on_count_mismatch=lambda w: config["datasets"][w.dataset].get("on_count_mismatch", "fail"),
         expect=lambda w: as_json(expected_counts(w.dataset, w.split)),
     threads: 2
     conda:
@@ -55,7 +56,8 @@ rule ingest:
         "clipfair ingest --raw {params.raw} --split {wildcards.split}"
         " --out-index {output.index} --out-images {output.images}"
         " --image-size {params.size} --threads {threads} --on-bad-rows {params.on_bad_rows}"
-        " --expect {params.expect:q} --report {output.rejected} > {log} 2>&1"
+        " --expect {params.expect:q} --on-count-mismatch {params.on_count_mismatch}"
+        " --report {output.rejected} > {log} 2>&1"
 
 
 # Adience (seed 004): fold files + aligned faces, ingested into the same index + image cache.

@@ -13,6 +13,7 @@ import io
 import stat
 import sys
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -80,6 +81,7 @@ def parse_labels(csv_path: str | Path, split: str) -> tuple[pd.DataFrame, list[B
     good: list[list[str]] = []
     lines: list[int] = []
     seen: dict[str, int] = {}
+    noted_first: set[int] = set()
     for lineno, row in enumerate(rows, start=2):
         where = f"{csv_path}:{lineno}"
         if len(row) != len(CSV_HEADER):
@@ -96,6 +98,15 @@ def parse_labels(csv_path: str | Path, split: str) -> tuple[pd.DataFrame, list[B
             reasons.append(f"file {name!r} is not under '{split}/'")
         if name in seen:
             reasons.append(f"file {name!r} repeats line {seen[name]}")
+            if seen[name] not in noted_first:  # the first copy goes too: say so at its line
+                noted_first.add(seen[name])
+                bad.append(
+                    BadRow(
+                        f"{csv_path}:{seen[name]}",
+                        name,
+                        f"listed again at line {lineno}; every copy is dropped",
+                    )
+                )
         for task in TASKS:
             if record[task] not in VOCAB[task]:
                 reasons.append(
@@ -161,17 +172,39 @@ def _decode_or_reason(data: bytes, name: str, size: int) -> np.ndarray | str:
         return str(exc).split(": ", 1)[1]
 
 
-def member_problems(zip_path: Path, files: list[str]) -> list[BadRow]:
-    """Listed files that are missing from the zip or unsafe to read (traversal, symlink)."""
-    with zipfile.ZipFile(zip_path) as zf:
+def open_zip(zip_path: str | Path) -> zipfile.ZipFile:
+    """The release zip; IngestError naming it when it is not a readable zip or is empty."""
+    try:
+        zf = zipfile.ZipFile(zip_path)
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise IngestError(
+            f"{zip_path}: not a readable zip archive ({exc}); the download may be truncated "
+            "or damaged: delete it and run the acquire rule again"
+        ) from None
+    if not zf.infolist():
+        zf.close()
+        raise IngestError(f"{zip_path}: the archive is empty (no members)")
+    return zf
+
+
+def member_problems(zip_path: Path, files: list[str]) -> tuple[list[BadRow], list[BadRow]]:
+    """(listed files missing from the zip or unsafe to read, unlisted members refused as
+    unsafe: absolute paths, `..`, symlinks, which nothing would ever extract)."""
+    with open_zip(zip_path) as zf:
         infos = {info.filename: info for info in zf.infolist()}
     bad = []
+    listed = set(files)
     for name in files:
         if name not in infos:
             bad.append(BadRow(str(zip_path), name, "listed in the labels but missing from the zip"))
         elif problem := check_member(infos[name]):
             bad.append(BadRow(str(zip_path), name, problem.split(": ", 1)[1]))
-    return bad
+    refused = [
+        BadRow(str(zip_path), name, f"refused member: {problem.split(': ', 1)[1]}")
+        for name, info in infos.items()
+        if name not in listed and (problem := check_member(info))
+    ]
+    return bad, refused
 
 
 def decode_to_cache(
@@ -188,8 +221,16 @@ def decode_to_cache(
     written. Otherwise their rows are left black and returned, for ``drop_rows``.
     """
     zip_path = Path(zip_path)
-    with zipfile.ZipFile(zip_path) as zf:
+    with open_zip(zip_path) as zf:
         return decode_into_cache(zf.read, str(zip_path), files, out_npy, size, threads, strict)
+
+
+def _read_or_reason(read: Callable[[str], bytes], name: str) -> bytes | str:
+    """A member's bytes, or why they cannot be read (bad CRC, truncated data, bad header)."""
+    try:
+        return read(name)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
+        return f"cannot read it from the archive ({type(exc).__name__}: {exc})"
 
 
 def decode_into_cache(
@@ -211,22 +252,35 @@ def decode_into_cache(
         with ThreadPoolExecutor(max_workers=threads) as pool:
             start = 0
             for chunk in _chunks(files, 512):
-                blobs = [read(name) for name in chunk]
-                decoded = pool.map(_decode_or_reason, blobs, chunk, [size] * len(chunk))
-                for offset, arr in enumerate(decoded):
-                    if isinstance(arr, str):
-                        failed.append(
-                            BadRow(source, chunk[offset], f"cannot decode image ({arr})")
-                        )
-                    else:
+                blobs = [_read_or_reason(read, name) for name in chunk]
+                readable = [i for i, b in enumerate(blobs) if isinstance(b, bytes)]
+                decoded = dict(
+                    zip(
+                        readable,
+                        pool.map(
+                            _decode_or_reason,
+                            [blobs[i] for i in readable],
+                            [chunk[i] for i in readable],
+                            [size] * len(readable),
+                        ),
+                        strict=True,
+                    )
+                )
+                for offset, name in enumerate(chunk):
+                    arr = decoded.get(offset, blobs[offset])
+                    if isinstance(arr, np.ndarray):
                         cache[start + offset] = arr
+                    elif offset in decoded:
+                        failed.append(BadRow(source, name, arr))
+                    else:
+                        failed.append(BadRow(source, name, arr))
                 start += len(chunk)
                 bar.update(len(chunk))
         bar.close()
         cache.flush()
         del cache
         if strict:
-            _raise_if([str(b) for b in failed], f"{source}: undecodable images")
+            _raise_if([str(b) for b in failed], f"{source}: unreadable or undecodable images")
     return failed
 
 
@@ -258,6 +312,15 @@ def check_expected(index: pd.DataFrame, expect: dict[str, Any] | None, what: str
     return problems
 
 
+def _raise_if_empty(index: pd.DataFrame, csv_path: Path, bad: list[BadRow]) -> None:
+    """No usable rows is an error in every mode (an empty or wrong archive, not a result)."""
+    if index.empty:
+        _raise_if(
+            [str(b) for b in bad] or ["(no rows)"],
+            f"{csv_path}: no usable rows left ({len(bad)} bad); nothing to ingest",
+        )
+
+
 def write_report(path: str | Path, bad: list[BadRow], notes: list[str]) -> None:
     """CSV of the rejected rows (where, file, reason) plus count notes, atomically."""
     rows = [(b.where, b.file, b.reason) for b in bad] + [("expected counts", "", n) for n in notes]
@@ -278,42 +341,64 @@ def ingest_split(
     on_bad_rows: str = "fail",
     expect: dict[str, Any] | None = None,
     report: str | Path | None = None,
+    on_count_mismatch: str = "fail",
 ) -> pd.DataFrame:
     """Validate ``split`` of the release in ``raw_dir``; write its index and image cache.
 
-    Bad rows (invalid labels, duplicates, missing, unsafe or undecodable images) fail the
-    split by default, listing them (``on_bad_rows="fail"``), or are dropped and listed in
-    ``report`` (``"skip"``). Expected counts (``expect``: rows, per-label counts) fail a
-    complete split that does not match; after skipping they become notes in the report.
+    Bad rows (invalid labels, duplicates, missing, unsafe, unreadable or undecodable images)
+    fail the split by default, listing them (``on_bad_rows="fail"``), or are dropped and
+    listed in ``report`` (``"skip"``); unsafe members the labels do not list are refused
+    the same way. Expected counts (``expect``: rows, per-label counts) that do not match fail
+    the split in either mode unless ``on_count_mismatch="note"`` (then they are notes in the
+    report). A split left with no rows is an error in every mode.
     """
     if on_bad_rows not in ("fail", "skip"):
         raise ValueError(f"on_bad_rows must be 'fail' or 'skip'; got {on_bad_rows!r}")
+    if on_count_mismatch not in ("fail", "note"):
+        raise ValueError(f"on_count_mismatch must be 'fail' or 'note'; got {on_count_mismatch!r}")
     raw_dir = Path(raw_dir)
     csv_path = raw_dir / label_csv(split)
     index, bad = parse_labels(csv_path, split)
-    bad += member_problems(raw_dir / IMAGES_ZIP, index["file"].tolist())
+    missing, refused = member_problems(raw_dir / IMAGES_ZIP, index["file"].tolist())
+    bad += missing + refused
     if on_bad_rows == "fail":
         _raise_if([str(b) for b in bad], f"{csv_path}: bad rows (on_bad_rows: skip drops them)")
     index = index[~index["file"].isin({b.file for b in bad})].reset_index(drop=True)
+    _raise_if_empty(index, csv_path, bad)
     counts = check_expected(index, expect, f"{csv_path}")
-    if on_bad_rows == "fail":
+    if on_bad_rows == "fail" and on_count_mismatch == "fail":
         _raise_if(counts, f"{csv_path}: not the expected release")
-    failed = decode_to_cache(
-        raw_dir / IMAGES_ZIP,
-        index["file"].tolist(),
-        out_images,
-        image_size,
-        threads,
-        strict=on_bad_rows == "fail",
-    )
-    if failed:
-        keep = ~index["file"].isin({b.file for b in failed}).to_numpy()
-        drop_rows(out_images, keep)
-        index = index[keep].reset_index(drop=True)
-        bad += failed
-        counts = check_expected(index, expect, f"{csv_path}")
-    if report is not None:
-        write_report(report, bad, counts)
+    out_images = Path(out_images)
+    staged = out_images.with_name(f".{out_images.name}.staged.npy")  # ours until all checks pass
+    try:
+        failed = decode_to_cache(
+            raw_dir / IMAGES_ZIP,
+            index["file"].tolist(),
+            staged,
+            image_size,
+            threads,
+            strict=on_bad_rows == "fail",
+        )
+        if failed:
+            keep = ~index["file"].isin({b.file for b in failed}).to_numpy()
+            drop_rows(staged, keep)
+            index = index[keep].reset_index(drop=True)
+            bad += failed
+            _raise_if_empty(index, csv_path, bad)
+            counts = check_expected(index, expect, f"{csv_path}")
+        if counts and on_count_mismatch == "fail":
+            for b in bad:  # what was dropped, for the rule's log
+                print(b, file=sys.stderr)
+            _raise_if(
+                counts,
+                f"{csv_path}: after dropping {len(bad)} bad row(s), not the expected counts "
+                "(on_count_mismatch: note accepts that)",
+            )
+        if report is not None:
+            write_report(report, bad, counts)
+        staged.replace(out_images)
+    finally:
+        staged.unlink(missing_ok=True)
     index["row"] = np.arange(len(index))
     write_parquet(out_index, index)
     return index

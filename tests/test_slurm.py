@@ -79,7 +79,7 @@ def test_demo_grid_through_slurm_matches_the_local_run(slurm, tmp_path):
         re.search(r"logs/slurm/rule_(\w+)/", str(p)).group(1)
         for p in (on_slurm / "logs" / "slurm").rglob("*.log")
     }
-    assert {"train_clip", "embed_images", "run_method", "evaluate"} <= rules
+    assert {"train_clip", "embed_images", "cells_zeroshot", "cells_probes"} <= rules
 
     # ... and the numbers are those of the local run
     a = pd.read_csv(on_slurm / "metrics" / "summary.csv")

@@ -1,9 +1,13 @@
 # Config validation (one schema) and the small helpers that spell the grid into file paths.
 import json
+from dataclasses import astuple
+from pathlib import Path
 
-from clipfair.config import cells, compare_references, method_data, pairs, resolve_params
+import clipfair
+from clipfair.code_version import code_version
+from clipfair.config import Cell, cells, compare_references, method_data, pairs, resolve_params
 from clipfair.data.layout import source_for_padding
-from clipfair.methods import get_method
+from clipfair.methods import METHODS
 from clipfair.methods.label_sets import label_set_path
 from clipfair.metrics import CELL_SCHEMA
 from clipfair.models.vggface_weights import is_url
@@ -32,6 +36,17 @@ wildcard_constraints:
     split="train|val",
     label_set=NAME,
     eval_dataset=NAME,
+
+
+# the package sources of this checkout (the installed package's when run from elsewhere)
+SRC = Path(workflow.basedir) / "src"
+SRC = SRC if (SRC / "clipfair").is_dir() else Path(clipfair.__file__).parent.parent
+
+
+def code(*modules):
+    """Fingerprint of the given clipfair modules and all they import. As a param of the
+    rules that run them, it reruns a job when its code changes (src/clipfair/code_version.py)."""
+    return code_version(tuple(modules), SRC)
 
 
 def datasets_of(fmt):
@@ -89,10 +104,6 @@ def source_model_config(wildcards):
     return os.path.join(source.get("config_dir", "."), f"{source['model']}.json")
 
 
-def method_spec(wildcards):
-    return config["methods"][wildcards.method]
-
-
 LABEL_SET_DIR = config.get("zeroshot", {}).get("label_set_dir")
 # method kind -> the shared options of that family (the probe's C sweep; where zero-shot
 # finds label set files)
@@ -103,18 +114,13 @@ METHOD_OPTIONS = {
 }
 
 
-def method_options(wildcards):
-    """The shared options of the method's family, as JSON."""
-    return as_json(METHOD_OPTIONS.get(method_spec(wildcards)["kind"], {}))
-
-
-def method_inputs(wildcards):
-    """Inputs named by the method's NEEDS: split embeddings/indexes (of the datasets its
+def cell_inputs(backbone, datasource, method):
+    """Inputs the method's kind needs: split embeddings/indexes (of the datasets its
     train_on / eval_on roles name), prompt embeddings, or a trained model's val scores."""
-    spec = method_spec(wildcards)
-    needs = set(get_method(spec["kind"]).NEEDS)
-    data = method_data(config, wildcards.method)
-    model = f"{wildcards.backbone}/{wildcards.datasource}"
+    spec = config["methods"][method]
+    needs = set(METHODS[spec["kind"]].needs)
+    data = method_data(config, method)
+    model = f"{backbone}/{datasource}"
     inputs = {"val_index": f"{DATA}/interim/{data['eval']}/val.parquet"}
     for split, dataset in (("train", data["train"]), ("val", data["eval"])):
         if split in needs:
@@ -127,17 +133,72 @@ def method_inputs(wildcards):
     elif spec["kind"] == "vggface_transfer":
         inputs["finetuned"] = f"{DATA}/vggface/{data['train']}/{model}/scores_{data['eval']}.parquet"
     if "text" in needs:
-        inputs["text"] = (
-            f"{DATA}/embeddings/text/{wildcards.backbone}/{wildcards.datasource}/"
-            f"{spec['label_set']}.parquet"
-        )
+        inputs["text"] = f"{DATA}/embeddings/text/{model}/{spec['label_set']}.parquet"
     return inputs
 
 
-def optional_flags(wildcards, input):
-    """CLI flags for the optional method inputs that this method has."""
-    names = ("train_index", "train_emb", "val_emb", "text", "finetuned")
-    return " ".join(f"--{n.replace('_', '-')} {input[n]}" for n in names if n in input.keys())
+def cell_outputs(backbone, datasource, method):
+    """A cell's predictions, method info and metrics."""
+    model = f"{backbone}/{datasource}"
+    return {
+        "predictions": f"{DATA}/predictions/{DATASET}/{model}/{method}.parquet",
+        "info": f"{DATA}/predictions/{DATASET}/{model}/{method}.info.json",
+        "metrics": f"{METRICS}/cells/{model}/{method}.json",
+    }
+
+
+def cell_batches():
+    """{batch: (methods, backbones, datasources)}: the grid's cells grouped into one job per
+    model and batch (the method kind's ``batch``). Every model of a batch runs all of its
+    methods (a method runs on the backbone family it fits), so a job's outputs are fixed."""
+    by_pair = {}
+    for c in cells(config):
+        batch = METHODS[config["methods"][c.method]["kind"]].batch
+        by_pair.setdefault(batch, {}).setdefault((c.backbone, c.datasource), []).append(c.method)
+    out = {}
+    for batch, pair_methods in by_pair.items():
+        methods = sorted({m for ms in pair_methods.values() for m in ms})
+        for pair, ms in pair_methods.items():
+            if sorted(ms) != methods:  # cannot happen with the applies() rules; say so if it does
+                raise ValueError(f"batch {batch}: {'/'.join(pair)} runs {ms}, others {methods}")
+        backbones = sorted({b for b, _ in pair_methods})
+        datasources = sorted({d for _, d in pair_methods})
+        out[batch] = (methods, backbones, datasources)
+    return out
+
+
+def batch_input_files(methods):
+    """Input function of a batch job: every file its cells read."""
+
+    def files(wildcards):
+        paths = set()
+        for method in methods:
+            paths.update(cell_inputs(wildcards.backbone, wildcards.datasource, method).values())
+        return sorted(paths)
+
+    return files
+
+
+def batch_plan(methods):
+    """Params function of a batch job: the cells it runs, as `clipfair run-cells` reads them."""
+
+    def plan(wildcards):
+        entries = []
+        for method in methods:
+            spec = config["methods"][method]
+            entries.append(
+                {
+                    "cell": f"{wildcards.backbone}/{wildcards.datasource}/{method}",
+                    "spec": spec,
+                    "data": method_data(config, method),
+                    "options": METHOD_OPTIONS.get(spec["kind"], {}),
+                    "inputs": cell_inputs(wildcards.backbone, wildcards.datasource, method),
+                    "outputs": cell_outputs(wildcards.backbone, wildcards.datasource, method),
+                }
+            )
+        return as_json(entries)
+
+    return plan
 
 
 K_ANALYSIS = config.get("zeroshot", {}).get("k_analysis") or {"label_sets": [], "k_max": 1}
@@ -158,7 +219,7 @@ def grid_predictions(wildcards):
     """{cell key: predictions file} of the cells predicting grid.dataset's val (comparable
     with the references image by image)."""
     return {
-        c.key: f"{DATA}/predictions/{DATASET}/{c.key}.parquet"
+        c.key: cell_outputs(c.backbone, c.datasource, c.method)["predictions"]
         for c in cells(config)
         if method_data(config, c.method)["eval"] == DATASET
     }
@@ -208,8 +269,8 @@ def topk_sweep_inputs(wildcards):
 def reference_predictions(wildcards):
     """{task: predictions of the task's reference cell} (for the confusion matrices)."""
     return {
-        task: f"{DATA}/predictions/{DATASET}/{cell}.parquet"
-        for task, cell in compare_references(config).items()
+        task: cell_outputs(*astuple(Cell.from_key(key)))["predictions"]
+        for task, key in compare_references(config).items()
     }
 
 
@@ -222,4 +283,4 @@ def final_targets():
 
 
 def cell_metric_files():
-    return [f"{METRICS}/cells/{c.key}.json" for c in cells(config)]
+    return [cell_outputs(c.backbone, c.datasource, c.method)["metrics"] for c in cells(config)]

@@ -10,8 +10,6 @@ import numpy as np
 
 from clipfair.labels import VOCAB
 
-NEEDS = ("finetuned",)
-
 
 def score_columns(task: str) -> list[str]:
     """Columns of the val scores file for ``task``, in the canonical class order."""

@@ -19,8 +19,6 @@ from clipfair.labels import VOCAB
 from clipfair.methods.logreg import LogRegFit, fit_logreg_batched
 from clipfair.models.backbone import pick_device
 
-NEEDS = ("train", "val")
-
 
 def c_grid(options: dict[str, Any]) -> np.ndarray:
     """The sweep's C values: ``n_c`` log-spaced from ``c_min`` to ``c_max``."""

@@ -1,7 +1,14 @@
-"""Run one method cell: load the inputs its ``NEEDS`` names, write predictions + info."""
+"""Run method cells: load the inputs each method kind needs (:data:`clipfair.methods.METHODS`),
+write its predictions, its info and its metrics.
+
+A grid job runs a batch of cells of one model in one process (:func:`run_cells`): inputs that
+several cells read (embeddings, indexes, prompt embeddings) are loaded once, and the
+bootstrap resampling is drawn once per image count.
+"""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,29 +18,50 @@ import pandas as pd
 from clipfair.embedding_files import load_image_embeddings
 from clipfair.io import write_json, write_parquet
 from clipfair.labels import TASKS
-from clipfair.methods import get_method
+from clipfair.methods import get_method, method_kind
+
+#: the input files a cell may name, and the flag or plan key that gives them
+INPUT_KEYS = ("val_index", "train_index", "train_emb", "val_emb", "text", "finetuned")
+
+
+class InputCache:
+    """Files read once per process: parquet tables and index-checked embeddings."""
+
+    def __init__(self) -> None:
+        self._tables: dict[str, pd.DataFrame] = {}
+        self._embeddings: dict[tuple[str, str], np.ndarray] = {}
+
+    def table(self, path: str | Path) -> pd.DataFrame:
+        key = str(path)
+        if key not in self._tables:
+            self._tables[key] = pd.read_parquet(path)
+        return self._tables[key]
+
+    def embeddings(self, path: str | Path, index_path: str | Path) -> np.ndarray:
+        key = (str(path), str(index_path))
+        if key not in self._embeddings:
+            self._embeddings[key] = load_image_embeddings(path, self.table(index_path))
+        return self._embeddings[key]
 
 
 def load_inputs(
-    needs: tuple[str, ...],
-    index: dict[str, str],
-    embeddings: dict[str, str],
-    text: str | None,
-    finetuned: str | None = None,
+    needs: tuple[str, ...], paths: dict[str, str | None], cache: InputCache | None = None
 ) -> dict[str, Any]:
-    """Read the split indexes/embeddings, prompt embeddings or fine-tuned scores a method needs."""
-    inputs: dict[str, Any] = {}
-    for need, path, flag in (("text", text, "--text"), ("finetuned", finetuned, "--finetuned")):
-        if need in needs:
-            if path is None:
-                raise ValueError(f"this method needs {need} input ({flag})")
-            inputs[need] = pd.read_parquet(path)
+    """Read the split indexes/embeddings, prompt embeddings or trained scores a method needs
+    (``paths``: keys of :data:`INPUT_KEYS`)."""
+    cache = cache or InputCache()
+    inputs: dict[str, Any] = {"val_index": cache.table(paths["val_index"])}
     for need in needs:
         if need in ("text", "finetuned"):
+            if not paths.get(need):
+                raise ValueError(f"this method needs {need} input (--{need})")
+            inputs[need] = cache.table(paths[need])
             continue
-        split_index = pd.read_parquet(index[need])
-        inputs[f"{need}_index"] = split_index
-        inputs[need] = load_image_embeddings(embeddings[need], split_index)
+        index, emb = paths.get(f"{need}_index"), paths.get(f"{need}_emb")
+        if not index or not emb:
+            raise ValueError(f"this method needs {need} embeddings and index (--{need}-emb)")
+        inputs[f"{need}_index"] = cache.table(index)
+        inputs[need] = cache.embeddings(emb, index)
     return inputs
 
 
@@ -64,29 +92,67 @@ def predictions_frame(
 
 def run_cell(
     spec: dict[str, Any],
-    index: dict[str, str],
-    embeddings: dict[str, str],
-    text: str | None,
+    paths: dict[str, str | None],
     out_predictions: str | Path,
     out_info: str | Path,
     seed: int,
     options: dict[str, Any],
-    finetuned: str | None = None,
     data: dict[str, str | None] | None = None,
-) -> pd.DataFrame:
+    cache: InputCache | None = None,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Run the method of ``spec`` and write its predictions (parquet) and info (JSON).
 
     ``data`` names the datasets it trained on and predicts (kept in the info for the tables).
     """
     method = get_method(spec["kind"])
-    inputs = load_inputs(method.NEEDS, index, embeddings, text, finetuned)
-    if "val_index" not in inputs:
-        inputs["val_index"] = pd.read_parquet(index["val"])
+    inputs = load_inputs(method_kind(spec["kind"]).needs, paths, cache)
     scores, classes, info = method.run(spec, inputs, seed, options)
     pred_index = (
         method.predict_index(scores, classes, spec) if hasattr(method, "predict_index") else None
     )
     df = predictions_frame(inputs["val_index"], spec["task"], scores, classes, pred_index)
+    info = {"spec": spec, "data": data or {}, **info}
     write_parquet(out_predictions, df)
-    write_json(out_info, {"spec": spec, "data": data or {}, **info})
-    return df
+    write_json(out_info, info)
+    return df, info
+
+
+def run_cells(plan: list[dict[str, Any]], seed: int, bootstrap: dict[str, Any]) -> list[str]:
+    """Run and evaluate every cell of ``plan`` (entries: cell, spec, data, options, inputs,
+    outputs with predictions/info/metrics paths); returns one line per cell."""
+    from clipfair.metrics.bootstrap import resample_weights
+    from clipfair.metrics.cell import evaluate_cell
+
+    cache = InputCache()
+    weights: dict[int, np.ndarray] = {}
+    lines = []
+    for entry in plan:
+        start = time.perf_counter()
+        out = entry["outputs"]
+        pred, info = run_cell(
+            entry["spec"],
+            entry["inputs"],
+            out["predictions"],
+            out["info"],
+            seed,
+            entry.get("options") or {},
+            entry.get("data"),
+            cache,
+        )
+        n = len(pred)
+        if n not in weights:
+            weights[n] = resample_weights(n, bootstrap["n_resamples"], bootstrap["seed"])
+        metrics = evaluate_cell(
+            pred,
+            info,
+            entry["cell"],
+            bootstrap["n_resamples"],
+            bootstrap["seed"],
+            bootstrap["alpha"],
+            weights[n],
+        )
+        write_json(out["metrics"], metrics)
+        seconds = time.perf_counter() - start
+        lines.append(f"{entry['cell']}: accuracy {metrics['accuracy']:.4f} ({seconds:.2f} s)")
+        print(lines[-1], flush=True)
+    return lines

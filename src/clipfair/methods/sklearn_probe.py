@@ -13,8 +13,6 @@ from sklearn.linear_model import LogisticRegression
 from clipfair.labels import VOCAB
 from clipfair.methods.linear_probe import c_grid, holdout_split
 
-NEEDS = ("train", "val")
-
 
 def sklearn_sweep(
     x: np.ndarray, y: np.ndarray, cs: np.ndarray, holdout: float, seed: int, max_iter: int

@@ -30,7 +30,6 @@ import pandas as pd
 from clipfair.labels import VOCAB
 from clipfair.methods.label_sets import get_label_set
 
-NEEDS = ("val", "text")
 AGGREGATIONS = ("mean", "topk", "probtopk", "embavg")
 
 #: seed 002's race order (race_predict.py ``new_race_dict``), which decides its ties

@@ -91,11 +91,16 @@ def cell_intervals(
     n_resamples: int = 1000,
     seed: int = 0,
     alpha: float = 0.05,
+    weights: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """CIs of accuracy, balanced accuracy, every group accuracy; worst group and largest gap."""
+    """CIs of accuracy, balanced accuracy, every group accuracy; worst group and largest gap.
+
+    ``weights``: :func:`resample_weights` of these n images, shared between cells."""
     correct = (pred["true"].astype(str) == pred["pred"].astype(str)).to_numpy(np.float32)
     n = len(correct)
-    w = resample_weights(n, n_resamples, seed)
+    w = resample_weights(n, n_resamples, seed) if weights is None else weights
+    if w.shape != (n_resamples, n):
+        raise ValueError(f"resampling weights {w.shape} do not fit {n_resamples} x {n} images")
     out: dict[str, Any] = {"bootstrap": {"n_resamples": n_resamples, "seed": seed, "alpha": alpha}}
     out.update(headline_intervals(pred["true"].astype(str), correct, task_classes, w, alpha))
     for grouping, (labels, hot) in group_columns(pred).items():

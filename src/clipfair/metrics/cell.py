@@ -1,0 +1,41 @@
+"""One cell's metrics JSON: classification and group metrics, bootstrap CIs, coordinates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from clipfair.labels import VOCAB
+from clipfair.metrics.bootstrap import cell_intervals
+from clipfair.metrics.classification import cell_metrics
+
+
+def evaluate_cell(
+    pred: pd.DataFrame,
+    info: dict[str, Any],
+    cell: str,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    alpha: float = 0.05,
+    weights: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """Metrics of a predictions frame with its method info, keyed by ``cell``
+    (backbone/datasource/method); ``weights``: a bootstrap resampling to share between cells
+    of the same images."""
+    metrics = cell_metrics(pred, info.get("categories"))
+    metrics.update(
+        cell_intervals(pred, list(VOCAB[metrics["task"]]), n_resamples, seed, alpha, weights)
+    )
+    backbone, datasource, method = cell.split("/")
+    data = info.get("data") or {}
+    metrics.update(
+        backbone=backbone,
+        datasource=datasource,
+        method=method,
+        method_info=info,
+        train_data=data.get("train"),
+        eval_data=data.get("eval"),
+    )
+    return metrics

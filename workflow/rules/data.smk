@@ -11,6 +11,7 @@ rule acquire:
         csv_train=f"{DATA}/raw/{{dataset}}/{{padding}}/fairface_label_train.csv",
         csv_val=f"{DATA}/raw/{{dataset}}/{{padding}}/fairface_label_val.csv",
     params:
+        code=code("clipfair.data.acquire"),  # the code it runs: changed code reruns it
         source=lambda w: as_json(
             source_for_padding(config["datasets"][w.dataset]["source"], w.padding)
         ),
@@ -38,6 +39,7 @@ rule ingest:
         images=f"{DATA}/interim/{{dataset}}/{{split}}_images.npy",
         rejected=f"{DATA}/interim/{{dataset}}/{{split}}_rejected.csv",
     params:
+        code=code("clipfair.data.ingest"),  # the code it runs: changed code reruns it
         raw=lambda w, input: os.path.dirname(input.zip),
         size=lambda w: config["datasets"][w.dataset]["image_size"],
         on_bad_rows=lambda w: config["datasets"][w.dataset].get("on_bad_rows", "fail"),
@@ -69,6 +71,7 @@ rule acquire_adience:
     output:
         directory(f"{DATA}/raw/{{dataset}}/adience"),
     params:
+        code=code("clipfair.data.acquire"),  # the code it runs: changed code reruns it
         source=lambda w: as_json(config["datasets"][w.dataset]["source"]),
     conda:
         CONDA_ENV
@@ -93,6 +96,7 @@ rule ingest_adience:
         images=f"{DATA}/interim/{{dataset}}/{{split}}_images.npy",
         rejected=f"{DATA}/interim/{{dataset}}/{{split}}_rejected.csv",
     params:
+        code=code("clipfair.data.adience"),  # the code it runs: changed code reruns it
         size=lambda w: config["datasets"][w.dataset]["image_size"],
         val_folds=lambda w: ",".join(map(str, config["datasets"][w.dataset]["val_folds"])),
         on_bad_rows=lambda w: config["datasets"][w.dataset].get("on_bad_rows", "fail"),

@@ -10,6 +10,7 @@ rule embed_images:
         emb=f"{DATA}/embeddings/{{dataset}}/{{backbone}}/{{datasource}}/{{split}}.npy",
         meta=f"{DATA}/embeddings/{{dataset}}/{{backbone}}/{{datasource}}/{{split}}.json",
     params:
+        code=code("clipfair.embed"),  # the code it runs: changed code reruns it
         backbone=backbone_json,
         datasource=datasource_json,
         cache_dir=config.get("cache_dir") or "",
@@ -47,6 +48,7 @@ rule embed_text:
             ext=["parquet", "json"],
         ),
     params:
+        code=code("clipfair.embed", "clipfair.methods.label_sets"),  # the code it runs: changed code reruns it
         backbone=backbone_json,
         datasource=datasource_json,
         cache_dir=config.get("cache_dir") or "",

@@ -5,9 +5,14 @@ rule train_clip:
     input:
         index=f"{DATA}/interim/{DATASET}/train.parquet",
         images=f"{DATA}/interim/{DATASET}/train_images.npy",
+        model_config=lambda w: os.path.join(
+            config["backbones"][w.backbone].get("config_dir", "."),
+            f"{config['backbones'][w.backbone]['model']}.json",
+        ),
     output:
         f"{DATA}/models/{{backbone}}/{{datasource}}.safetensors",
     params:
+        code=code("clipfair.models.train_clip"),  # the code it runs: changed code reruns it
         model=lambda w: config["backbones"][w.backbone]["model"],
         config_dir=lambda w: config["backbones"][w.backbone].get("config_dir", "."),
         train=lambda w: config["datasources"][w.datasource]["train"],
@@ -39,6 +44,8 @@ rule convert_hf:
         model_config=source_model_config,
     output:
         directory(f"{DATA}/models/{{backbone}}/{{datasource}}"),
+    params:
+        code=code("clipfair.models.hf_convert"),  # the code it runs: changed code reruns it
     conda:
         CONDA_ENV
     log:
@@ -65,6 +72,7 @@ rule finetune:
         history=f"{DATA}/finetuned/{{dataset}}/{{backbone}}/{{datasource}}/{{heads}}/history.json",
         card=f"{DATA}/finetuned/{{dataset}}/{{backbone}}/{{datasource}}/{{heads}}/README.md",
     params:
+        code=code("clipfair.models.finetune", "clipfair.models.export", "clipfair.methods.finetuned"),  # the code it runs: changed code reruns it
         backbone=backbone_json,
         datasource=datasource_json,
         cache_dir=config.get("cache_dir") or "",
@@ -103,6 +111,7 @@ rule vggface_weights:
     output:
         f"{DATA}/models/{{backbone}}/{{datasource}}.t7",
     params:
+        code=code("clipfair.models.vggface_weights"),  # the code it runs: changed code reruns it
         datasource=datasource_entry_json,
         archive_dir=lambda w: f"{DATA}/raw/{w.backbone}",
     conda:
@@ -129,6 +138,7 @@ rule vggface_transfer:
         model=f"{DATA}/vggface/{{dataset}}/{{backbone}}/{{datasource}}/model.safetensors",
         history=f"{DATA}/vggface/{{dataset}}/{{backbone}}/{{datasource}}/history.json",
     params:
+        code=code("clipfair.models.vggface_gender"),  # the code it runs: changed code reruns it
         settings=as_json(VGGFACE),
         seed=config["seed"],
     threads: VGGFACE.get("threads", 2)
@@ -159,6 +169,7 @@ rule vggface_score:
     output:
         f"{DATA}/vggface/{{dataset}}/{{backbone}}/{{datasource}}/scores_{{eval_dataset}}.parquet",
     params:
+        code=code("clipfair.models.vggface_gender"),  # the code it runs: changed code reruns it
         device=VGGFACE.get("device", "auto"),
         batch=VGGFACE.get("batch_val", 64),
     threads: VGGFACE.get("threads", 2)

@@ -16,6 +16,7 @@ rule summarize:
         gender_by_race=f"{METRICS}/gender_by_race.csv",
         denigration=f"{METRICS}/denigration.csv",
     params:
+        code=code("clipfair.metrics.summary"),  # the code it runs: changed code reruns it
         headline=HEADLINE,
         out_dir=lambda w, output: os.path.dirname(output.json),
     conda:
@@ -41,6 +42,7 @@ rule compare:
             category="2. Comparison with the reference",
         ),
     params:
+        code=code("clipfair.metrics.compare"),  # the code it runs: changed code reruns it
         references=as_json(compare_references(config)),
         cells=lambda w, input: " ".join(f"--cell {k}={v}" for k, v in input.items()),
         bootstrap=config["bootstrap"],
@@ -64,6 +66,7 @@ rule topk_sweep:
     output:
         f"{METRICS}/plots/topk.csv",
     params:
+        code=code("clipfair.metrics.topk_sweep"),  # the code it runs: changed code reruns it
         flags=lambda w, input: " ".join(
             f"--embedding {k[4:]}={v}" if k.startswith("emb:") else f"--text {k[5:]}={v}"
             for k, v in input.items()
@@ -103,6 +106,7 @@ rule plots:
             category="3. Plots",
         ),
     params:
+        code=code("clipfair.report.plots", "clipfair.metrics.summary"),  # the code it runs: changed code reruns it
         references=as_json(compare_references(config)),
         flags=lambda w, input: " ".join(
             f"--reference-predictions {task}={input[task]}"

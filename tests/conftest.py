@@ -45,9 +45,13 @@ SMALL_DEMO = {
         "demo_noage": {"train": {"epochs": 3}},
     },
     "grid": {"backbones": ["tiny-vit"], "methods": ["probe_gender"], "zeroshot_sweep": True},
-    "zeroshot": {"sweep": {"label_sets": ["gender"], "aggregations": ["mean"]}},
+    "zeroshot": {"sweep": {"label_sets": ["raw_gender_labels"], "aggregations": ["mean"]}},
     "compare": {
-        "references": {"gender": "tiny-vit/demo_full/zs_gender_mean", "race": None, "age": None}
+        "references": {
+            "gender": "tiny-vit/demo_full/zs_raw_gender_labels_mean",
+            "race": None,
+            "age": None,
+        }
     },
 }
 

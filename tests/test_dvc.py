@@ -73,7 +73,7 @@ def test_repro_then_noop_then_experiment(dvc_repo):
     out = exp.stdout + exp.stderr
     assert "train_clip" not in out or "Nothing to be done" in out
     after = json.loads((repo / "metrics/summary.json").read_text())
-    assert _metric(after, "zs_gender_mean") == _metric(base, "zs_gender_mean")
+    assert _metric(after, "zs_raw_gender_labels_mean") == _metric(base, "zs_raw_gender_labels_mean")
     assert _metric(after, "probe_gender") != _metric(base, "probe_gender")
 
     shown = json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)
@@ -91,7 +91,7 @@ def test_repro_then_noop_then_experiment(dvc_repo):
     diff = run(["dvc", "metrics", "diff", "--json"], repo)
     changed = json.loads(diff.stdout)["metrics/summary.json"]
     assert "tiny-vit.demo_full.probe_gender.accuracy" in changed
-    assert "tiny-vit.demo_full.zs_gender_mean.accuracy" not in changed
+    assert "tiny-vit.demo_full.zs_raw_gender_labels_mean.accuracy" not in changed
 
     # back to the committed run: git restores params and dvc.lock, DVC the data it used
     assert _sha(probe_pred) != committed[probe_pred]

@@ -26,7 +26,12 @@ def acquire(source: dict[str, Any], out_dir: str | Path) -> list[Path]:
     kind = source["kind"]
     if kind == "demo":
         write_demo_release(
-            out_dir, source["n_train"], source["n_val"], source["image_size"], source["seed"]
+            out_dir,
+            source["n_train"],
+            source["n_val"],
+            source["image_size"],
+            source["seed"],
+            source.get("ambiguous", 0.0),
         )
     elif kind == "local":
         folder = Path(source["folder"])

@@ -2,7 +2,10 @@
 
 Attributes are drawn into each picture with noise and overlap, so they are learnable but not
 trivial: gender is the hair silhouette (large, as a contrastive model needs), race the skin
-tone, age the hair colour, face size and wrinkles.
+tone, age the hair colour, face size and wrinkles. A known share of faces (``ambiguous``) is
+drawn with a gender-neutral silhouette (middle-length hair, no beard): on those the gender
+cue is weak, so zero-shot rules that read the same prompts differently (mean, top-k, the
+probability sum, averaged embeddings) disagree, and tests can tell them apart.
 """
 
 from __future__ import annotations
@@ -32,8 +35,11 @@ SKIN_RGB = {
 ZIP_DATE = (2020, 1, 1, 0, 0, 0)
 
 
-def draw_face(rng: np.random.Generator, age: int, gender: int, race: int, size: int) -> Image.Image:
-    """Draw one face whose look depends on the canonical codes (with noise)."""
+def draw_face(
+    rng: np.random.Generator, age: int, gender: int, race: int, size: int, ambiguous: bool = False
+) -> Image.Image:
+    """Draw one face whose look depends on the canonical codes (with noise); an ``ambiguous``
+    face has middle-length hair whatever its gender, and no beard."""
     s = size
     bg = tuple(int(v) for v in rng.integers(0, 256, 3))
     img = Image.new("RGB", (s, s), bg)
@@ -44,7 +50,8 @@ def draw_face(rng: np.random.Generator, age: int, gender: int, race: int, size: 
     grey = np.clip(45 + age * 22 + rng.normal(0, 18), 0, 255)
     hair = tuple(int(np.clip(grey * f + rng.normal(0, 6), 0, 255)) for f in (1.0, 0.85, 0.7))
     female = GENDERS[gender] == "Female"
-    length = np.clip(rng.normal(0.85 if female else 0.15, 0.17), 0.0, 1.0)
+    mean_length = 0.5 + (0.08 if female else -0.08) if ambiguous else (0.85 if female else 0.15)
+    length = np.clip(rng.normal(mean_length, 0.17), 0.0, 1.0)
     # Hair: a cap on top for everyone; long hair falls behind the face to the shoulders.
     d.ellipse([cx - 1.25 * r, cy - 1.35 * r, cx + 1.25 * r, cy + 0.4 * r], fill=hair)
     if length > 0.35:
@@ -56,7 +63,7 @@ def draw_face(rng: np.random.Generator, age: int, gender: int, race: int, size: 
     for dx in (-0.35, 0.35):
         d.ellipse([cx + dx * r - eye, cy - eye, cx + dx * r + eye, cy + eye], fill=(20, 20, 20))
     d.line([cx - 0.3 * r, cy + 0.55 * r, cx + 0.3 * r, cy + 0.55 * r], fill=(120, 40, 40), width=2)
-    if not female and age >= 3 and rng.random() < 0.8:  # beard, in the hair colour
+    if not female and not ambiguous and age >= 3 and rng.random() < 0.8:  # beard, hair colour
         d.chord([cx - 0.85 * r, cy - 0.2 * r, cx + 0.85 * r, cy + 1.1 * r], 20, 160, fill=hair)
         d.line([cx - 0.3 * r, cy + 0.55 * r, cx + 0.3 * r, cy + 0.55 * r], fill=(120, 40, 40), width=2)
     for i in range(max(0, age - 4)):
@@ -78,9 +85,16 @@ def sample_labels(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 def write_demo_release(
-    out_dir: str | Path, n_train: int, n_val: int, image_size: int = 64, seed: int = 0
+    out_dir: str | Path,
+    n_train: int,
+    n_val: int,
+    image_size: int = 64,
+    seed: int = 0,
+    ambiguous: float = 0.0,
 ) -> dict[str, int]:
-    """Write images.zip and the two label CSVs into ``out_dir``; return counts per split."""
+    """Write images.zip and the two label CSVs into ``out_dir``; return counts per split.
+
+    ``ambiguous``: the share of faces drawn with a gender-neutral silhouette."""
     out_dir = Path(out_dir)
     rng = np.random.default_rng(seed)
     counts = {"train": n_train, "val": n_val}
@@ -93,7 +107,9 @@ def write_demo_release(
                 for i, (age, gender, race) in enumerate(labels, start=1):
                     name = f"{split}/{i}.jpg"
                     buf = io.BytesIO()
-                    draw_face(rng, age, gender, race, image_size).save(buf, "JPEG", quality=90)
+                    weak = bool(rng.random() < ambiguous)
+                    face = draw_face(rng, age, gender, race, image_size, weak)
+                    face.save(buf, "JPEG", quality=90)
                     zf.writestr(zipfile.ZipInfo(name, date_time=ZIP_DATE), buf.getvalue())
                     service = "True" if rng.random() < 0.5 else "False"
                     rows[split].append((name, AGES[age], GENDERS[gender], RACES[race], service))

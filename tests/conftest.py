@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,8 @@ SCHEMA = ROOT / "workflow" / "schemas" / "params.schema.yaml"
 
 # The CLI and snakemake of this interpreter's environment, for subprocess tests.
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+# File digests cached by the tests stay out of the user's ~/.cache (clipfair.digests)
+os.environ.setdefault("CLIPFAIR_CACHE", tempfile.mkdtemp(prefix="clipfair-cache-"))
 
 
 @pytest.fixture(scope="session")

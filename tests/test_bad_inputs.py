@@ -199,3 +199,51 @@ def test_bad_ingest_input(case: Case, small_release: Path, tmp_path: Path) -> No
         report = (out / "rejected.csv").read_text()
         for text in case.report:
             assert text in report, (text, report)
+
+
+def test_truncated_embeddings_are_named_and_no_cell_output_is_left(tmp_path: Path) -> None:
+    import json
+
+    import numpy as np
+    import pandas as pd
+
+    from clipfair.embedding_files import fingerprint
+
+    index = pd.DataFrame({"file": [f"val/{i}.jpg" for i in range(30)], "gender": "Male"})
+    index["age"], index["race"] = "20-29", "White"
+    index.to_parquet(tmp_path / "val.parquet")
+    emb = np.ones((30, 8), np.float32) / np.sqrt(8)
+    np.save(tmp_path / "val.npy", emb)
+    meta = {"index_fingerprint": fingerprint(index["file"].tolist())}
+    (tmp_path / "val.json").write_text(json.dumps(meta))
+    text = pd.DataFrame({"class": ["Male", "Female"], "prompt": ["a", "b"]})
+    text["embedding"] = list(np.eye(8, dtype=np.float32)[:2])
+    text.to_parquet(tmp_path / "text.parquet")
+    raw = (tmp_path / "val.npy").read_bytes()
+    (tmp_path / "val.npy").write_bytes(raw[: len(raw) - 100])  # a kill while copying
+    out = tmp_path / "out"
+    spec = {"kind": "zeroshot", "task": "gender", "label_set": "raw_gender_labels"}
+    plan = [
+        {
+            "cell": "b/d/zs",
+            "spec": {**spec, "aggregation": "mean"},
+            "data": {"train": None, "eval": "demo"},
+            "inputs": {
+                "val_index": str(tmp_path / "val.parquet"),
+                "val_emb": str(tmp_path / "val.npy"),
+                "text": str(tmp_path / "text.parquet"),
+            },
+            "outputs": {k: str(out / f"zs.{k}") for k in ("predictions", "info", "metrics")},
+        }
+    ]
+    boot = '{"n_resamples": 10, "seed": 0, "alpha": 0.05}'
+    cmd = ["clipfair", "run-cells", "--plan", json.dumps(plan), "--bootstrap", boot]
+    proc = subprocess.run(
+        [*cmd, "--seed", "0", "--threads", "1"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 1
+    assert f"{tmp_path / 'val.npy'}: unreadable or truncated" in proc.stderr
+    assert "--forcerun embed_images" in proc.stderr and "Traceback" not in proc.stderr
+    assert not out.exists() or not list(out.iterdir())

@@ -119,3 +119,50 @@ def test_bf16_autocast_path_stays_close_to_fp32(split, tmp_path):
     assert cosine.min() > 0.99
     with pytest.raises(ValueError, match="precision must be one of"):
         bf16.configure_inference("int4")
+
+
+def _saved_model(seed, path):
+    """A tiny open_clip model with weights of ``seed``, saved to ``path`` and loaded from it."""
+    from safetensors.torch import save_file
+
+    torch.manual_seed(seed)
+    model = load_open_clip("tiny-clip-vit", None, config_dir=CONFIG_DIR).model
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+    return load_open_clip("tiny-clip-vit", str(path), config_dir=CONFIG_DIR)
+
+
+def test_retrained_checkpoint_at_the_same_path_restarts_the_shards(split, tmp_path, capsys):
+    """Issue 18: resume by what the weights contain, not by their path."""
+    ckpt = tmp_path / "weights.safetensors"
+    out = tmp_path / "e.npy"
+    with pytest.raises(KeyboardInterrupt):
+        _embed(_CrashAfter(_saved_model(0, ckpt), 2), split, out, batch_size=8, shard_size=16)
+    assert (tmp_path / "e.npy.shards" / "000000000.npy").exists()
+    retrained = _saved_model(1, ckpt)  # same path, other content
+    meta = _embed(retrained, split, out, batch_size=8, shard_size=16)
+    err = capsys.readouterr().err
+    assert "restarting" in err and "e.npy.shards" in err and "weights_sha256" in err
+    assert meta["run"]["resumed_shards"] == 0 and meta["run"]["images_encoded"] == 40
+    assert meta["backbone"]["weights_sha256"] == retrained.description["weights_sha256"]
+    assert meta["inputs"]["images"]["sha256"] and meta["inputs"]["index"]["sha256"]
+    _embed(retrained, split, tmp_path / "fresh.npy", batch_size=8, shard_size=16)
+    np.testing.assert_array_equal(np.load(out), np.load(tmp_path / "fresh.npy"))
+
+
+def test_a_truncated_shard_is_redone_and_a_truncated_output_is_named(
+    backbone, split, tmp_path, capsys
+):
+    from clipfair.embedding_files import EmbeddingFileError, load_image_embeddings
+
+    out = tmp_path / "e.npy"
+    with pytest.raises(KeyboardInterrupt):
+        _embed(_CrashAfter(backbone, 3), split, out, batch_size=8, shard_size=16)
+    shard = tmp_path / "e.npy.shards" / "000000000.npy"
+    shard.write_bytes(shard.read_bytes()[:200])  # cut as a kill during a copy would
+    meta = _embed(backbone, split, out, batch_size=8, shard_size=16)
+    assert "redoing shard" in capsys.readouterr().err
+    assert meta["run"]["resumed_shards"] == 0
+    index = pd.read_parquet(split[0] / "index.parquet")
+    out.write_bytes(out.read_bytes()[:-1000])
+    with pytest.raises(EmbeddingFileError, match=r"e\.npy: unreadable or truncated.*--forcerun"):
+        load_image_embeddings(out, index)

@@ -213,6 +213,8 @@ def cmd_finetune(args: argparse.Namespace) -> None:
         trainable_blocks=opts["trainable_blocks"],
         seed=args.seed,
     )
+    from clipfair.digests import file_sha256
+
     train_index = pd.read_parquet(args.train_index)
     model, history = finetune(
         backbone,
@@ -220,6 +222,10 @@ def cmd_finetune(args: argparse.Namespace) -> None:
         np.load(args.train_images, mmap_mode="r"),
         config,
         args.checkpoint_dir,
+        inputs={
+            "train_index": file_sha256(args.train_index),
+            "train_images": file_sha256(args.train_images),
+        },
     )
     provenance = {
         "backbone": json.loads(args.backbone),

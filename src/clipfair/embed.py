@@ -15,6 +15,7 @@ embeddings of another index) and the run's throughput. Work is written in shards
 from __future__ import annotations
 
 import shutil
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,7 +26,8 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from clipfair.embedding_files import fingerprint
+from clipfair.digests import file_sha256
+from clipfair.embedding_files import EmbeddingFileError, fingerprint, read_array
 from clipfair.io import atomic_path, resume_folder, write_json, write_parquet
 from clipfair.models.backbone import Backbone
 from clipfair.progress import progress
@@ -156,18 +158,31 @@ def embed_images(
     if n != len(index):
         raise ValueError(f"{images_path} has {n} images but {index_path} {len(index)} rows")
     files_fp = fingerprint(index["file"].tolist())
+    inputs = {
+        "index": {"path": str(index_path), "sha256": file_sha256(index_path)},
+        "images": {"path": str(images_path), "sha256": file_sha256(images_path)},
+    }
     shard_dir = out_npy.with_name(out_npy.name + ".shards")
-    resume_folder(  # shards of another model, index or shard size are redone
+    resume_folder(  # shards of other weights, images, index or shard size are redone
         shard_dir,
         {
             "n": n,
             "index_fingerprint": files_fp,
+            "inputs": {k: v["sha256"] for k, v in inputs.items()},
             "shard_size": settings.shard_size,
             "backbone": backbone.description,
             "precision": backbone.precision,
         },
     )
     starts = list(range(0, n, settings.shard_size))
+    for start in starts:  # a shard cut short by a kill (or damaged) is redone, not trusted
+        shard = shard_dir / f"{start:09d}.npy"
+        if shard.exists():
+            try:
+                read_array(shard, min(start + settings.shard_size, n) - start)
+            except EmbeddingFileError as exc:
+                print(f"redoing shard: {exc}", file=sys.stderr)
+                shard.unlink()
     done = [s for s in starts if (shard_dir / f"{s:09d}.npy").exists()]
     resumed = sum(min(s + settings.shard_size, n) - s for s in done)
     bar = progress(total=n, initial=resumed, desc=f"embed {out_npy.stem}", unit="img")
@@ -187,6 +202,7 @@ def embed_images(
         "n": n,
         "dim": dim,
         "index_fingerprint": files_fp,
+        "inputs": inputs,
         "backbone": backbone.description,
         "run": {
             "device": str(backbone.device),

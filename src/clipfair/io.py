@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -48,16 +49,48 @@ def write_parquet(target: str | os.PathLike[str], df: Any) -> None:
         df.to_parquet(tmp, index=False)
 
 
+def _flat(obj: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(obj, dict):
+        out: dict[str, Any] = {}
+        for k, v in obj.items():
+            out.update(_flat(v, f"{prefix}{k}."))
+        return out
+    return {prefix.rstrip("."): obj}
+
+
+def manifest_changes(old: Any, new: dict[str, Any]) -> list[str]:
+    """What differs between two manifests, one ``key: old -> new`` per change."""
+    a, b = _flat(old if isinstance(old, dict) else {}), _flat(new)
+    return [
+        f"{k}: {a.get(k)!r} -> {b.get(k)!r}"
+        for k in sorted(set(a) | set(b))
+        if a.get(k) != b.get(k)
+    ]
+
+
 def resume_folder(folder: str | os.PathLike[str], expected: dict[str, Any]) -> Path:
     """A work folder for resumable output: kept when its ``manifest.json`` equals ``expected``
     (the same run: resume), else emptied and started again (work of another run is ours to
-    redo). Compared as JSON, so tuples and lists are the same."""
+    redo), saying on stderr which inputs changed. Compared as JSON, so tuples and lists are
+    the same. Manifests should hold content digests (:mod:`clipfair.digests`), not only paths."""
     folder = Path(folder)
     manifest = folder / "manifest.json"
     expected = json.loads(json.dumps(expected, sort_keys=True))
     if folder.exists():
-        if manifest.exists() and json.loads(manifest.read_text()) == expected:
+        try:
+            old = json.loads(manifest.read_text()) if manifest.exists() else None
+        except ValueError:
+            old = None
+        if old == expected:
             return folder
+        changes = manifest_changes(old, expected) if old is not None else ["no manifest"]
+        print(
+            f"restarting {folder}: its work was made from other inputs ("
+            + "; ".join(changes[:8])
+            + (f"; and {len(changes) - 8} more" if len(changes) > 8 else "")
+            + ")",
+            file=sys.stderr,
+        )
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     write_json(manifest, expected)

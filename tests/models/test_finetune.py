@@ -216,3 +216,28 @@ def test_open_clip_export_loads_with_open_clip_code(data, tmp_path, monkeypatch)
         rtol=0,
         atol=0.05,
     )
+
+
+def test_a_retrained_base_checkpoint_restarts_the_fine_tune(data, tmp_path, capsys):
+    from safetensors.torch import save_file
+
+    train, train_images, _, _ = data
+    ckpt = tmp_path / "base.safetensors"
+
+    def base(seed):
+        torch.manual_seed(seed)
+        model = load_open_clip("tiny-clip-vit", None, config_dir=CONFIG_DIR).model
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(ckpt))
+        return load_open_clip("tiny-clip-vit", str(ckpt), config_dir=CONFIG_DIR)
+
+    config = FinetuneConfig(tasks=["gender"], **CFG)
+
+    def stop_after_first(epoch):
+        raise _Stop
+
+    with pytest.raises(_Stop):
+        finetune(base(0), train, train_images, config, tmp_path / "ft", stop_after_first)
+    _, history = finetune(base(1), train, train_images, config, tmp_path / "ft")
+    assert len(history) == 2  # both epochs trained again, on the new weights
+    err = capsys.readouterr().err
+    assert "restarting" in err and "weights_sha256" in err

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from clipfair.digests import file_sha256
 from clipfair.embedding_files import load_image_embeddings
 from clipfair.io import write_json, write_parquet
 from clipfair.labels import TASKS
@@ -42,6 +43,15 @@ class InputCache:
         if key not in self._embeddings:
             self._embeddings[key] = load_image_embeddings(path, self.table(index_path))
         return self._embeddings[key]
+
+
+def input_digests(paths: dict[str, str | None]) -> dict[str, dict[str, str]]:
+    """Path and content sha256 of every input a cell read (for its info sidecar)."""
+    return {
+        name: {"path": str(path), "sha256": file_sha256(path)}
+        for name, path in paths.items()
+        if path
+    }
 
 
 def load_inputs(
@@ -111,7 +121,7 @@ def run_cell(
         method.predict_index(scores, classes, spec) if hasattr(method, "predict_index") else None
     )
     df = predictions_frame(inputs["val_index"], spec["task"], scores, classes, pred_index)
-    info = {"spec": spec, "data": data or {}, **info}
+    info = {"spec": spec, "data": data or {}, "inputs": input_digests(paths), **info}
     write_parquet(out_predictions, df)
     write_json(out_info, info)
     return df, info

@@ -15,6 +15,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from clipfair.digests import path_sha256
+
 CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
 
 
@@ -122,6 +124,12 @@ def register_config_dir(config_dir: str | Path | None) -> None:
     open_clip.add_model_config(folder)
 
 
+def _config_digest(model_name: str, config_dir: str | Path | None) -> dict[str, str]:
+    """sha256 of a custom model config file (``config_dir/<model>.json``), if there is one."""
+    path = Path(config_dir) / f"{model_name}.json" if config_dir else None
+    return {"model_config_sha256": path_sha256(path)} if path and path.is_file() else {}
+
+
 def load_open_clip(
     model_name: str,
     pretrained: str | None,
@@ -174,6 +182,9 @@ def load_open_clip(
             "pretrained": pretrained,
             "quick_gelu": quick_gelu,
             "features": "encode_image (post-projection)",
+            # what the weights and a custom model config contain, not only where they are
+            **({"weights_sha256": path_sha256(pretrained)} if is_file else {}),
+            **_config_digest(model_name, config_dir),
         },
     )
 
@@ -241,6 +252,7 @@ def load_transformers_clip(
             "model": "CLIPModel",
             "pretrained": pretrained,
             "features": "get_image_features (post-projection)",
+            **({"weights_sha256": path_sha256(pretrained)} if is_path else {}),
         },
     )
 

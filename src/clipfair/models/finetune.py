@@ -153,11 +153,18 @@ def finetune(
     config: FinetuneConfig,
     checkpoint_dir: str | Path,
     on_epoch_end: Callable[[int], None] | None = None,
+    inputs: dict[str, str] | None = None,
 ) -> tuple[VisionClassifier, list[dict[str, float]]]:
-    """Train the heads (and the last blocks); resume from ``checkpoint_dir`` if it has epochs."""
+    """Train the heads (and the last blocks); resume from ``checkpoint_dir`` if it has epochs.
+
+    ``inputs``: content digests of the training data (index, image cache); with the config
+    and the base weights' digest they decide whether saved epochs belong to this run."""
     checkpoint_dir = Path(checkpoint_dir)
-    # checkpoints of this very run are resumed, those of another config dropped
-    resume_folder(checkpoint_dir, {"config": asdict(config), **backbone.description})
+    # checkpoints of this very run are resumed, those of other inputs or config dropped
+    resume_folder(
+        checkpoint_dir,
+        {"config": asdict(config), "inputs": inputs or {}, **backbone.description},
+    )
     torch.manual_seed(config.seed)
     model = classifier_for(backbone, config.tasks).to(backbone.device)
     model.set_trainable(config.trainable_blocks)

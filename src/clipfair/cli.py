@@ -48,7 +48,7 @@ def cmd_acquire(args: argparse.Namespace) -> None:
         acquire_adience(json.loads(args.source), args.out)
         print(f"Adience release ready in {args.out}")
         return
-    files = acquire(json.loads(args.source), args.out)
+    files = acquire(json.loads(args.source), args.out, args.lock or None)
     print(f"release ready in {args.out}: {[f.name for f in files]}")
 
 
@@ -468,7 +468,7 @@ def cmd_vggface_transfer(args: argparse.Namespace) -> None:
 def cmd_vggface_weights(args: argparse.Namespace) -> None:
     from clipfair.models.vggface_weights import make_weights
 
-    out = make_weights(json.loads(args.datasource), args.out, args.archive_dir)
+    out = make_weights(json.loads(args.datasource), args.out, args.archive_dir, args.lock or None)
     print(f"VGG-Face weights -> {out}")
 
 
@@ -526,6 +526,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", required=True, help="dataset source entry of params.yaml (JSON)")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--format", default="fairface", choices=["fairface", "adience"])
+    p.add_argument("--lock", default="", help="downloads lock file (sizes, sha256; '' for none)")
 
     p = add("ingest", cmd_ingest, "validate a release split; write its index and image cache")
     p.add_argument("--raw", required=True, type=Path, help="folder with images.zip and the CSVs")
@@ -735,6 +736,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--datasource", required=True, help="datasource entry of params (JSON)")
     p.add_argument("--out", required=True, type=Path, help="the .t7 to write")
     p.add_argument("--archive-dir", required=True, type=Path, help="where the download goes")
+    p.add_argument("--lock", default="", help="downloads lock file (sizes, sha256; '' for none)")
 
     p = add("vggface-score", cmd_vggface_score, "gender scores of a VGG-Face transfer model")
     p.add_argument("--model", required=True)

@@ -20,8 +20,15 @@ class FaultyServer(http.server.ThreadingHTTPServer):
     def __init__(self) -> None:
         self.cut_next = 0  # truncate this many next responses halfway
         self.fail_next = 0  # answer 503 to this many next requests
+        self.ignore_range = False  # a server that always sends the whole file
+        self.payload = PAYLOAD  # the file; tests change it to play "the file changed"
         self.ranges: list[str | None] = []
+        self.if_ranges: list[str | None] = []
         super().__init__(("127.0.0.1", 0), Handler)
+
+    @property
+    def etag(self) -> str:
+        return '"' + hashlib.sha256(self.payload).hexdigest()[:16] + '"'
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -55,15 +62,24 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.wfile.write(b"<html>Sign in</html>")
         if not self.path.startswith("/file"):
             return self.send_error(404)
-        start = 0
-        if rng := self.headers.get("Range"):
+        payload, start = srv.payload, 0
+        srv.if_ranges.append(self.headers.get("If-Range"))
+        rng = self.headers.get("Range")
+        if rng and not srv.ignore_range and self.headers.get("If-Range") in (None, srv.etag):
             start = int(rng.removeprefix("bytes=").split("-")[0])
-        body = PAYLOAD[start:]
+            if start >= len(payload):  # nothing there to send
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{len(payload)}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+        body = payload[start:]
         self.send_response(206 if start else 200)
         self.send_header("Content-Type", "application/zip")
         self.send_header("Content-Length", str(len(body)))
+        self.send_header("ETag", srv.etag)
         if start:
-            self.send_header("Content-Range", f"bytes {start}-{len(PAYLOAD) - 1}/{len(PAYLOAD)}")
+            self.send_header("Content-Range", f"bytes {start}-{len(payload) - 1}/{len(payload)}")
         self.end_headers()
         if srv.cut_next:
             srv.cut_next -= 1
@@ -97,7 +113,7 @@ def test_interrupted_download_resumes_with_range(server, tmp_path):
     srv, base = server
     srv.cut_next = 1
     target = tmp_path / "a.zip"
-    with pytest.raises(DownloadError, match=r"a.zip.part keeps what arrived"):
+    with pytest.raises(DownloadError, match=r"a.zip.part keeps the \d+ bytes that arrived"):
         download(f"{base}/file", target, Expected(sha256=SHA), retries=0)
     part = tmp_path / "a.zip.part"
     assert not target.exists() and 0 < part.stat().st_size < len(PAYLOAD)
@@ -105,6 +121,7 @@ def test_interrupted_download_resumes_with_range(server, tmp_path):
     download(f"{base}/file", target, Expected(sha256=SHA), retries=0)  # the next run
     assert target.read_bytes() == PAYLOAD and not part.exists()
     assert srv.ranges[-1] == f"bytes={have}-"  # only the rest was asked for
+    assert srv.if_ranges[-1] == srv.etag  # ... of this very version of the file
 
 
 def test_transient_errors_are_retried_with_resume(server, tmp_path):
@@ -134,6 +151,7 @@ def test_unreachable_server_names_url_target_and_manual_step(tmp_path):
         download(url, target, retries=1, backoff=0.01)
     msg = str(err.value)
     assert url in msg and str(target) in msg and "place it at" in msg and "2 attempts" in msg
+    assert "nothing arrived" in msg and "keeps" not in msg
 
 
 def test_http_404_fails_at_once(server, tmp_path):
@@ -154,3 +172,76 @@ def test_an_unexpected_html_page_is_not_saved_as_the_file(server, tmp_path):
     with pytest.raises(DownloadError, match=r"returned an HTML page"):
         download(f"{base}/page", tmp_path / "a.zip", retries=0)
     assert not (tmp_path / "a.zip").exists()
+
+
+def _cut_once(srv, base, target):
+    srv.cut_next = 1
+    with pytest.raises(DownloadError):
+        download(f"{base}/file", target, retries=0)
+    return target.with_name(target.name + ".part")
+
+
+def test_a_part_of_a_file_that_changed_on_the_server_is_restarted(server, tmp_path, capsys):
+    srv, base = server
+    part = _cut_once(srv, base, tmp_path / "a.zip")
+    srv.payload = PAYLOAD[::-1]  # the server's file is another one now
+    new_sha = hashlib.sha256(srv.payload).hexdigest()
+    target = download(f"{base}/file", tmp_path / "a.zip", Expected(sha256=new_sha), retries=0)
+    assert target.read_bytes() == srv.payload and not part.exists()
+    assert "restarting a.zip.part from zero" in capsys.readouterr().err
+    assert srv.if_ranges[-1] != srv.etag  # the old validator was sent, and refused
+
+
+def test_a_server_that_ignores_range_restarts_the_part(server, tmp_path, capsys):
+    srv, base = server
+    _cut_once(srv, base, tmp_path / "a.zip")
+    srv.ignore_range = True
+    target = download(f"{base}/file", tmp_path / "a.zip", Expected(sha256=SHA), retries=0)
+    assert target.read_bytes() == PAYLOAD
+    assert "the server sent the whole file" in capsys.readouterr().err
+
+
+def test_a_part_longer_than_the_file_is_not_taken_as_complete(server, tmp_path, capsys):
+    srv, base = server
+    part = _cut_once(srv, base, tmp_path / "a.zip")
+    part.write_bytes(PAYLOAD + b"junk")  # longer than the remote file: 416 from the server
+    target = download(f"{base}/file", tmp_path / "a.zip", Expected(sha256=SHA), backoff=0.01)
+    assert target.read_bytes() == PAYLOAD
+    assert "the server has 1048576 bytes, the part 1048580" in capsys.readouterr().err
+
+
+def test_a_part_of_unknown_origin_is_not_continued(server, tmp_path, capsys):
+    srv, base = server
+    (tmp_path / "a.zip.part").write_bytes(b"something else entirely")  # no record beside it
+    target = download(f"{base}/file", tmp_path / "a.zip", Expected(sha256=SHA), retries=0)
+    assert target.read_bytes() == PAYLOAD and srv.ranges == [None]
+    assert "no record of where it came from" in capsys.readouterr().err
+
+
+def test_downloads_lock_trusts_on_first_use_then_names_a_changed_file(server, tmp_path, capsys):
+    import yaml
+
+    from clipfair.data.acquire import acquire
+
+    srv, base = server
+    files = {n: f"{base}/file?{n}" for n in ("images.zip", "fairface_label_train.csv")}
+    files["fairface_label_val.csv"] = f"{base}/file?val"
+    source = {"kind": "download", "files": files, "retries": 0}
+    lock = tmp_path / "downloads.lock"
+    acquire(source, tmp_path / "one", lock)
+    recorded = yaml.safe_load(lock.read_text())
+    assert set(recorded) == set(files.values())
+    assert {e["sha256"] for e in recorded.values()} == {SHA}
+    assert "recorded images.zip" in capsys.readouterr().out
+    acquire(source, tmp_path / "two", lock)  # a second machine: verified against the lock
+    srv.payload = PAYLOAD[::-1]  # the release changed on its server
+    with pytest.raises(DownloadError) as err:
+        acquire(source, tmp_path / "three", lock)
+    msg = str(err.value)
+    new = hashlib.sha256(srv.payload).hexdigest()
+    assert "not the file recorded in" in msg and str(lock) in msg
+    assert f"sha256 {new}, expected {SHA}" in msg  # both digests
+    assert yaml.safe_load(lock.read_text()) == recorded  # the record is not overwritten
+    source["sha256"] = {"images.zip": "0" * 64}  # params and lock disagree
+    with pytest.raises(DownloadError, match=r"params.yaml says sha256 0{64}, .* recorded"):
+        acquire(source, tmp_path / "four", lock)

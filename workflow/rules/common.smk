@@ -19,6 +19,8 @@ config.clear()
 config.update(_resolved)
 
 DATA = config["paths"]["data"]
+# sizes and sha256 of downloads, recorded on first use and checked after (commit it)
+DOWNLOADS_LOCK = config["paths"].get("downloads_lock", "downloads.lock")
 METRICS = config["paths"]["metrics"]
 DATASET = config["grid"]["dataset"]  # the FairFace-format dataset; also names the run's outputs
 HEADLINE = config["grid"].get("headline", "accuracy")

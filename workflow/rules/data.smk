@@ -16,6 +16,7 @@ rule acquire:
             source_for_padding(config["datasets"][w.dataset]["source"], w.padding)
         ),
         out=lambda w, output: os.path.dirname(output.zip),
+        lock=DOWNLOADS_LOCK,
     conda:
         CONDA_ENV
     log:
@@ -25,7 +26,8 @@ rule acquire:
     message:
         "Acquire the {wildcards.dataset} release (padding {wildcards.padding})"
     shell:
-        "clipfair acquire --source {params.source:q} --out {params.out} > {log} 2>&1"
+        "clipfair acquire --source {params.source:q} --out {params.out} --lock {params.lock:q}"
+        " > {log} 2>&1"
 
 
 rule ingest:

@@ -111,6 +111,7 @@ rule vggface_weights:
     output:
         f"{DATA}/models/{{backbone}}/{{datasource}}.t7",
     params:
+        lock=DOWNLOADS_LOCK,
         code=code("clipfair.models.vggface_weights"),  # the code it runs: changed code reruns it
         datasource=datasource_entry_json,
         archive_dir=lambda w: f"{DATA}/raw/{w.backbone}",
@@ -124,6 +125,7 @@ rule vggface_weights:
         "VGG-Face weights '{wildcards.datasource}' (download and unpack, or random init)"
     shell:
         "clipfair vggface-weights --datasource {params.datasource:q} --out {output}"
+        " --lock {params.lock:q}"
         " --archive-dir {params.archive_dir} > {log} 2>&1"
 
 

@@ -14,14 +14,18 @@ from pathlib import Path
 from typing import Any
 
 from clipfair.data.demo import write_demo_release
-from clipfair.data.download import DownloadError, Expected, download, mismatch
+from clipfair.data.download import Expected, download, mismatch
 from clipfair.data.layout import RELEASE_FILES
+from clipfair.data.lockfile import DownloadLock, locked_download
 from clipfair.io import atomic_path
 
 ADIENCE_HOME = "https://talhassner.github.io/home/projects/Adience/Adience-data.html"
 
-def acquire(source: dict[str, Any], out_dir: str | Path) -> list[Path]:
-    """Make the three release files exist in ``out_dir`` (verified when sha256 is given)."""
+def acquire(
+    source: dict[str, Any], out_dir: str | Path, lock_path: str | Path | None = None
+) -> list[Path]:
+    """Make the three release files exist in ``out_dir``, verified against params' sizes and
+    digests and the downloads lock (``lock_path``; downloads are recorded there on first use)."""
     out_dir = Path(out_dir)
     kind = source["kind"]
     if kind == "demo":
@@ -49,17 +53,19 @@ def acquire(source: dict[str, Any], out_dir: str | Path) -> list[Path]:
         )
         parquet_to_release(shards_by_split(folder), out_dir)
     elif kind == "download":
+        lock = DownloadLock(lock_path) if lock_path else None
         for name, url in source["files"].items():
             target = out_dir / name
-            expected = Expected(source.get("size", {}).get(name), source.get("sha256", {}).get(name))
-            if target.is_file():  # downloaded before, or placed by hand: verify, never replace
-                if problem := mismatch(target, expected):
-                    raise DownloadError(
-                        f"{target} is there but is not the expected file ({problem}); "
-                        f"move it away to download {url} again"
-                    )
-                continue
-            download(url, target, expected, retries=source.get("retries", 4))
+            given = Expected(source.get("size", {}).get(name), source.get("sha256", {}).get(name))
+            locked_download(
+                url,
+                target,
+                given,
+                lock,
+                lambda expected, url=url, target=target: download(
+                    url, target, expected, retries=source.get("retries", 4)
+                ),
+            )
     else:
         raise ValueError(
             f"unknown source kind {kind!r}; expected demo, local, download or hf_parquet"

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from clipfair.data.download import Expected, download
+from clipfair.data.lockfile import DownloadLock, locked_download
 from clipfair.io import atomic_path
 
 RELEASE_MEMBER = "VGG_FACE.t7"
@@ -55,15 +56,27 @@ def write_random_t7(size: str, seed: int, out: str | Path) -> Path:
     return Path(out)
 
 
-def make_weights(entry: dict[str, Any], out: str | Path, archive_dir: str | Path) -> Path:
-    """Write the ``.t7`` of a VGG-Face datasource entry (``init`` or a ``pretrained`` URL)."""
+def make_weights(
+    entry: dict[str, Any],
+    out: str | Path,
+    archive_dir: str | Path,
+    lock_path: str | Path | None = None,
+) -> Path:
+    """Write the ``.t7`` of a VGG-Face datasource entry (``init`` or a ``pretrained`` URL);
+    the download is checked against, and recorded in, the downloads lock."""
     if "init" in entry:
         return write_random_t7(entry["init"]["size"], entry["init"]["seed"], out)
     url = entry["pretrained"]
     if not is_url(url):
         raise ValueError(f"pretrained {url!r} is a local file: the pipeline reads it directly")
     archive = Path(archive_dir) / Path(urlparse(url).path).name
-    download(url, archive, Expected(sha256=entry.get("sha256")))
+    locked_download(
+        url,
+        archive,
+        Expected(sha256=entry.get("sha256")),
+        DownloadLock(lock_path) if lock_path else None,
+        lambda expected: download(url, archive, expected),
+    )
     if archive.suffix == ".t7":
         with atomic_path(out) as tmp:
             shutil.copyfile(archive, tmp)

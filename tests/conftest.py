@@ -47,7 +47,12 @@ SMALL_DEMO = {
         "demo_full": {"train": {"epochs": 3}},
         "demo_noage": {"train": {"epochs": 3}},
     },
-    "grid": {"backbones": ["tiny-vit"], "methods": ["probe_gender"], "zeroshot_sweep": True},
+    "grid": {
+        "backbones": ["tiny-vit"],
+        "datasources": ["demo_full", "demo_noage"],
+        "methods": ["probe_gender"],
+        "zeroshot_sweep": True,
+    },
     "zeroshot": {"sweep": {"label_sets": ["raw_gender_labels"], "aggregations": ["mean"]}},
     "compare": {
         "references": {

@@ -1,6 +1,7 @@
 import functools
 import hashlib
 import http.server
+import shutil
 import threading
 
 import pytest
@@ -71,7 +72,7 @@ def test_file_placed_by_hand_is_used_and_checked(small_release, tmp_path):
 def test_local_source_copies_and_names_missing_file(small_release, tmp_path):
     acquire({"kind": "local", "folder": str(small_release)}, tmp_path / "a")
     assert (tmp_path / "a" / "images.zip").stat().st_size > 0
-    with pytest.raises(FileNotFoundError, match="has no images.zip"):
+    with pytest.raises(FileNotFoundError, match="has no fairface-img-margin025-trainval.zip"):
         acquire({"kind": "local", "folder": str(tmp_path / "empty")}, tmp_path / "b")
 
 
@@ -93,3 +94,19 @@ def test_source_for_padding_picks_per_padding_entries():
     assert source_for_padding(hub, "1.25")["config"] == "1.25"
     with pytest.raises(ValueError, match="set padding only"):
         source_for_padding({**hub, "config": "0.25"}, "1.25")
+
+
+def test_local_source_takes_the_official_zip_name_of_its_padding(small_release, tmp_path):
+    from clipfair.data.layout import source_for_padding
+
+    folder = tmp_path / "downloads"
+    shutil.copytree(small_release, folder)
+    (folder / "images.zip").rename(folder / "fairface-img-margin025-trainval.zip")
+    local = {"kind": "local", "folder": str(folder)}
+    acquire(source_for_padding(local, "0.25"), tmp_path / "a")
+    assert (tmp_path / "a/images.zip").read_bytes() == (small_release / "images.zip").read_bytes()
+    with pytest.raises(FileNotFoundError, match=r"no fairface-img-margin125.*the other crop"):
+        acquire(source_for_padding(local, "1.25"), tmp_path / "b")
+    shutil.copy(small_release / "images.zip", folder / "images.zip")
+    with pytest.raises(ValueError, match=r"both fairface-img-margin025-trainval.zip and images"):
+        acquire(source_for_padding(local, "0.25"), tmp_path / "c")

@@ -15,7 +15,7 @@ from typing import Any
 
 from clipfair.data.demo import write_demo_release
 from clipfair.data.download import Expected, download, mismatch
-from clipfair.data.layout import RELEASE_FILES
+from clipfair.data.layout import IMAGES_ZIP, OFFICIAL_ZIPS, RELEASE_FILES
 from clipfair.data.lockfile import DownloadLock, locked_download
 from clipfair.io import atomic_path
 
@@ -39,11 +39,9 @@ def acquire(
         )
     elif kind == "local":
         folder = Path(source["folder"])
-        for name in RELEASE_FILES:
-            if not (folder / name).is_file():
-                raise FileNotFoundError(f"local source {folder} has no {name}")
+        for name, found in local_release_files(folder, source.get("padding", "0.25")).items():
             with atomic_path(out_dir / name) as tmp:
-                shutil.copyfile(folder / name, tmp)
+                shutil.copyfile(found, tmp)
     elif kind == "hf_parquet":
         from clipfair.data.hf_parquet import download_shards, parquet_to_release, shards_by_split
 
@@ -75,6 +73,30 @@ def acquire(
             if problem := mismatch(out_dir / name, Expected(sha256=expected_sha)):
                 raise ValueError(f"{out_dir / name}: {problem}")
     return [out_dir / name for name in RELEASE_FILES]
+
+
+def local_release_files(folder: Path, padding: str) -> dict[str, Path]:
+    """The release files of a local folder, by their names in the release layout: the image
+    zip as downloaded (``fairface-img-margin025-trainval.zip`` for padding 0.25,
+    ``...margin125...`` for 1.25) or already named ``images.zip``; the two label CSVs."""
+    official = OFFICIAL_ZIPS[padding]
+    zips = [folder / n for n in (official, IMAGES_ZIP) if (folder / n).is_file()]
+    if not zips:
+        other = [n for p, n in OFFICIAL_ZIPS.items() if p != padding and (folder / n).is_file()]
+        hint = f" (it has {other[0]}, the other crop: set padding to match)" if other else ""
+        raise FileNotFoundError(
+            f"local source {folder} has no {official} (padding {padding}) or {IMAGES_ZIP}{hint}"
+        )
+    if len(zips) == 2:
+        raise ValueError(
+            f"local source {folder} has both {official} and {IMAGES_ZIP}; keep the one to use"
+        )
+    files = {IMAGES_ZIP: zips[0]}
+    for name in RELEASE_FILES[1:]:
+        if not (folder / name).is_file():
+            raise FileNotFoundError(f"local source {folder} has no {name}")
+        files[name] = folder / name
+    return files
 
 
 def _link_or_copy(src: str, dst: str) -> None:

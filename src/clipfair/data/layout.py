@@ -20,6 +20,11 @@ RELEASE_FILES: tuple[str, ...] = (IMAGES_ZIP, *(label_csv(s) for s in SPLITS))
 
 
 PADDINGS = ("0.25", "1.25")  # FairFace's two crops: margin 0.25 or 1.25 around the face
+#: the image zip of each crop as the FairFace README's links download it
+OFFICIAL_ZIPS = {
+    "0.25": "fairface-img-margin025-trainval.zip",
+    "1.25": "fairface-img-margin125-trainval.zip",
+}
 
 
 def _pick(value: Any, padding: str, where: str) -> Any:
@@ -41,6 +46,8 @@ def source_for_padding(source: dict[str, Any], padding: str) -> dict[str, Any]:
         for key in ("files", "size", "sha256"):
             if key in source:
                 out[key] = {n: _pick(v, padding, f"source.{key}.{n}") for n, v in source[key].items()}
+    elif source["kind"] == "local":
+        out["padding"] = padding  # which official zip name to look for
     elif source["kind"] == "hf_parquet":
         if source.get("config", padding) != padding:
             raise ValueError(

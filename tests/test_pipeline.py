@@ -230,6 +230,27 @@ def test_real_grid_dag_lists_without_network(tmp_path):
     assert "data/raw/fairface/0.25/images.zip" in out
 
 
+def test_a_users_label_set_file_joins_the_sweep(tmp_path):
+    proj = copy_project(tmp_path)
+    (proj / "my_sets").mkdir()
+    (proj / "my_sets" / "my_gender.yaml").write_text(
+        "task: gender\nprompts:\n  Male: [a photo of a guy, a photo of a gentleman]\n"
+        "  Female: [a photo of a lady, a photo of a girl]\n"
+    )
+    params = yaml.safe_load((proj / "params.yaml").read_text())
+    params["zeroshot"]["label_set_dir"] = "my_sets"
+    params["zeroshot"]["sweep"]["label_sets"].append("my_gender")
+    (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    out = run(["snakemake", "-n", "--cores", "all", "--config", "profile=demo"], proj).stdout
+    assert "metrics/cells/tiny-vit/demo_full/zs_my_gender_embavg.json" in out
+    assert "--label-set-dir 'my_sets'" in out and "my_gender" in out
+    params["zeroshot"]["sweep"]["label_sets"].append("no_such_set")
+    (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    bad = run(["snakemake", "-n", "--config", "profile=demo"], proj, check=False)
+    assert bad.returncode != 0
+    assert "zeroshot.sweep.label_sets: unknown label_set 'no_such_set'" in bad.stdout + bad.stderr
+
+
 def test_lint_is_clean(tmp_path):
     proj = copy_project(tmp_path)
     proc = run(["snakemake", "--lint"], proj, check=False)

@@ -189,7 +189,7 @@ def test_changed_hyper_parameter_reruns_only_what_depends_on_it(demo_project, tm
     proc = run([*DEMO, "--configfile", str(overlay), "-n"], proj)
     out = proc.stdout + proc.stderr
     assert "cells_probes" in out and "train_clip" not in out and "embed_images" not in out
-    assert "Run and evaluate 6 probes cells of tiny-vit/demo_full" in out
+    assert "Run and evaluate 7 probes cells of tiny-vit/demo_full" in out
     assert "cells_zeroshot" not in out
 
 

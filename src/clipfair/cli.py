@@ -398,6 +398,21 @@ def cmd_bench_probe(args: argparse.Namespace) -> None:
     print(f"-> {out}")
 
 
+def cmd_bench_grid(args: argparse.Namespace) -> None:
+    from clipfair.bench.grid import read_jobs, render_grid, summarize_jobs
+
+    root = Path(args.run)
+    jobs = read_jobs(root / "benchmarks", root / "logs")
+    if not jobs:
+        sys.exit(f"no benchmark files under {root / 'benchmarks'}: run the pipeline there first")
+    summary = summarize_jobs(jobs)
+    render_grid(summary, f"{root}: {summary['total']['jobs']} jobs")
+    if args.json:
+        from clipfair.io import write_json
+
+        write_json(args.json, summary)
+
+
 def cmd_vggface(args: argparse.Namespace) -> None:
     from clipfair.models import vggface_gender as vg
 
@@ -664,6 +679,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alpha", type=float, required=True)
     p.add_argument("--out", required=True, type=Path)
 
+    p = add("bench-grid", cmd_bench_grid, "where a finished run's job-seconds went, per rule")
+    p.add_argument("run", nargs="?", default=".", help="the project folder of the run")
+    p.add_argument("--json", type=Path, help="also write the figures as JSON")
+
     p = add("bench-embed", cmd_bench_embed, "embedding speed: naive vs model alone vs pipeline")
     p.add_argument("--model", help="open_clip model (default ViT-L-14 on CUDA, ViT-B-32 on CPU)")
     p.add_argument("--pretrained", help="open_clip tag or file (default: random weights)")
@@ -763,11 +782,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=os.environ.get("CLIPFAIR_LOG", "INFO"), format="%(message)s")
     args = build_parser().parse_args(argv)
+    from clipfair.phases import PhaseTimer
+
+    timer = PhaseTimer()
     try:
-        args.func(args)
+        with timer:
+            args.func(args)
     except (ValueError, KeyError, FileNotFoundError, RuntimeError) as exc:
         # Known input problems: one clear line naming the item, no traceback.
         sys.exit(f"clipfair {args.command}: error: {exc}")
+    if os.environ.get("CLIPFAIR_PHASES") == "1":  # set for the pipeline's jobs: bench-grid
+        timer.print()
 
 
 if __name__ == "__main__":

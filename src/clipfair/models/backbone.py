@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from clipfair.digests import path_sha256
+from clipfair.phases import counts_as_loading
 
 CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
 
@@ -130,6 +131,7 @@ def _config_digest(model_name: str, config_dir: str | Path | None) -> dict[str, 
     return {"model_config_sha256": path_sha256(path)} if path and path.is_file() else {}
 
 
+@counts_as_loading
 def load_open_clip(
     model_name: str,
     pretrained: str | None,
@@ -210,6 +212,7 @@ class HFClipAdapter:
         return self._features(self.model.get_text_features(**tokens))
 
 
+@counts_as_loading
 def load_transformers_clip(
     pretrained: str, *, cache_dir: str | None = None, device: torch.device | str = "cpu"
 ) -> Backbone:

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from clipfair.models.t7 import TorchModule, write_t7
+from clipfair.phases import counts_as_loading
 
 #: the release's mean pixel, in R, G, B order (subtracted before the BGR reorder)
 MEAN_RGB = (129.1863, 104.7624, 93.5940)
@@ -190,6 +191,7 @@ def infer_config(net: Any) -> VGGFaceConfig:
     )
 
 
+@counts_as_loading
 def load_t7(path: str | Path, config: VGGFaceConfig | None = None) -> VGGFace:
     """Read VGG-Face torch7 weights into ``VGGFace(config)`` (widths read from the file when
     ``config`` is None), checking each layer's kind and shape."""

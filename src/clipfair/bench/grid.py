@@ -1,0 +1,88 @@
+"""``clipfair bench-grid``: where a finished run's job-seconds went, per rule.
+
+Reads Snakemake's per-job benchmark files (``benchmarks/<rule>/<job>.tsv``: wall seconds) and
+the phase line each job's log ends with (``logs/<rule>/<job>.log``, :mod:`clipfair.phases`):
+process start-up, imports, model loading and the work itself. Runs of code that did not time
+its phases still get jobs and job-seconds (phases "-").
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+from clipfair.phases import parse_phases
+
+PHASES = ("startup_s", "import_s", "load_s", "work_s")
+
+
+def _rule_and_log(tsv: Path, benchmarks: Path, logs: Path) -> tuple[str, Path]:
+    rel = tsv.relative_to(benchmarks)
+    rule = rel.parts[0] if len(rel.parts) > 1 else rel.stem
+    return rule, (logs / rel).with_suffix(".log")
+
+
+def read_jobs(benchmarks: str | Path, logs: str | Path) -> list[dict[str, Any]]:
+    """One record per job: rule, wall seconds, and its phases where its log has them."""
+    benchmarks, logs = Path(benchmarks), Path(logs)
+    jobs = []
+    for tsv in sorted(benchmarks.rglob("*.tsv")):
+        with open(tsv, newline="") as fh:
+            rows = list(csv.DictReader(fh, delimiter="\t"))
+        if not rows:
+            continue
+        rule, log = _rule_and_log(tsv, benchmarks, logs)
+        phases = parse_phases(log.read_text(errors="replace")) if log.is_file() else None
+        jobs.append({"rule": rule, "wall_s": float(rows[-1]["s"]), "phases": phases})
+    return jobs
+
+
+def summarize_jobs(jobs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per rule (and ``total``): jobs, job-seconds, and the phase sums of the timed jobs."""
+    out: dict[str, dict[str, Any]] = {}
+    for job in jobs:
+        for key in (job["rule"], "total"):
+            entry = out.setdefault(key, {"jobs": 0, "wall_s": 0.0, "timed_jobs": 0})
+            entry["jobs"] += 1
+            entry["wall_s"] += job["wall_s"]
+            if job["phases"]:
+                entry["timed_jobs"] += 1
+                entry["timed_wall_s"] = entry.get("timed_wall_s", 0.0) + job["wall_s"]
+                for phase in PHASES:
+                    entry[phase] = entry.get(phase, 0.0) + (job["phases"].get(phase) or 0.0)
+    for entry in out.values():
+        if entry["timed_jobs"]:
+            outside = sum(entry[p] for p in PHASES[:3])
+            entry["outside_share"] = outside / entry["timed_wall_s"]
+    return out
+
+
+def render_grid(summary: dict[str, dict[str, Any]], title: str) -> None:
+    """A console table: jobs, job-seconds, phases, and the share spent outside the work."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    columns = (
+        "rule",
+        "jobs",
+        "job-s",
+        "start-up s",
+        "imports s",
+        "loading s",
+        "work s",
+        "outside work",
+    )
+    for col in columns:
+        table.add_column(col, justify="left" if col == "rule" else "right")
+    order = sorted((r for r in summary if r != "total"), key=lambda r: -summary[r]["wall_s"])
+    for rule in [*order, "total"]:
+        e = summary[rule]
+        timed = e["timed_jobs"]
+        phase = [f"{e[p]:.1f}" if timed else "-" for p in PHASES]
+        share = f"{e['outside_share']:.0%}" if timed else "-"
+        if timed and timed < e["jobs"]:
+            share += f" ({timed} timed)"
+        table.add_row(rule, str(e["jobs"]), f"{e['wall_s']:.1f}", *phase, share)
+    Console(width=140).print(table)

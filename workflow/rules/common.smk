@@ -14,7 +14,7 @@ from clipfair.models.vggface_weights import is_url
 from clipfair.report import FIGURES
 
 # every job's log ends with its phase timings (start-up, imports, loading, work): bench-grid
-os.environ["CLIPFAIR_PHASES"] = "1"
+shell.prefix("export CLIPFAIR_PHASES=1; ")
 
 # Apply the selected profile (params.yaml `profile:`) and validate against the one schema.
 _resolved = resolve_params(config, workflow.source_path("../schemas/params.schema.yaml"))

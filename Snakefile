@@ -19,6 +19,15 @@ include: "workflow/rules/methods.smk"
 include: "workflow/rules/summary.smk"
 
 
+# the tables and figures read small files: on a cluster they run beside Snakemake, not as jobs
+localrules:
+    all,
+    summarize,
+    compare,
+    plots,
+    topk_sweep,
+
+
 rule all:
     default_target: True
     input:

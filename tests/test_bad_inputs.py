@@ -245,5 +245,5 @@ def test_truncated_embeddings_are_named_and_no_cell_output_is_left(tmp_path: Pat
     )
     assert proc.returncode == 1
     assert f"{tmp_path / 'val.npy'}: unreadable or truncated" in proc.stderr
-    assert "--forcerun embed_images" in proc.stderr and "Traceback" not in proc.stderr
+    assert "--forcerun embed for" in proc.stderr and "Traceback" not in proc.stderr
     assert not out.exists() or not list(out.iterdir())

@@ -32,7 +32,7 @@ KILL_POINTS = [
     ("logs/acquire/fairface_demo_0.25.log", 0.5),
     ("logs/ingest/fairface_demo_train.log", 0.5),
     ("logs/train_clip/tiny-vit_demo_full.log", 4.0),
-    ("logs/embed_images/fairface_demo_tiny-vit_demo_full_train.log", 2.0),
+    ("logs/embed/tiny-vit_demo_full.log", 3.0),
     ("logs/finetune/fairface_demo_tiny-vit_demo_full_multitask.log", 6.0),
     ("logs/cells_probes/tiny-vit_demo_full.log", 1.0),
 ]

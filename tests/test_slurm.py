@@ -79,7 +79,7 @@ def test_demo_grid_through_slurm_matches_the_local_run(slurm, tmp_path):
         re.search(r"logs/slurm/rule_(\w+)/", str(p)).group(1)
         for p in (on_slurm / "logs" / "slurm").rglob("*.log")
     }
-    assert {"train_clip", "embed_images", "cells_zeroshot", "cells_probes"} <= rules
+    assert {"train_clip", "embed", "cells_zeroshot", "cells_probes"} <= rules
 
     # ... and the numbers are those of the local run
     a = pd.read_csv(on_slurm / "metrics" / "summary.csv")
@@ -91,11 +91,11 @@ def test_slurm_profile_plans_gpu_rules_with_one_gpu(tmp_path):
     proj = copy_project(tmp_path)
     proc = run(["snakemake", "-n", "--workflow-profile", str(PROFILE.parent)], proj)
     plan = proc.stdout
-    embeds = re.findall(r"Embed fairface \w+ with .*\(gpu=(\d)\)", plan)
-    assert len(embeds) == 14 and set(embeds) == {"1"}
-    assert "(gpu=1)" in re.search(r"Embed the prompts of .*", plan).group(0)
+    # one embed job per CLIP model: its prompts and the 4 splits (FairFace, Adience)
+    embeds = re.findall(r"Embed the prompts and 4 splits with .*\(gpu=(\d)\)", plan)
+    assert len(embeds) == 7 and set(embeds) == {"1"}
     assert set(re.findall(r"Fine-tune \w+ heads on .*\(gpu=(\d)\)", plan)) == {"1"}
-    vgg = re.findall(r"(?:Train the VGG-Face|Score \w+ val with the VGG-Face).*\(gpu=(\d)\)", plan)
-    assert len(vgg) == 2 + 4 and set(vgg) == {"1"}
+    vgg = re.findall(r"Train the VGG-Face gender transfer .*\(gpu=(\d)\)", plan)
+    assert len(vgg) == 2 and set(vgg) == {"1"}
     local = run(["snakemake", "-n"], proj).stdout
-    assert set(re.findall(r"Embed fairface \w+ with .*\(gpu=(\d)\)", local)) == {"0"}
+    assert set(re.findall(r"Embed the prompts and 4 splits with .*\(gpu=(\d)\)", local)) == {"0"}

@@ -128,39 +128,40 @@ def _backbone(args: argparse.Namespace):
     )
 
 
-def cmd_embed_images(args: argparse.Namespace) -> None:
-    from clipfair.embed import EmbedSettings, embed_images
+def cmd_embed(args: argparse.Namespace) -> None:
+    import shutil as _shutil
 
-    _threads(args.threads)
-    embed = json.loads(args.settings)
-    backbone = _backbone(args)
-    backbone.configure_inference(embed["precision"], embed["channels_last"], embed["compile"])
-    meta = embed_images(
-        backbone, args.index, args.images, args.out, EmbedSettings.from_params(embed)
-    )
-    run = meta["run"]
-    print(f"embedded {meta['n']} images (dim {meta['dim']}) -> {args.out}")
-    if run["images_encoded"]:
-        print(
-            f"{run['images_per_s']} img/s on {run['device']} ({run['precision']}), loader wait "
-            f"{run['loader_wait_share']:.1%}, {run['resumed_shards']} shards resumed, "
-            f"peak RSS {run['peak_rss_mb']:.0f} MiB"
-        )
-
-
-def cmd_embed_text(args: argparse.Namespace) -> None:
-    from clipfair.embed import embed_label_set
+    from clipfair.embed import EmbedSettings, embed_images, embed_label_set
     from clipfair.methods.label_sets import get_label_set
 
     _threads(args.threads)
     names = [n for n in args.label_sets.split(",") if n]
     user_dir = args.label_set_dir or None
     label_sets = {name: get_label_set(name, user_dir) for name in names}  # unknown: fail first
+    splits = [s.split(",") for s in args.split or []]  # index,images,out
+    embed = json.loads(args.settings)
     backbone = _backbone(args)
+    backbone.configure_inference(embed["precision"], embed["channels_last"], embed["compile"])
     for name, label_set in label_sets.items():
-        out = args.out_dir / f"{name}.parquet"
+        out = args.text_dir / f"{name}.parquet"
         embed_label_set(backbone, name, label_set, out)
         print(f"embedded {sum(map(len, label_set.prompts.values()))} prompts of {name} -> {out}")
+    for index, images, out in splits:
+        # shards stay until every split of the job is done: a kill during a later split
+        # (after which Snakemake deletes all of the job's outputs) redoes no finished split
+        meta = embed_images(
+            backbone, index, images, out, EmbedSettings.from_params(embed), keep_shards=True
+        )
+        run = meta["run"]
+        print(f"embedded {meta['n']} images (dim {meta['dim']}) -> {out}")
+        if run["images_encoded"]:
+            print(
+                f"{run['images_per_s']} img/s on {run['device']} ({run['precision']}), loader "
+                f"wait {run['loader_wait_share']:.1%}, {run['resumed_shards']} shards resumed, "
+                f"peak RSS {run['peak_rss_mb']:.0f} MiB"
+            )
+    for _, _, out in splits:
+        _shutil.rmtree(f"{out}.shards", ignore_errors=True)
 
 
 def cmd_prompts(args: argparse.Namespace) -> None:
@@ -478,6 +479,10 @@ def cmd_vggface_transfer(args: argparse.Namespace) -> None:
     )
     write_json(args.out_history, out)
     print(f"trained on {out['train_faces']} faces ({device}) -> {args.out_model}")
+    for spec in args.score or []:  # the val split of each dataset a cell predicts
+        index, images, scores = spec.split(",")
+        df = vg.score_cache(args.out_model, index, images, scores, s["batch_val"], device)
+        print(f"scored {len(df)} faces -> {scores}")
 
 
 def cmd_vggface_weights(args: argparse.Namespace) -> None:
@@ -485,16 +490,6 @@ def cmd_vggface_weights(args: argparse.Namespace) -> None:
 
     out = make_weights(json.loads(args.datasource), args.out, args.archive_dir, args.lock or None)
     print(f"VGG-Face weights -> {out}")
-
-
-def cmd_vggface_score(args: argparse.Namespace) -> None:
-    from clipfair.models import vggface_gender as vg
-    from clipfair.models.backbone import pick_device
-
-    _threads(args.threads)
-    device = str(pick_device(args.device))
-    df = vg.score_cache(args.model, args.index, args.images, args.out, args.batch_size, device)
-    print(f"scored {len(df)} faces -> {args.out}")
 
 
 def cmd_demo_adience(args: argparse.Namespace) -> None:
@@ -592,18 +587,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-config", required=True, help="the open_clip model config JSON")
     p.add_argument("--out", required=True, type=Path)
 
-    p = add("embed-images", cmd_embed_images, "L2-normalized image embeddings of one split")
+    p = add("embed", cmd_embed, "one model: its prompt embeddings, then every split's images")
     _backbone_args(p)
-    p.add_argument("--index", required=True)
-    p.add_argument("--images", required=True)
-    p.add_argument("--out", required=True)
+    p.add_argument("--split", action="append", help="INDEX,IMAGES,OUT.npy of one split (repeat)")
     p.add_argument("--settings", required=True, help="the embed: section of params.yaml (JSON)")
-
-    p = add("embed-text", cmd_embed_text, "prompt embeddings of one zero-shot label set")
-    _backbone_args(p)
     p.add_argument("--label-sets", required=True, help="comma-separated label set names")
     p.add_argument("--label-set-dir", required=True, help="your label set folder ('' for none)")
-    p.add_argument("--out-dir", required=True, type=Path, help="writes <label_set>.parquet/.json")
+    p.add_argument("--text-dir", required=True, type=Path, help="writes <label_set>.parquet/.json")
 
     p = add("prompts", cmd_prompts, "print a zero-shot label set: class -> prompts")
     p.add_argument("name", nargs="?", help="label set name (none: list every set)")
@@ -750,21 +740,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-history", required=True)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--score", action="append", help="INDEX,IMAGES,OUT.parquet to score (repeat)")
 
     p = add("vggface-weights", cmd_vggface_weights, "VGG-Face .t7: download + unpack, or init")
     p.add_argument("--datasource", required=True, help="datasource entry of params (JSON)")
     p.add_argument("--out", required=True, type=Path, help="the .t7 to write")
     p.add_argument("--archive-dir", required=True, type=Path, help="where the download goes")
     p.add_argument("--lock", default="", help="downloads lock file (sizes, sha256; '' for none)")
-
-    p = add("vggface-score", cmd_vggface_score, "gender scores of a VGG-Face transfer model")
-    p.add_argument("--model", required=True)
-    p.add_argument("--index", required=True)
-    p.add_argument("--images", required=True)
-    p.add_argument("--out", required=True)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--threads", type=int, default=2)
 
     p = add("demo-adience", cmd_demo_adience, "write a synthetic release in Adience's layout")
     p.add_argument("--out", required=True, type=Path)

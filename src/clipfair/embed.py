@@ -146,8 +146,13 @@ def embed_images(
     images_path: str | Path,
     out_npy: str | Path,
     settings: EmbedSettings | None = None,
+    keep_shards: bool = False,
 ) -> dict[str, Any]:
-    """Embed every cached image of a split; write ``out_npy`` and ``<out>.json`` atomically."""
+    """Embed every cached image of a split; write ``out_npy`` and ``<out>.json`` atomically.
+
+    Work goes into ``<out>.shards`` and resumes from there; ``keep_shards`` leaves that folder
+    for the caller to remove (a job embedding several splits keeps every split's shards
+    until all are done)."""
     from clipfair.bench.hardware import peak_rss_mb
 
     settings = settings or EmbedSettings()
@@ -197,7 +202,8 @@ def embed_images(
             np.save(fh, feats)
     bar.close()
     dim = _concatenate_shards(shard_dir, starts, n, out_npy)
-    shutil.rmtree(shard_dir)
+    if not keep_shards:
+        shutil.rmtree(shard_dir)
     meta = {
         "n": n,
         "dim": dim,

@@ -16,7 +16,7 @@ def fingerprint(files: list[str]) -> str:
     return hashlib.sha256("\n".join(files).encode()).hexdigest()[:16]
 
 
-FIX = "delete it and run again (snakemake --forcerun embed_images for that split)"
+FIX = "delete it and run again (snakemake --forcerun embed for that model)"
 
 
 class EmbeddingFileError(ValueError):

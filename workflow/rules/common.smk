@@ -253,6 +253,40 @@ PLOT_DATA = [
 ]
 
 
+# the datasets every CLIP model embeds (train and val of each): grid.dataset and grid.adience
+EMBED_DATASETS = [d for d in (DATASET, config["grid"].get("adience")) if d]
+
+
+def embed_inputs(wildcards):
+    """The index and image cache of every split the embed job encodes."""
+    return {
+        f"{kind}_{dataset}_{split}": f"{DATA}/interim/{dataset}/{split}{suffix}"
+        for dataset in EMBED_DATASETS
+        for split in SPLITS
+        for kind, suffix in (("index", ".parquet"), ("images", "_images.npy"))
+    }
+
+
+def embed_split_flags(wildcards, input, output):
+    """--split INDEX,IMAGES,OUT for each (dataset, split), in the order of the outputs."""
+    model = f"{wildcards.backbone}/{wildcards.datasource}"
+    return " ".join(
+        f"--split {input[f'index_{d}_{s}']},{input[f'images_{d}_{s}']},"
+        f"{DATA}/embeddings/{d}/{model}/{s}.npy"
+        for d in EMBED_DATASETS
+        for s in SPLITS
+    )
+
+
+def vggface_score_inputs(wildcards):
+    """The val split of every dataset the VGG-Face transfer scores after training."""
+    out = {}
+    for dataset in EMBED_DATASETS:
+        out[f"score_index_{dataset}"] = f"{DATA}/interim/{dataset}/val.parquet"
+        out[f"score_images_{dataset}"] = f"{DATA}/interim/{dataset}/val_images.npy"
+    return out
+
+
 def clip_pairs():
     """(backbone, datasource) pairs with a CLIP backbone (image and prompt embeddings)."""
     return [

@@ -1,75 +1,54 @@
-# Embeddings, once per (backbone, datasource, split) and per zero-shot label set.
+# Embeddings: one job per (backbone, datasource) loads the model once, embeds the prompts of
+# every label set the grid uses, then the train and val images of every dataset of the grid.
 
 
-rule embed_images:
+rule embed:
     input:
-        index=f"{DATA}/interim/{{dataset}}/{{split}}.parquet",
-        images=f"{DATA}/interim/{{dataset}}/{{split}}_images.npy",
+        unpack(embed_inputs),
         checkpoint=checkpoint_of,
+        label_sets=LABEL_SET_FILES,
     output:
-        emb=f"{DATA}/embeddings/{{dataset}}/{{backbone}}/{{datasource}}/{{split}}.npy",
-        meta=f"{DATA}/embeddings/{{dataset}}/{{backbone}}/{{datasource}}/{{split}}.json",
+        images=expand(
+            f"{DATA}/embeddings/{{dataset}}/{{{{backbone}}}}/{{{{datasource}}}}/{{split}}.{{ext}}",
+            dataset=EMBED_DATASETS,
+            split=SPLITS,
+            ext=["npy", "json"],
+        ),
+        # .json: the sidecar (label set file's sha256, the model)
+        text=expand(
+            f"{DATA}/embeddings/text/{{{{backbone}}}}/{{{{datasource}}}}/{{label_set}}.{{ext}}",
+            label_set=LABEL_SETS_USED,
+            ext=["parquet", "json"],
+        ),
+    wildcard_constraints:
+        backbone="|".join(sorted({b for b, _ in clip_pairs()})) or "(?!)",
     params:
-        code=code("clipfair.embed"),  # the code it runs: changed code reruns it
+        code=code("clipfair.embed", "clipfair.methods.label_sets"),  # changed code reruns it
         backbone=backbone_json,
         datasource=datasource_json,
         cache_dir=config.get("cache_dir") or "",
         device=config["embed"]["device"],
         settings=as_json(config["embed"]),
+        splits=embed_split_flags,
+        label_sets=",".join(LABEL_SETS_USED),
+        label_set_dir=LABEL_SET_DIR or "",
+        text_dir=lambda w, output: os.path.dirname(output.text[0]),
+        n_splits=len(EMBED_DATASETS) * len(SPLITS),
     threads: config["embed"]["threads"]
     resources:
         gpu=0,  # a cluster profile asks for one (workflow/profiles/slurm)
     conda:
         CONDA_ENV
     log:
-        "logs/embed_images/{dataset}_{backbone}_{datasource}_{split}.log",
+        "logs/embed/{backbone}_{datasource}.log",
     benchmark:
-        "benchmarks/embed_images/{dataset}_{backbone}_{datasource}_{split}.tsv"
+        "benchmarks/embed/{backbone}_{datasource}.tsv"
     message:
-        "Embed {wildcards.dataset} {wildcards.split} with {wildcards.backbone}/{wildcards.datasource}"
+        "Embed the prompts and {params.n_splits} splits with {wildcards.backbone}/{wildcards.datasource}"
         " (gpu={resources.gpu})"
     shell:
-        "clipfair embed-images --backbone {params.backbone:q} --datasource {params.datasource:q}"
+        "clipfair embed --backbone {params.backbone:q} --datasource {params.datasource:q}"
         " --checkpoint '{input.checkpoint}' --cache-dir '{params.cache_dir}'"
-        " --device {params.device} --threads {threads} --index {input.index}"
-        " --images {input.images} --out {output.emb} --settings {params.settings:q}"
-        " > {log} 2>&1"
-
-
-rule embed_text:
-    input:
-        checkpoint=checkpoint_of,
-        label_sets=LABEL_SET_FILES,
-    output:
-        # every label set the grid uses, in one job (one model load); .json: the sidecar
-        expand(
-            f"{DATA}/embeddings/text/{{{{backbone}}}}/{{{{datasource}}}}/{{label_set}}.{{ext}}",
-            label_set=LABEL_SETS_USED,
-            ext=["parquet", "json"],
-        ),
-    params:
-        code=code("clipfair.embed", "clipfair.methods.label_sets"),  # the code it runs: changed code reruns it
-        backbone=backbone_json,
-        datasource=datasource_json,
-        cache_dir=config.get("cache_dir") or "",
-        device=config["embed"]["device"],
-        out_dir=lambda w, output: os.path.dirname(output[0]),
-        label_sets=",".join(LABEL_SETS_USED),
-        label_set_dir=LABEL_SET_DIR or "",
-    threads: 1
-    resources:
-        gpu=0,
-    conda:
-        CONDA_ENV
-    log:
-        "logs/embed_text/{backbone}_{datasource}.log",
-    benchmark:
-        "benchmarks/embed_text/{backbone}_{datasource}.tsv"
-    message:
-        "Embed the prompts of {params.label_sets} with {wildcards.backbone}/{wildcards.datasource}"
-        " (gpu={resources.gpu})"
-    shell:
-        "clipfair embed-text --backbone {params.backbone:q} --datasource {params.datasource:q}"
-        " --checkpoint '{input.checkpoint}' --cache-dir '{params.cache_dir}'"
-        " --device {params.device} --threads {threads} --label-sets {params.label_sets}"
-        " --label-set-dir '{params.label_set_dir}' --out-dir {params.out_dir} > {log} 2>&1"
+        " --device {params.device} --threads {threads} {params.splits}"
+        " --settings {params.settings:q} --label-sets {params.label_sets}"
+        " --label-set-dir '{params.label_set_dir}' --text-dir {params.text_dir} > {log} 2>&1"

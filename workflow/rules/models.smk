@@ -131,6 +131,7 @@ rule vggface_weights:
 
 rule vggface_transfer:
     input:
+        unpack(vggface_score_inputs),
         weights=vggface_weights,
         train_index=f"{DATA}/interim/{{dataset}}/train.parquet",
         train_images=f"{DATA}/interim/{{dataset}}/train_images.npy",
@@ -139,10 +140,19 @@ rule vggface_transfer:
     output:
         model=f"{DATA}/vggface/{{dataset}}/{{backbone}}/{{datasource}}/model.safetensors",
         history=f"{DATA}/vggface/{{dataset}}/{{backbone}}/{{datasource}}/history.json",
+        # the trained model's gender scores on the val split of every dataset a cell predicts
+        scores=expand(
+            f"{DATA}/vggface/{{{{dataset}}}}/{{{{backbone}}}}/{{{{datasource}}}}/scores_{{eval}}.parquet",
+            eval=EMBED_DATASETS,
+        ),
     params:
         code=code("clipfair.models.vggface_gender"),  # the code it runs: changed code reruns it
         settings=as_json(VGGFACE),
         seed=config["seed"],
+        scores=lambda w, input, output: " ".join(
+            f"--score {input[f'score_index_{d}']},{input[f'score_images_{d}']},{out}"
+            for d, out in zip(EMBED_DATASETS, output.scores)
+        ),
     threads: VGGFACE.get("threads", 2)
     resources:
         gpu=0,  # a cluster profile asks for one (workflow/profiles/slurm)
@@ -153,40 +163,12 @@ rule vggface_transfer:
     benchmark:
         "benchmarks/vggface_transfer/{dataset}_{backbone}_{datasource}.tsv"
     message:
-        "Train the VGG-Face gender transfer ({wildcards.datasource}) on {wildcards.dataset}"
-        " (gpu={resources.gpu})"
+        "Train the VGG-Face gender transfer ({wildcards.datasource}) on {wildcards.dataset},"
+        " score every dataset's val (gpu={resources.gpu})"
     shell:
         "clipfair vggface-transfer --weights {input.weights}"
         " --train-index {input.train_index} --train-images {input.train_images}"
         " --val-index {input.val_index} --val-images {input.val_images}"
         " --settings {params.settings:q} --out-model {output.model}"
-        " --out-history {output.history} --seed {params.seed} --threads {threads} > {log} 2>&1"
-
-
-rule vggface_score:
-    input:
-        model=rules.vggface_transfer.output.model,
-        index=f"{DATA}/interim/{{eval_dataset}}/val.parquet",
-        images=f"{DATA}/interim/{{eval_dataset}}/val_images.npy",
-    output:
-        f"{DATA}/vggface/{{dataset}}/{{backbone}}/{{datasource}}/scores_{{eval_dataset}}.parquet",
-    params:
-        code=code("clipfair.models.vggface_gender"),  # the code it runs: changed code reruns it
-        device=VGGFACE.get("device", "auto"),
-        batch=VGGFACE.get("batch_val", 64),
-    threads: VGGFACE.get("threads", 2)
-    resources:
-        gpu=0,
-    conda:
-        CONDA_ENV
-    log:
-        "logs/vggface_score/{dataset}_{backbone}_{datasource}_{eval_dataset}.log",
-    benchmark:
-        "benchmarks/vggface_score/{dataset}_{backbone}_{datasource}_{eval_dataset}.tsv"
-    message:
-        "Score {wildcards.eval_dataset} val with the VGG-Face transfer trained on"
-        " {wildcards.dataset} (gpu={resources.gpu})"
-    shell:
-        "clipfair vggface-score --model {input.model} --index {input.index}"
-        " --images {input.images} --out {output} --batch-size {params.batch}"
-        " --device {params.device} --threads {threads} > {log} 2>&1"
+        " --out-history {output.history} {params.scores} --seed {params.seed}"
+        " --threads {threads} > {log} 2>&1"

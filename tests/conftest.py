@@ -40,20 +40,23 @@ def release_copy(small_release: Path, tmp_path: Path) -> Path:
     return dst
 
 
-# A smaller demo (one backbone, the gender cells) for tests that run the pipeline more than once.
+# A smaller demo for tests that run the pipeline more than once (DVC, Slurm, fault
+# injection): one tiny model on 600 images, its zero-shot, probe and fine-tuned gender cells.
 SMALL_DEMO = {
     "datasets": {"fairface_demo": {"source": {"n_train": 600, "n_val": 200}}},
-    "datasources": {
-        "demo_full": {"train": {"epochs": 3}},
-        "demo_noage": {"train": {"epochs": 3}},
-    },
+    "datasources": {"demo_full": {"train": {"epochs": 3}}},
     "grid": {
+        "adience": None,
         "backbones": ["tiny-vit"],
-        "datasources": ["demo_full", "demo_noage"],
-        "methods": ["probe_gender"],
+        "datasources": ["demo_full"],
+        "methods": ["probe_gender", "ft_gender"],
         "zeroshot_sweep": True,
     },
-    "zeroshot": {"sweep": {"label_sets": ["raw_gender_labels"], "aggregations": ["mean"]}},
+    "zeroshot": {
+        "sweep": {"label_sets": ["raw_gender_labels"], "aggregations": ["mean"]},
+        "k_analysis": {"label_sets": [], "k_max": 1},
+    },
+    "finetune": {"epochs": 2, "batch_size": 64},
     "compare": {
         "references": {
             "gender": "tiny-vit/demo_full/zs_raw_gender_labels_mean",
@@ -71,6 +74,15 @@ def use_small_demo(project: Path) -> None:
     params["profile"] = "demo"
     params["profiles"]["demo"] = deep_merge(params["profiles"]["demo"], SMALL_DEMO)
     params_path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+@pytest.fixture(scope="session")
+def small_demo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One clean local run of the small demo, shared by the tests that compare with it."""
+    proj = copy_project(tmp_path_factory.mktemp("small_demo"))
+    use_small_demo(proj)
+    run(["snakemake", "--cores", "all"], proj, timeout=1500)
+    return proj
 
 
 def tiny_open_clip_and_hf(folder: Path):

@@ -11,41 +11,21 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
-from clipfair.config import deep_merge
+from .conftest import copy_project, run, use_small_demo
 
-from .conftest import SMALL_DEMO, copy_project, run
-
-# One tiny model, its fine-tune, probe and zero-shot cells: every kind of resumable job
-FAULT_GRID = deep_merge(
-    SMALL_DEMO,
-    {
-        "grid": {"datasources": ["demo_full"], "methods": ["probe_gender", "ft_gender"]},
-        "datasources": {"demo_full": {"train": {"epochs": 2}}},
-        "finetune": {"epochs": 2, "batch_size": 64},
-        "zeroshot": {"k_analysis": {"label_sets": [], "k_max": 1}},
-    },
-)
-# (rule whose log appearing means it started, seconds to let it work before the kill)
+# The small demo (conftest.SMALL_DEMO): one tiny model, its fine-tune, probe and zero-shot
+# cells, so every kind of resumable job. (The log that appears when a job starts, seconds to
+# let it work before the kill.)
 KILL_POINTS = [
     ("logs/acquire/fairface_demo_0.25.log", 0.5),
     ("logs/ingest/fairface_demo_train.log", 0.5),
-    ("logs/train_clip/tiny-vit_demo_full.log", 4.0),
-    ("logs/embed/tiny-vit_demo_full.log", 3.0),
+    ("logs/train_clip/tiny-vit_demo_full.log", 5.0),
+    ("logs/embed/tiny-vit_demo_full.log", 1.0),
     ("logs/finetune/fairface_demo_tiny-vit_demo_full_multitask.log", 6.0),
     ("logs/cells_probes/tiny-vit_demo_full.log", 1.0),
 ]
 SNAKEMAKE = ["snakemake", "--cores", "all", "--rerun-incomplete"]
-
-
-def _project(tmp: Path) -> Path:
-    proj = copy_project(tmp)
-    params = yaml.safe_load((proj / "params.yaml").read_text())
-    params["profile"] = "demo"
-    params["profiles"]["demo"] = deep_merge(params["profiles"]["demo"], FAULT_GRID)
-    (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    return proj
 
 
 def _incomplete(proj: Path) -> set[Path]:
@@ -93,10 +73,10 @@ def _kill_when(proj: Path, log: str, delay: float, timeout: float = 600) -> None
 
 
 @pytest.mark.slow
-def test_killed_runs_resume_to_the_clean_result(tmp_path):
-    clean = _project(tmp_path / "clean")
-    run(SNAKEMAKE, clean, timeout=1500)
-    faulty = _project(tmp_path / "faulty")
+def test_killed_runs_resume_to_the_clean_result(small_demo_run, tmp_path):
+    clean = small_demo_run
+    faulty = copy_project(tmp_path / "faulty")
+    use_small_demo(faulty)
     before: dict[Path, int] = {}
     for log, delay in KILL_POINTS:
         _kill_when(faulty, log, delay)

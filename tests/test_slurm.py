@@ -55,19 +55,17 @@ def _test_profile(dst: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_demo_grid_through_slurm_matches_the_local_run(slurm, tmp_path):
+def test_demo_grid_through_slurm_matches_the_local_run(slurm, small_demo_run, tmp_path):
     env, state = slurm
     on_slurm = copy_project(tmp_path / "slurm")
-    local = copy_project(tmp_path / "local")
-    for proj in (on_slurm, local):
-        use_small_demo(proj)
+    use_small_demo(on_slurm)
+    local = small_demo_run  # the same grid, run with the default (local) profile
     profile = _test_profile(tmp_path / "profile")
 
     cmd = ["timeout", "-s", "INT", "1200", "snakemake", "--workflow-profile", str(profile)]
     proc = subprocess.run(cmd, cwd=on_slurm, env=env, capture_output=True, text=True)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-6000:]
-    run(["snakemake"], local, timeout=1500)  # the default (local) profile
 
     # Slurm's own record: every non-local job finished through sbatch, COMPLETED
     records = (state / "jobcomp.log").read_text().splitlines()
@@ -79,7 +77,7 @@ def test_demo_grid_through_slurm_matches_the_local_run(slurm, tmp_path):
         re.search(r"logs/slurm/rule_(\w+)/", str(p)).group(1)
         for p in (on_slurm / "logs" / "slurm").rglob("*.log")
     }
-    assert {"train_clip", "embed", "cells_zeroshot", "cells_probes"} <= rules
+    assert {"train_clip", "embed", "finetune", "cells_zeroshot", "cells_probes"} <= rules
 
     # ... and the numbers are those of the local run
     a = pd.read_csv(on_slurm / "metrics" / "summary.csv")

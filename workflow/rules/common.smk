@@ -37,10 +37,7 @@ wildcard_constraints:
     dataset=NAME,
     backbone=NAME,
     datasource=NAME,
-    method=NAME,
     split="train|val",
-    label_set=NAME,
-    eval_dataset=NAME,
 
 
 # the package sources of this checkout (the installed package's when run from elsewhere)

@@ -10,18 +10,10 @@ for _batch, (_methods, _backbones, _datasources) in cell_batches().items():
         input:
             batch_input_files(_methods),
         output:
-            predictions=expand(
-                f"{DATA}/predictions/{DATASET}/{{{{backbone}}}}/{{{{datasource}}}}/{{method}}.parquet",
-                method=_methods,
-            ),
-            info=expand(
-                f"{DATA}/predictions/{DATASET}/{{{{backbone}}}}/{{{{datasource}}}}/{{method}}.info.json",
-                method=_methods,
-            ),
-            metrics=expand(
-                f"{METRICS}/cells/{{{{backbone}}}}/{{{{datasource}}}}/{{method}}.json",
-                method=_methods,
-            ),
+            # the paths of cell_outputs (common.smk), with the job's wildcards left open
+            predictions=[cell_outputs("{backbone}", "{datasource}", m)["predictions"] for m in _methods],
+            info=[cell_outputs("{backbone}", "{datasource}", m)["info"] for m in _methods],
+            metrics=[cell_outputs("{backbone}", "{datasource}", m)["metrics"] for m in _methods],
         wildcard_constraints:
             backbone="|".join(_backbones),
             datasource="|".join(_datasources),

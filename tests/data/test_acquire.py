@@ -13,9 +13,7 @@ from clipfair.data.layout import RELEASE_FILES
 @pytest.fixture
 def http_root(small_release):
     """A real HTTP server on 127.0.0.1 serving the small release folder."""
-    handler = functools.partial(
-        http.server.SimpleHTTPRequestHandler, directory=str(small_release)
-    )
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(small_release))
     handler.log_message = lambda *a, **k: None
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

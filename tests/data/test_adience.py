@@ -54,8 +54,9 @@ def test_bad_fold_rows_are_named(release):
 
 def test_ingest_splits_by_fold_and_reports_drops(release, tmp_path):
     report = tmp_path / "rejected.csv"
-    val = ingest_adience(release, "val", [4], tmp_path / "v.parquet", tmp_path / "v.npy", 32,
-                         report=report)
+    val = ingest_adience(
+        release, "val", [4], tmp_path / "v.parquet", tmp_path / "v.npy", 32, report=report
+    )
     train = ingest_adience(release, "train", [4], tmp_path / "t.parquet", tmp_path / "t.npy", 32)
     assert set(val["fold"]) == {4} and 4 not in set(train["fold"])
     assert not set(val["user_id"]) & set(train["user_id"])  # users never straddle the split
@@ -73,8 +74,16 @@ def test_missing_face_fails_or_is_skipped(release, tmp_path):
     with pytest.raises(IngestError, match=rf"{victim}.*missing"):
         ingest_adience(release, "val", [4], tmp_path / "v.parquet", tmp_path / "v.npy", 32)
     assert not (tmp_path / "v.npy").exists()
-    val = ingest_adience(release, "val", [4], tmp_path / "v.parquet", tmp_path / "v.npy", 32,
-                         on_bad_rows="skip", report=tmp_path / "r.csv")
+    val = ingest_adience(
+        release,
+        "val",
+        [4],
+        tmp_path / "v.parquet",
+        tmp_path / "v.npy",
+        32,
+        on_bad_rows="skip",
+        report=tmp_path / "r.csv",
+    )
     assert victim not in set(val["file"]) and victim in (tmp_path / "r.csv").read_text()
 
 

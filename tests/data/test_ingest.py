@@ -125,8 +125,15 @@ def test_skip_drops_bad_rows_and_reports_them(release_copy, small_release, tmp_p
     _break_release(release_copy)
     report = tmp_path / "rejected.csv"
     index = ingest_split(
-        release_copy, "val", tmp_path / "v.parquet", tmp_path / "v.npy", 32,
-        on_bad_rows="skip", expect={"rows": 120}, report=report, on_count_mismatch="note",
+        release_copy,
+        "val",
+        tmp_path / "v.parquet",
+        tmp_path / "v.npy",
+        32,
+        on_bad_rows="skip",
+        expect={"rows": 120},
+        report=report,
+        on_count_mismatch="note",
     )
     assert len(index) == 117 and not {"val/2.jpg", "val/3.jpg", "val/7.jpg"} & set(index["file"])
     assert list(index["row"]) == list(range(117))
@@ -144,13 +151,27 @@ def test_skip_drops_bad_rows_and_reports_them(release_copy, small_release, tmp_p
 def test_expected_counts_are_checked(small_release, tmp_path):
     ok = {"rows": 120, "gender": {"Male": None}}
     with pytest.raises(IngestError, match=r"120 rows; expected 121"):
-        ingest_split(small_release, "val", tmp_path / "v.parquet", tmp_path / "v.npy", 32,
-                     expect={"rows": 121})
+        ingest_split(
+            small_release,
+            "val",
+            tmp_path / "v.parquet",
+            tmp_path / "v.npy",
+            32,
+            expect={"rows": 121},
+        )
     assert not list(tmp_path.iterdir())
     index = ingest_split(small_release, "val", tmp_path / "v.parquet", tmp_path / "v.npy", 32)
     n_male = int((index["gender"] == "Male").sum())
     ok["gender"]["Male"] = n_male
     ingest_split(small_release, "val", tmp_path / "w.parquet", tmp_path / "w.npy", 32, expect=ok)
-    with pytest.raises(IngestError, match=rf"{n_male} rows with gender 'Male'; expected {n_male + 1}"):
-        ingest_split(small_release, "val", tmp_path / "x.parquet", tmp_path / "x.npy", 32,
-                     expect={"gender": {"Male": n_male + 1}})
+    with pytest.raises(
+        IngestError, match=rf"{n_male} rows with gender 'Male'; expected {n_male + 1}"
+    ):
+        ingest_split(
+            small_release,
+            "val",
+            tmp_path / "x.parquet",
+            tmp_path / "x.npy",
+            32,
+            expect={"gender": {"Male": n_male + 1}},
+        )

@@ -21,6 +21,7 @@ from clipfair.io import atomic_path
 
 ADIENCE_HOME = "https://talhassner.github.io/home/projects/Adience/Adience-data.html"
 
+
 def acquire(
     source: dict[str, Any], out_dir: str | Path, lock_path: str | Path | None = None
 ) -> list[Path]:
@@ -46,7 +47,9 @@ def acquire(
         from clipfair.data.hf_parquet import download_shards, parquet_to_release, shards_by_split
 
         folder = source.get("local_dir") or download_shards(
-            source["repo"], source["config"], source.get("revision", "main"),
+            source["repo"],
+            source["config"],
+            source.get("revision", "main"),
             source.get("cache_dir"),
         )
         parquet_to_release(shards_by_split(folder), out_dir)
@@ -138,8 +141,9 @@ def acquire_adience(source: dict[str, Any], out_dir: str | Path) -> Path:
         tmp.mkdir(parents=True)
         for name in needed[:-1]:
             shutil.copy2(folder / name, tmp / name)
-        shutil.copytree(folder / "aligned", tmp / "aligned", symlinks=True,
-                        copy_function=_link_or_copy)
+        shutil.copytree(
+            folder / "aligned", tmp / "aligned", symlinks=True, copy_function=_link_or_copy
+        )
     else:
         raise ValueError(f"unknown Adience source kind {kind!r}; expected demo_adience or local")
     if out_dir.exists():

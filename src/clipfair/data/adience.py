@@ -33,8 +33,18 @@ from clipfair.io import atomic_path, write_parquet
 from clipfair.labels import GENDERS
 
 FOLD_HEADER = (
-    "user_id", "original_image", "face_id", "age", "gender", "x", "y", "dx", "dy",
-    "tilt_ang", "fiducial_yaw_angle", "fiducial_score",
+    "user_id",
+    "original_image",
+    "face_id",
+    "age",
+    "gender",
+    "x",
+    "y",
+    "dx",
+    "dy",
+    "tilt_ang",
+    "fiducial_yaw_angle",
+    "fiducial_score",
 )
 GENDER_CODES = {"f": "Female", "m": "Male"}
 N_FOLDS = 5
@@ -74,13 +84,26 @@ def parse_folds(root: str | Path) -> tuple[pd.DataFrame, list[BadRow], Counter]:
                     continue
                 file = face_path(rec["user_id"], rec["face_id"], rec["original_image"])
                 if gender not in GENDER_CODES:
-                    bad.append(BadRow(where, file, f"unknown gender {gender!r}; expected f, m or u"))
+                    bad.append(
+                        BadRow(where, file, f"unknown gender {gender!r}; expected f, m or u")
+                    )
                     continue
-                rows.append({"file": file, "fold": fold, "user_id": rec["user_id"],
-                             "age_raw": rec["age"], "gender": GENDER_CODES[gender], "line": lineno})
+                rows.append(
+                    {
+                        "file": file,
+                        "fold": fold,
+                        "user_id": rec["user_id"],
+                        "age_raw": rec["age"],
+                        "gender": GENDER_CODES[gender],
+                        "line": lineno,
+                    }
+                )
     df = pd.DataFrame(rows, columns=["file", "fold", "user_id", "age_raw", "gender", "line"])
     dupes = df["file"].duplicated(keep="first")
-    bad += [BadRow(f"fold {r.fold}:{r.line}", r.file, "face listed twice") for r in df[dupes].itertuples()]
+    bad += [
+        BadRow(f"fold {r.fold}:{r.line}", r.file, "face listed twice")
+        for r in df[dupes].itertuples()
+    ]
     return df[~dupes].reset_index(drop=True), bad, dropped
 
 
@@ -102,17 +125,26 @@ def ingest_adience(
     folds, bad, dropped = parse_folds(root)
     in_split = folds["fold"].isin(val_folds) if split == "val" else ~folds["fold"].isin(val_folds)
     index = folds[in_split].reset_index(drop=True)
-    missing = [BadRow(str(root), f, "listed in a fold file but missing") for f in index["file"]
-               if not (root / f).is_file()]
+    missing = [
+        BadRow(str(root), f, "listed in a fold file but missing")
+        for f in index["file"]
+        if not (root / f).is_file()
+    ]
     bad += missing
     if on_bad_rows == "fail":
         _raise_if([str(b) for b in bad], f"{root}: bad rows (on_bad_rows: skip drops them)")
     index = index[~index["file"].isin({b.file for b in missing})].reset_index(drop=True)
     if index.empty:
         raise IngestError(f"{root}: no {split} faces (val_folds={val_folds})")
-    failed = decode_into_cache(lambda f: (root / f).read_bytes(), str(root),
-                               index["file"].tolist(), out_images, image_size, threads,
-                               strict=on_bad_rows == "fail")
+    failed = decode_into_cache(
+        lambda f: (root / f).read_bytes(),
+        str(root),
+        index["file"].tolist(),
+        out_images,
+        image_size,
+        threads,
+        strict=on_bad_rows == "fail",
+    )
     if failed:
         keep = ~index["file"].isin({b.file for b in failed}).to_numpy()
         drop_rows(out_images, keep)
@@ -150,8 +182,22 @@ def write_demo_adience(
             path.parent.mkdir(parents=True, exist_ok=True)
             with atomic_path(path) as tmp:
                 img.save(tmp, format="JPEG", quality=90)
-            folds[fold].append([user, original, face_id, "(25, 32)", label, "0", "0", str(size),
-                                str(size), "0", "0", "50"])
+            folds[fold].append(
+                [
+                    user,
+                    original,
+                    face_id,
+                    "(25, 32)",
+                    label,
+                    "0",
+                    "0",
+                    str(size),
+                    str(size),
+                    "0",
+                    "0",
+                    "50",
+                ]
+            )
     for fold, rows in enumerate(folds):
         with atomic_path(out / fold_file(fold)) as tmp, open(tmp, "w", newline="") as fh:
             writer = csv.writer(fh, delimiter="\t")

@@ -65,7 +65,9 @@ def draw_face(
     d.line([cx - 0.3 * r, cy + 0.55 * r, cx + 0.3 * r, cy + 0.55 * r], fill=(120, 40, 40), width=2)
     if not female and not ambiguous and age >= 3 and rng.random() < 0.8:  # beard, hair colour
         d.chord([cx - 0.85 * r, cy - 0.2 * r, cx + 0.85 * r, cy + 1.1 * r], 20, 160, fill=hair)
-        d.line([cx - 0.3 * r, cy + 0.55 * r, cx + 0.3 * r, cy + 0.55 * r], fill=(120, 40, 40), width=2)
+        d.line(
+            [cx - 0.3 * r, cy + 0.55 * r, cx + 0.3 * r, cy + 0.55 * r], fill=(120, 40, 40), width=2
+        )
     for i in range(max(0, age - 4)):
         y = cy - 0.55 * r + i * 0.12 * r
         d.line([cx - 0.4 * r, y, cx + 0.4 * r, y], fill=tuple(int(c * 0.7) for c in skin), width=1)

@@ -10,9 +10,11 @@
   size as total) is complete.
 - Connection errors, timeouts and 5xx/429 answers are retried with exponential backoff; other
   HTTP errors (404, 403) fail at once.
-- Google Drive answers large files with an HTML "can't scan for viruses" page whose form
-  (``id="download-form"``) leads to the file; that form is followed. Any other HTML page where
-  a file was expected is an error (a wrong or expired link), never saved as the file.
+- Google Drive answers large files with an HTML "can't scan for viruses" page that leads to
+  the file; gdown's parser (which knows Drive's page variants) finds the link, and it is
+  followed with the same resume rules. Drive's "too many users" page is an error quoting it;
+  any other HTML page where a file was expected is an error (a wrong or expired link), never
+  saved as the file. A Drive share link (``/file/d/<id>/view``) is read as its download URL.
 - Size and sha256, when known, are checked before the part file is renamed onto the target
   (atomic); a mismatching download is kept aside as ``<target>.rejected`` for inspection.
 """
@@ -20,7 +22,6 @@
 from __future__ import annotations
 
 import hashlib
-import html.parser
 import http.client
 import json
 import sys
@@ -37,6 +38,7 @@ from clipfair.progress import progress
 
 CHUNK = 1 << 20
 RETRY_STATUS = {429, 500, 502, 503, 504}
+MAX_CONFIRM_PAGES = 3  # Drive's confirm pages followed before the answer counts as wrong
 
 
 class DownloadError(RuntimeError):
@@ -60,35 +62,37 @@ def sha256_of(path: str | Path) -> str:
     return h.hexdigest()
 
 
-class _DownloadForm(html.parser.HTMLParser):
-    """The action and hidden inputs of Google Drive's ``<form id="download-form">``."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.action: str | None = None
-        self.fields: dict[str, str] = {}
-        self._inside = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = {k: v or "" for k, v in attrs}
-        if tag == "form" and a.get("id") == "download-form":
-            self.action, self._inside = a.get("action"), True
-        elif tag == "input" and self._inside and a.get("type") == "hidden" and a.get("name"):
-            self.fields[a["name"]] = a.get("value", "")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "form":
-            self._inside = False
-
-
 def confirm_url(page: str, base: str) -> str | None:
-    """The URL behind a Drive confirmation page, or None if ``page`` is not one."""
-    form = _DownloadForm()
-    form.feed(page)
-    if not form.action:
+    """The URL behind a Google Drive confirmation page, or None if ``page`` is not one.
+
+    gdown's parser reads every page variant Drive has used (the old ``/uc?export=download``
+    link, today's ``<form id="download-form">``, the ``"downloadUrl"`` JSON). A Drive error
+    page ("Too many users have viewed or downloaded this file recently") is a DownloadError
+    quoting Drive's words: that quota lasts about a day, so retrying now does not help.
+    """
+    from gdown.download import get_url_from_gdrive_confirmation
+    from gdown.exceptions import FileURLRetrievalError
+
+    try:
+        url = get_url_from_gdrive_confirmation(page)
+    except FileURLRetrievalError as exc:
+        if "uc-error-subcaption" in page:
+            raise DownloadError(f"Google Drive refused {base}: {exc}") from exc
         return None
-    action = urllib.parse.urljoin(base, form.action)
-    return f"{action}?{urllib.parse.urlencode(form.fields)}" if form.fields else action
+    return urllib.parse.urljoin(base, url)
+
+
+def drive_download_url(url: str) -> str:
+    """A Google Drive share link (``/file/d/<id>/view``, ``/open?id=``) as its download URL
+    (``/uc?export=download&id=<id>``), as gdown reads it; any other URL as it is."""
+    from gdown.parse_url import is_google_drive_url, parse_url
+
+    if not is_google_drive_url(url):
+        return url
+    file_id, is_download_link = parse_url(url)
+    if file_id and not is_download_link:
+        return f"https://drive.google.com/uc?export=download&id={file_id}"
+    return url
 
 
 def manual_hint(url: str, target: Path) -> str:
@@ -139,10 +143,14 @@ def _resume_state(url: str, part: Path) -> tuple[int, dict[str, Any]]:
     return part.stat().st_size, record
 
 
-def _attempt(url: str, part: Path, timeout: float, desc: str) -> None:
+def _attempt(
+    url: str, part: Path, timeout: float, desc: str, origin: str | None = None, hops: int = 0
+) -> None:
     """One request: append to ``part`` from where it stops (Range + If-Range), follow a Drive
-    form; restart whenever the part cannot be proven to be the start of this file."""
-    have, record = _resume_state(url, part)
+    confirm page (the part keeps its origin, the URL given, so a Drive download resumes too);
+    restart whenever the part cannot be proven to be the start of this file."""
+    origin = origin or url
+    have, record = _resume_state(origin, part)
     request = urllib.request.Request(url, headers={"User-Agent": "clipfair"})
     if have:
         request.add_header("Range", f"bytes={have}-")
@@ -161,29 +169,34 @@ def _attempt(url: str, part: Path, timeout: float, desc: str) -> None:
         if "text/html" in resp.headers.get("Content-Type", ""):
             page = resp.read(2_000_000).decode("utf-8", "replace")
             follow = confirm_url(page, resp.geturl())
-            if follow is None:
+            if follow is None or hops >= MAX_CONFIRM_PAGES:
                 raise DownloadError(
                     f"{url} returned an HTML page, not the file (wrong or expired link?)"
                 )
-            _restart(part, "Google Drive's confirm form leads to the file from its start")
-            return _attempt(follow, part, timeout, desc)
+            return _attempt(follow, part, timeout, desc, origin, hops + 1)
         length = int(resp.headers.get("Content-Length") or 0) or None
         resumed = resp.status == 206
         if resumed:
             start = resp.headers.get("Content-Range", "").removeprefix("bytes ").split("-")[0]
             total = _total(resp.headers.get("Content-Range"))
             if start != str(have) or total != record.get("total"):
-                _restart(part, f"the server resumed at {start} of {total}, not {have} of "
-                         f"{record.get('total')}")
+                _restart(
+                    part,
+                    f"the server resumed at {start} of {total}, not {have} of "
+                    f"{record.get('total')}",
+                )
                 raise ConnectionError("resume did not match the part")
         else:
             if have:
-                _restart(part, "the server sent the whole file (it ignores Range, or the file "
-                         "changed since the part was written)")
+                _restart(
+                    part,
+                    "the server sent the whole file (it ignores Range, or the file "
+                    "changed since the part was written)",
+                )
                 have = 0
             total = length
         validator = _validator(resp.headers)
-        write_json(_record(part), {"url": url, "validator": validator, "total": total})
+        write_json(_record(part), {"url": origin, "validator": validator, "total": total})
         bar = progress(total=total, initial=have, desc=desc, unit="B", unit_scale=True)
         with open(part, "ab" if resumed else "wb") as fh:
             for block in iter(lambda: resp.read(CHUNK), b""):
@@ -205,6 +218,7 @@ def download(
 ) -> Path:
     """Download ``url`` to ``target`` (resumable, retried, verified, atomic)."""
     target = Path(target)
+    url = drive_download_url(url)
     expected = expected or Expected()
     target.parent.mkdir(parents=True, exist_ok=True)
     part = target.with_name(target.name + ".part")

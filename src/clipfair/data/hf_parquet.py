@@ -28,7 +28,9 @@ def split_of(path: Path) -> str:
         for hub, split in SPLIT_NAMES.items():
             if part == hub or part.startswith(f"{hub}-") or part.startswith(f"{hub}_"):
                 return split
-    raise ValueError(f"{path}: cannot tell the split (expected 'train' or 'validation' in the name)")
+    raise ValueError(
+        f"{path}: cannot tell the split (expected 'train' or 'validation' in the name)"
+    )
 
 
 def shards_by_split(folder: str | Path) -> dict[str, list[Path]]:
@@ -92,7 +94,10 @@ def download_shards(repo: str, config: str, revision: str, cache_dir: str | None
 
     try:
         folder = snapshot_download(
-            repo_id=repo, repo_type="dataset", revision=revision, cache_dir=cache_dir,
+            repo_id=repo,
+            repo_type="dataset",
+            revision=revision,
+            cache_dir=cache_dir,
             allow_patterns=[f"{config}/*.parquet", f"{config}/**/*.parquet"],
         )
     except Exception as exc:  # hub errors have many types; say what to do

@@ -45,7 +45,9 @@ def source_for_padding(source: dict[str, Any], padding: str) -> dict[str, Any]:
     if source["kind"] == "download":
         for key in ("files", "size", "sha256"):
             if key in source:
-                out[key] = {n: _pick(v, padding, f"source.{key}.{n}") for n, v in source[key].items()}
+                out[key] = {
+                    n: _pick(v, padding, f"source.{key}.{n}") for n, v in source[key].items()
+                }
     elif source["kind"] == "local":
         out["padding"] = padding  # which official zip name to look for
     elif source["kind"] == "hf_parquet":

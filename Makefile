@@ -22,7 +22,7 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 venv: $(VENV)/.installed
 
 demo: venv
-	CLIPFAIR_NO_TABLE=1 snakemake --cores all --config profile=demo
+	CLIPFAIR_NO_TABLE=1 snakemake --cores all --config preset=demo
 	clipfair table metrics/summary.csv
 
 test: venv
@@ -34,4 +34,4 @@ test-fast: venv
 lint: venv
 	ruff check src tests
 	ruff format --check src tests
-	snakemake --lint --config profile=demo
+	snakemake --lint --config preset=demo

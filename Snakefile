@@ -1,5 +1,5 @@
 # FairFace x CLIP-family benchmark. Entry point: `snakemake --cores all`.
-# The one config is params.yaml (also DVC's params); `--config profile=demo` runs the demo.
+# The one config is params.yaml (also DVC's params); `--config preset=demo` runs the demo.
 from snakemake.utils import min_version
 
 min_version("9.0")

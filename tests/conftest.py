@@ -68,11 +68,11 @@ SMALL_DEMO = {
 
 
 def use_small_demo(project: Path) -> None:
-    """Make the project's default run the small demo (``profile: demo`` + SMALL_DEMO)."""
+    """Make the project's default run the small demo (``preset: demo`` + SMALL_DEMO)."""
     params_path = project / "params.yaml"
     params = yaml.safe_load(params_path.read_text())
-    params["profile"] = "demo"
-    params["profiles"]["demo"] = deep_merge(params["profiles"]["demo"], SMALL_DEMO)
+    params["preset"] = "demo"
+    params["presets"]["demo"] = deep_merge(params["presets"]["demo"], SMALL_DEMO)
     params_path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 

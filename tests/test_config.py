@@ -29,8 +29,8 @@ def test_default_params_describe_the_real_grid(params):
     assert resolved["datasources"]["openai"]["quick_gelu"] is True
 
 
-def test_demo_profile_overlays_the_grid(params):
-    params["profile"] = "demo"
+def test_demo_preset_overlays_the_grid(params):
+    params["preset"] = "demo"
     resolved = resolve_params(params, SCHEMA)
     assert resolved["grid"]["dataset"] == "fairface_demo"
     assert {c.backbone for c in cells(resolved)} == {"tiny-vit", "tiny-hf", "vggface"}
@@ -55,9 +55,15 @@ def test_grid_reference_to_undefined_entry_is_named(params):
         resolve_params(params, SCHEMA)
 
 
-def test_unknown_profile_is_named(params):
-    params["profile"] = "tiny"
-    with pytest.raises(ConfigError, match=r"profile 'tiny' is not defined"):
+def test_unknown_preset_is_named(params):
+    params["preset"] = "tiny"
+    with pytest.raises(ConfigError, match=r"preset 'tiny' is not defined"):
+        resolve_params(params, SCHEMA)
+
+
+def test_the_old_profile_key_says_it_was_renamed(params):
+    params["profile"] = "demo"
+    with pytest.raises(ConfigError, match=r"'profile' was renamed 'preset'"):
         resolve_params(params, SCHEMA)
 
 

@@ -42,7 +42,7 @@ THRESHOLDS = {
 # Zero-shot age (measured 0.46 with age words in the captions, 0.115 without; chance 0.11):
 # demo_full must read age from the prompts, demo_noage never learnt the words.
 ZS_AGE = {"demo_full": (0.30, 1.0), "demo_noage": (0.0, 0.20)}
-DEMO = ["snakemake", "--cores", "all", "--config", "profile=demo"]
+DEMO = ["snakemake", "--cores", "all", "--config", "preset=demo"]
 # The demo's weak-cue faces (15%) make the zero-shot rules of age_race_gender_labels disagree:
 # every pair on at least one image in one of the two models, and on average (over the pairs)
 # on at least this share of the 1,000 images in each model (measured: 1.1% and 2%)
@@ -243,12 +243,12 @@ def test_a_users_label_set_file_joins_the_sweep(tmp_path):
     params["zeroshot"]["label_set_dir"] = "my_sets"
     params["zeroshot"]["sweep"]["label_sets"].append("my_gender")
     (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    out = run(["snakemake", "-n", "--cores", "all", "--config", "profile=demo"], proj).stdout
+    out = run(["snakemake", "-n", "--cores", "all", "--config", "preset=demo"], proj).stdout
     assert "metrics/cells/tiny-vit/demo_full/zs_my_gender_embavg.json" in out
     assert "--label-set-dir 'my_sets'" in out and "my_gender" in out
     params["zeroshot"]["sweep"]["label_sets"].append("no_such_set")
     (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    bad = run(["snakemake", "-n", "--config", "profile=demo"], proj, check=False)
+    bad = run(["snakemake", "-n", "--config", "preset=demo"], proj, check=False)
     assert bad.returncode != 0
     assert "zeroshot.sweep.label_sets: unknown label_set 'no_such_set'" in bad.stdout + bad.stderr
 

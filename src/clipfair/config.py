@@ -307,22 +307,29 @@ def _expand_methods(params: dict[str, Any]) -> dict[str, Any]:
 def resolve_params(
     params: dict[str, Any], schema_path: str | Path = DEFAULT_SCHEMA
 ) -> dict[str, Any]:
-    """Apply the selected ``profile`` (an overlay under ``profiles:``) and validate the result.
+    """Apply the selected ``preset`` (an overlay under ``presets:``) and validate the result.
 
-    ``profile: real`` (the default) uses params as written; ``profile: demo`` overlays
-    ``profiles.demo``. So ``dvc exp run -S profile=demo`` and
-    ``snakemake --config profile=demo`` switch the whole run with one key.
+    ``preset: real`` (the default) uses params as written; ``preset: demo`` overlays
+    ``presets.demo``, ``preset: scale`` the full-size rehearsal. So ``dvc exp run -S
+    preset=demo`` and ``snakemake --config preset=demo`` switch the whole run with one key.
+    (``preset`` was called ``profile`` before; that word is kept for Snakemake's profiles.)
     """
     params = _exponent_floats(copy.deepcopy(params))  # callers may reuse the dict they passed
-    name = params.get("profile", "real")
-    if name != "real":
-        profiles = params.get("profiles") or {}
-        if name not in profiles:
+    for old, new in (("profile", "preset"), ("profiles", "presets")):
+        if old in params:
             raise ConfigError(
-                f"params: profile {name!r} is not defined under 'profiles:' "
-                f"(defined: real, {', '.join(sorted(profiles))})"
+                f"params: {old!r} was renamed {new!r} (a Snakemake profile is another thing); "
+                f"rename the key, e.g. --config {new}=demo"
             )
-        params = deep_merge(params, profiles[name])
+    name = params.get("preset", "real")
+    if name != "real":
+        presets = params.get("presets") or {}
+        if name not in presets:
+            raise ConfigError(
+                f"params: preset {name!r} is not defined under 'presets:' "
+                f"(defined: real, {', '.join(sorted(presets))})"
+            )
+        params = deep_merge(params, presets[name])
     params = _expand_methods(params)
     _dataset_defaults(params)
     validate_params(params, schema_path)
@@ -330,7 +337,7 @@ def resolve_params(
 
 
 def load_params(path: str | Path, schema_path: str | Path = DEFAULT_SCHEMA) -> dict[str, Any]:
-    """Read a params file, apply its profile, validate."""
+    """Read a params file, apply its preset, validate."""
     params = yaml.safe_load(Path(path).read_text())
     if not isinstance(params, dict):
         raise ConfigError(f"{path}: expected a YAML mapping at the top level")

@@ -16,7 +16,7 @@ from clipfair.report import FIGURES
 # every job's log ends with its phase timings (start-up, imports, loading, work): bench-grid
 shell.prefix("export CLIPFAIR_PHASES=1; ")
 
-# Apply the selected profile (params.yaml `profile:`) and validate against the one schema.
+# Apply the selected preset (params.yaml `preset:`) and validate against the one schema.
 _resolved = resolve_params(config, workflow.source_path("../schemas/params.schema.yaml"))
 config.clear()
 config.update(_resolved)

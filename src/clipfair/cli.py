@@ -193,9 +193,9 @@ def cmd_prompts(args: argparse.Namespace) -> None:
 
 
 def cmd_finetune(args: argparse.Namespace) -> None:
-    import numpy as np
     import pandas as pd
 
+    from clipfair.image_cache import CacheReader
     from clipfair.io import write_json, write_parquet
     from clipfair.methods.finetuned import score_columns
     from clipfair.models.finetune import FinetuneConfig, finetune, predict_scores, save_model
@@ -220,7 +220,7 @@ def cmd_finetune(args: argparse.Namespace) -> None:
     model, history = finetune(
         backbone,
         train_index,
-        np.load(args.train_images, mmap_mode="r"),
+        CacheReader(args.train_images),
         config,
         args.checkpoint_dir,
         inputs={
@@ -235,7 +235,7 @@ def cmd_finetune(args: argparse.Namespace) -> None:
     }
     save_model(model, args.out_model, provenance, backbone)
     val_index = pd.read_parquet(args.val_index)
-    scores = predict_scores(model, backbone, np.load(args.val_images, mmap_mode="r"))
+    scores = predict_scores(model, backbone, CacheReader(args.val_images))
     frame = pd.DataFrame({"file": val_index["file"]})
     for task, s in scores.items():
         for col, values in zip(score_columns(task), s.T, strict=True):

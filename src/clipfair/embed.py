@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from clipfair.digests import file_sha256
 from clipfair.embedding_files import EmbeddingFileError, fingerprint, read_array
+from clipfair.image_cache import CacheReader
 from clipfair.io import atomic_path, resume_folder, write_json, write_parquet
 from clipfair.models.backbone import Backbone
 from clipfair.progress import progress
@@ -72,22 +73,23 @@ class EmbedSettings:
 class CacheBatches(Dataset):
     """Item ``i`` is the ``i``-th uint8 batch ``(B, H, W, 3)`` of rows [start, stop) of a cache.
 
-    The memory map is opened lazily in each worker, so forking never copies image data.
+    Rows are read with ``pread`` (``clipfair.image_cache``), never mapped: a forked worker
+    opens its own descriptor and the job's RSS stays one batch per worker.
     """
 
     def __init__(self, path: str | Path, start: int, stop: int, batch_size: int) -> None:
         self.path, self.start, self.stop, self.batch_size = str(path), start, stop, batch_size
-        self._images: np.ndarray | None = None
+        self._images: CacheReader | None = None
 
     def __len__(self) -> int:
         return -(-(self.stop - self.start) // self.batch_size)
 
     def __getitem__(self, i: int) -> torch.Tensor:
         if self._images is None:
-            self._images = np.load(self.path, mmap_mode="r")
+            self._images = CacheReader(self.path)
         lo = self.start + i * self.batch_size
         hi = min(lo + self.batch_size, self.stop)
-        return torch.from_numpy(np.array(self._images[lo:hi]))  # a writable copy of the rows
+        return torch.from_numpy(self._images[lo:hi])  # a fresh, writable array
 
 
 @dataclass
@@ -158,8 +160,7 @@ def embed_images(
     settings = settings or EmbedSettings()
     out_npy = Path(out_npy)
     index = pd.read_parquet(index_path, columns=["file"])
-    images = np.load(images_path, mmap_mode="r")
-    n = len(images)
+    n = len(CacheReader(images_path))
     if n != len(index):
         raise ValueError(f"{images_path} has {n} images but {index_path} {len(index)} rows")
     files_fp = fingerprint(index["file"].tolist())

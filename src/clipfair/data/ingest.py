@@ -25,6 +25,7 @@ import pandas as pd
 from PIL import Image
 
 from clipfair.data.layout import CSV_HEADER, IMAGES_ZIP, label_csv
+from clipfair.image_cache import CacheReader, CacheWriter
 from clipfair.io import atomic_path, write_parquet
 from clipfair.labels import TASKS, VOCAB
 from clipfair.progress import progress
@@ -244,13 +245,9 @@ def decode_into_cache(
 ) -> list[BadRow]:
     """``decode_to_cache`` for any container: ``read(name)`` gives a file's bytes."""
     failed: list[BadRow] = []
-    with atomic_path(out_npy) as tmp:
-        cache = np.lib.format.open_memmap(
-            tmp, mode="w+", dtype=np.uint8, shape=(len(files), size, size, 3)
-        )
+    with CacheWriter(out_npy, len(files), size) as cache:
         bar = progress(total=len(files), desc=f"decode {Path(out_npy).name}", unit="img")
         with ThreadPoolExecutor(max_workers=threads) as pool:
-            start = 0
             for chunk in _chunks(files, 512):
                 blobs = [_read_or_reason(read, name) for name in chunk]
                 readable = [i for i, b in enumerate(blobs) if isinstance(b, bytes)]
@@ -266,19 +263,16 @@ def decode_into_cache(
                         strict=True,
                     )
                 )
+                rows = np.zeros((len(chunk), size, size, 3), np.uint8)  # failed rows stay black
                 for offset, name in enumerate(chunk):
                     arr = decoded.get(offset, blobs[offset])
                     if isinstance(arr, np.ndarray):
-                        cache[start + offset] = arr
-                    elif offset in decoded:
-                        failed.append(BadRow(source, name, arr))
+                        rows[offset] = arr
                     else:
                         failed.append(BadRow(source, name, arr))
-                start += len(chunk)
+                cache.write(rows)
                 bar.update(len(chunk))
         bar.close()
-        cache.flush()
-        del cache
         if strict:
             _raise_if([str(b) for b in failed], f"{source}: unreadable or undecodable images")
     return failed
@@ -286,15 +280,12 @@ def decode_into_cache(
 
 def drop_rows(npy_path: str | Path, keep: np.ndarray) -> None:
     """Rewrite a cache keeping the rows where ``keep`` is True (atomically)."""
-    images = np.load(npy_path, mmap_mode="r")
-    with atomic_path(npy_path) as tmp:
-        out = np.lib.format.open_memmap(
-            tmp, mode="w+", dtype=np.uint8, shape=(int(keep.sum()), *images.shape[1:])
-        )
-        for dst, src in enumerate(np.flatnonzero(keep)):
-            out[dst] = images[src]
-        out.flush()
-        del out
+    images = CacheReader(npy_path)
+    kept = np.flatnonzero(keep)
+    with CacheWriter(npy_path, len(kept), images.shape[1]) as out:
+        for lo in range(0, len(kept), 512):
+            out.write(images[kept[lo : lo + 512]])
+    images.close()
 
 
 def check_expected(index: pd.DataFrame, expect: dict[str, Any] | None, what: str) -> list[str]:

@@ -15,6 +15,7 @@ import pandas as pd
 import torch
 from safetensors.torch import save_file
 
+from clipfair.image_cache import CacheReader
 from clipfair.io import atomic_path
 from clipfair.labels import AGE_WORDS, GENDER_WORDS, RACE_WORDS
 from clipfair.models.backbone import load_open_clip
@@ -63,7 +64,7 @@ def train_tiny_clip(
     torch.set_num_threads(threads)
     rng = np.random.default_rng(seed)
     index = pd.read_parquet(index_path)
-    images = np.load(images_path, mmap_mode="r")
+    images = CacheReader(images_path)
     if len(images) != len(index):
         raise ValueError(
             f"{images_path} has {len(images)} images but {index_path} {len(index)} rows"
@@ -89,7 +90,7 @@ def train_tiny_clip(
         order = rng.permutation(len(index))
         for step in range(steps_per_epoch):
             rows = np.sort(order[step * batch_size : (step + 1) * batch_size])
-            x = backbone.preprocess(torch.from_numpy(np.ascontiguousarray(images[rows])))
+            x = backbone.preprocess(torch.from_numpy(images[rows]))
             texts = [caption(a, g, r, rng, drop_attribute, captions) for a, g, r in labels[rows]]
             img_f, txt_f, scale = model(x, backbone.tokenizer(texts))
             loss = loss_fn(img_f, txt_f, scale)

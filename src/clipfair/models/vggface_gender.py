@@ -22,6 +22,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from clipfair.data.adience import parse_folds
+from clipfair.image_cache import CacheReader
 from clipfair.io import atomic_path
 from clipfair.models.vggface import GenderTransfer, VGGFace, VGGFaceConfig, load_t7, preprocess
 from clipfair.progress import progress
@@ -57,9 +58,9 @@ class FaceBatches:
     @classmethod
     def from_cache(cls, index: str | Path, images: str | Path, mode: str) -> FaceBatches:
         """A split ingested by the pipeline (parquet index + uint8 cache): the memory-mapped
-        cache is read batch by batch (low) or loaded into RAM (high)."""
+        cache is read batch by batch (low, ``pread``: no mapping) or loaded into RAM (high)."""
         idx = pd.read_parquet(index)
-        cache = np.load(images, mmap_mode="r" if mode == "low" else None)
+        cache = CacheReader(images) if mode == "low" else np.load(images)
         if len(cache) != len(idx):
             raise ValueError(f"{images} has {len(cache)} images; its index {index} {len(idx)}")
         data = cls(

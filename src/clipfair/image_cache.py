@@ -131,8 +131,9 @@ class CacheWriter:
 
     def write(self, rows: np.ndarray) -> None:
         if rows.dtype != np.uint8 or rows.shape[1:] != (self.size, self.size, 3):
-            raise ValueError(f"rows {rows.dtype} {rows.shape}: expected uint8 (k, {self.size}, "
-                             f"{self.size}, 3)")
+            raise ValueError(
+                f"rows {rows.dtype} {rows.shape}: expected uint8 (k, {self.size}, {self.size}, 3)"
+            )
         if self.written + len(rows) > self.n:
             raise ValueError(f"{self.path}: more than the {self.n} rows declared")
         self._fh.write(np.ascontiguousarray(rows).data)

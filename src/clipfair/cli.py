@@ -399,6 +399,20 @@ def cmd_bench_probe(args: argparse.Namespace) -> None:
     print(f"-> {out}")
 
 
+def cmd_bench_stages(args: argparse.Namespace) -> None:
+    from clipfair.bench.stages import disk_usage, markdown, stage_rows, write_csv
+
+    root = Path(args.run)
+    rows = stage_rows(root / "benchmarks")
+    if not rows:
+        sys.exit(f"no benchmark files under {root / 'benchmarks'}: run the pipeline there first")
+    disk = disk_usage([root / d for d in args.disk])
+    write_csv(args.out, rows)
+    write_csv(args.out.with_name("disk.csv"), disk)
+    print(markdown(rows) + "\n\n" + markdown(disk))
+    print(f"\nwrote {args.out} and {args.out.with_name('disk.csv')}")
+
+
 def cmd_bench_grid(args: argparse.Namespace) -> None:
     from clipfair.bench.grid import read_jobs, render_grid, summarize_jobs
 
@@ -672,6 +686,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("bench-grid", cmd_bench_grid, "where a finished run's job-seconds went, per rule")
     p.add_argument("run", nargs="?", default=".", help="the project folder of the run")
     p.add_argument("--json", type=Path, help="also write the figures as JSON")
+
+    p = add("bench-stages", cmd_bench_stages, "per-stage time, CPU, peak RSS, MB written, disk")
+    p.add_argument("run", nargs="?", default=".", help="the project folder of the run")
+    p.add_argument("--out", type=Path, default=Path("metrics/scale/stages.csv"))
+    p.add_argument(
+        "--disk", nargs="+", default=["data", ".dvc/cache"], help="folders whose disk use to sum"
+    )
 
     p = add("bench-embed", cmd_bench_embed, "embedding speed: naive vs model alone vs pipeline")
     p.add_argument("--model", help="open_clip model (default ViT-L-14 on CUDA, ViT-B-32 on CPU)")

@@ -29,7 +29,7 @@ def _where(error: jsonschema.ValidationError) -> str:
 
 #: dataset format -> the source kinds that deliver it
 SOURCE_KINDS = {
-    "fairface": ("demo", "local", "download", "hf_parquet"),
+    "fairface": ("demo", "local", "download", "rehearsal", "hf_parquet"),
     "adience": ("demo_adience", "local"),
 }
 

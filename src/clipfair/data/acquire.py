@@ -3,7 +3,9 @@
 Sources: ``demo`` (generated here), ``local`` (a folder holding the release files, copied and
 checked), ``download`` (HTTP, resumable and verified: ``clipfair.data.download``; a file already
 there, e.g. placed by hand, is verified and used),
-``hf_parquet`` (the hub's parquet, converted into the release layout).
+``hf_parquet`` (the hub's parquet, converted into the release layout), ``rehearsal`` (a
+synthetic release at the real size, downloaded from a local Drive-like server:
+``clipfair.data.rehearsal``).
 """
 
 from __future__ import annotations
@@ -43,6 +45,10 @@ def acquire(
         for name, found in local_release_files(folder, source.get("padding", "0.25")).items():
             with atomic_path(out_dir / name) as tmp:
                 shutil.copyfile(found, tmp)
+    elif kind == "rehearsal":
+        from clipfair.data.rehearsal import fetch
+
+        fetch(source, out_dir)
     elif kind == "hf_parquet":
         from clipfair.data.hf_parquet import download_shards, parquet_to_release, shards_by_split
 
@@ -69,9 +75,10 @@ def acquire(
             )
     else:
         raise ValueError(
-            f"unknown source kind {kind!r}; expected demo, local, download or hf_parquet"
+            f"unknown source kind {kind!r}; expected demo, local, download, rehearsal or "
+            "hf_parquet"
         )
-    if kind != "download":  # downloads were verified above, before they were renamed
+    if kind not in ("download", "rehearsal"):  # downloads were verified above, before they were renamed
         for name, expected_sha in source.get("sha256", {}).items():
             if problem := mismatch(out_dir / name, Expected(sha256=expected_sha)):
                 raise ValueError(f"{out_dir / name}: {problem}")

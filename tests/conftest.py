@@ -111,10 +111,14 @@ def _git_files(*args: str) -> list[str]:
 def project_files() -> list[str]:
     """Files a fresh clone has: tracked ones, plus new (untracked, not ignored) sources.
 
-    Run outputs that git does not ignore (metrics/, which DVC commits) are left out unless
-    tracked, so a local demo run does not leak into the copy.
+    Run outputs that git does not ignore (metrics/ and Snakemake's metadata, which DVC
+    commits) are left out unless tracked, so a local demo run does not leak into the copy.
     """
-    new = [f for f in _git_files("-o", "--exclude-standard") if not f.startswith("metrics/")]
+    new = [
+        f
+        for f in _git_files("-o", "--exclude-standard")
+        if not f.startswith(("metrics/", ".snakemake/"))
+    ]
     files = sorted(set(_git_files("-c")) | set(new))
     return [f for f in files if (ROOT / f).exists() or (ROOT / f).is_symlink()]
 

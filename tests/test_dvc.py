@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import time
 
 import pytest
@@ -12,18 +13,60 @@ import pytest
 from .conftest import copy_project, run, use_small_demo
 
 
+def git_repo(folder):
+    """Make ``folder`` a git repository with everything in it committed."""
+    for key, value in (("NAME", "test"), ("EMAIL", "test@localhost")):
+        os.environ.setdefault(f"GIT_AUTHOR_{key}", value)
+        os.environ.setdefault(f"GIT_COMMITTER_{key}", value)
+    run(["git", "init", "-q", "-b", "main"], folder)
+    run(["git", "add", "-A"], folder)
+    run(["git", "commit", "-qm", "baseline"], folder)
+    return folder
+
+
 @pytest.fixture(scope="module")
 def dvc_repo(tmp_path_factory):
     repo = copy_project(tmp_path_factory.mktemp("dvcrepo"))
     use_small_demo(repo)  # repro + experiments stay around a minute or two
-    os.environ.setdefault("GIT_AUTHOR_NAME", "test")
-    os.environ.setdefault("GIT_AUTHOR_EMAIL", "test@localhost")
-    os.environ.setdefault("GIT_COMMITTER_NAME", "test")
-    os.environ.setdefault("GIT_COMMITTER_EMAIL", "test@localhost")
-    run(["git", "init", "-q", "-b", "main"], repo)
-    run(["git", "add", "-A"], repo)
-    run(["git", "commit", "-qm", "baseline"], repo)
-    return repo
+    return git_repo(repo)
+
+
+def _rules_run(output: str) -> set[str]:
+    """The rules in Snakemake's "Job stats" tables of a run's output."""
+    rules, inside = set(), False
+    for line in output.splitlines():
+        if line.startswith("Job stats:"):
+            inside = True
+        elif inside and line.startswith("total"):
+            inside = False
+        elif inside and line and not line.startswith(("job ", "---")):
+            rules.add(line.split()[0])
+    return rules
+
+
+@pytest.mark.slow
+def test_first_experiment_after_a_plain_snakemake_run_reruns_only_the_probes(
+    small_demo_run, tmp_path
+):
+    repo = tmp_path / "repo"
+    shutil.copytree(small_demo_run, repo, symlinks=True)  # a finished `snakemake --cores all`
+    git_repo(repo)
+    # the README's step after a plain run: record its outputs in DVC, linked, not copied
+    run(["dvc", "commit", "-f", "pipeline"], repo)
+    raw_zip = repo / "data/raw/fairface_demo/0.25/images.zip"
+    assert raw_zip.stat().st_nlink == 2  # the workspace file and DVC's cache share it
+    copied = [f for f in (repo / ".dvc/cache").rglob("*") if f.is_file() and f.stat().st_nlink == 1]
+    assert [f for f in copied if f.stat().st_size > 100_000] == []  # no second copy of data
+    run(["git", "add", "dvc.lock", ".snakemake/metadata"], repo)
+    run(["git", "commit", "-qm", "record the demo outputs"], repo)
+    exp = run(
+        ["dvc", "exp", "run", "-S", "probe.c_min=0.00001", "-S", "probe.c_max=0.0001"],
+        repo,
+        timeout=900,
+    )
+    ran = _rules_run(exp.stdout + exp.stderr)
+    assert "cells_probes" in ran, exp.stdout[-3000:]
+    assert ran <= {"cells_probes", "summarize", "compare", "plots", "topk_sweep", "all"}, ran
 
 
 def _sha(path) -> str:

@@ -413,6 +413,34 @@ def cmd_bench_stages(args: argparse.Namespace) -> None:
     print(f"\nwrote {args.out} and {args.out.with_name('disk.csv')}")
 
 
+def cmd_bench_project(args: argparse.Namespace) -> None:
+    from clipfair.bench.projection import (
+        ASSUMPTIONS,
+        REAL_ENCODERS,
+        as_dicts,
+        encoder_gflops,
+        planned_jobs,
+        project,
+        read_stages,
+    )
+    from clipfair.bench.stages import markdown, write_csv
+
+    if not args.stages.is_file():
+        sys.exit(f"{args.stages} not found: run the scale preset, then clipfair bench-stages")
+    jobs = planned_jobs(".", args.preset)
+    gflops = encoder_gflops(list(REAL_ENCODERS))
+    rows = as_dicts(project(read_stages(args.stages), jobs, gflops))
+    write_csv(args.out, rows)
+    print(f"PROJECTION (not measured): the {args.preset} grid on one GPU\n")
+    print(markdown(rows))
+    print(
+        "\nencoder GFLOPs/image (flop counter): "
+        + ", ".join(f"{k} {v:.1f}" for k, v in gflops.items())
+    )
+    print("assumptions: " + "; ".join(f"{k}={v}" for k, v in ASSUMPTIONS.items()))
+    print(f"wrote {args.out}")
+
+
 def cmd_bench_grid(args: argparse.Namespace) -> None:
     from clipfair.bench.grid import read_jobs, render_grid, summarize_jobs
 
@@ -693,6 +721,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--disk", nargs="+", default=["data", ".dvc/cache"], help="folders whose disk use to sum"
     )
+
+    p = add("bench-project", cmd_bench_project, "the real grid's GPU cost, projected")
+    p.add_argument("--stages", type=Path, default=Path("metrics/scale/stages.csv"))
+    p.add_argument("--out", type=Path, default=Path("metrics/scale/projection.csv"))
+    p.add_argument("--preset", default="real", help="the grid to project (default: real)")
 
     p = add("bench-embed", cmd_bench_embed, "embedding speed: naive vs model alone vs pipeline")
     p.add_argument("--model", help="open_clip model (default ViT-L-14 on CUDA, ViT-B-32 on CPU)")

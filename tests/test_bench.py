@@ -111,3 +111,49 @@ def test_jobs_print_their_phases_and_bench_grid_adds_them_up(tmp_path):
     assert summary["total"]["jobs"] == 3 and summary["total"]["wall_s"] == 6.5
     out = _run("bench-grid", str(tmp_path), cwd=tmp_path)
     assert "cells_zeroshot" in out and "40%" in out and "3 jobs" in out
+
+
+def test_slurm_plan_counts_sbatch_jobs_and_reads_the_profiles_requests(tmp_path):
+    from clipfair.bench.slurm_plan import local_rules, plan
+
+    snakefile = tmp_path / "Snakefile"
+    snakefile.write_text("localrules:\n    all,\n    summarize,\n\n\nrule all:\n    input: []\n")
+    assert local_rules(snakefile) == {"all", "summarize"}
+    profile = tmp_path / "slurm"
+    profile.mkdir()
+    (profile / "config.yaml").write_text(
+        "default-resources:\n  mem_mb: 4000\n  runtime: 30\n  cpus_per_task: 2\n"
+        "set-resources:\n  embed:\n    gpu: 1\n    mem_mb: 9000\n"
+    )
+    rows = {
+        r["rule"]: r
+        for r in plan({"embed": 7, "summarize": 1, "all": 1}, profile, {"all", "summarize"})
+    }
+    assert rows["embed"] == {"rule": "embed", "jobs": 7, "sbatch": 7, "gpu": 1, "mem_mb": 9000,
+                             "runtime": 30, "cpus_per_task": 2}  # fmt: skip
+    assert rows["summarize"]["sbatch"] == 0 and rows["summarize"]["mem_mb"] == "local"
+    assert rows["total"]["jobs"] == 9 and rows["total"]["sbatch"] == 7
+
+
+def test_bench_stages_reads_benchmark_files_and_counts_links_once(tmp_path):
+    from clipfair.bench.stages import disk_usage, stage_rows
+
+    bench = tmp_path / "benchmarks"
+    header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+    jobs = [("embed", "a", 10, 900, 5, 19), ("embed", "b", 30, 1200, 7, 50),
+            ("summarize", None, 2, 100, 0.5, 1.5)]  # fmt: skip
+    for rule, job, s, rss, out, cpu in jobs:
+        path = bench / rule / f"{job}.tsv" if job else bench / f"{rule}.tsv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(header + f"{s}\t0:00:{s}\t{rss}\t0\t0\t0\t0\t{out}\t50\t{cpu}\n")
+    rows = {r["rule"]: r for r in stage_rows(bench)}
+    assert rows["embed"] == {"rule": "embed", "jobs": 2, "wall_s": 40.0, "max_job_wall_s": 30.0,
+                             "cpu_s": 69.0, "peak_rss_mb": 1200.0, "written_mb": 12.0}  # fmt: skip
+    assert rows["total"]["jobs"] == 3 and rows["total"]["peak_rss_mb"] == 1200.0
+    data, cache = tmp_path / "data", tmp_path / "cache"
+    data.mkdir(), cache.mkdir()
+    (data / "big.npy").write_bytes(b"x" * 400_000)
+    (cache / "ab").hardlink_to(data / "big.npy")  # DVC's cache linking the workspace file
+    usage = {r["path"]: r["mb"] for r in disk_usage([data, cache])}
+    assert usage[str(data)] >= 0.4 and usage[str(cache)] == 0.0
+    assert usage["total"] == usage[str(data)]

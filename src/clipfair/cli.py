@@ -441,6 +441,20 @@ def cmd_bench_project(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}")
 
 
+def cmd_slurm_plan(args: argparse.Namespace) -> None:
+    from clipfair.bench.slurm_plan import slurm_plan
+    from clipfair.bench.stages import markdown
+
+    rows = slurm_plan(args.preset, args.profile)
+    print(f"Slurm requests of the {args.preset} grid ({args.profile}):\n")
+    print(markdown(rows))
+    total = rows[-1]
+    print(
+        f"\n{total['jobs']} jobs, {total['sbatch']} sbatch submissions (local rules run beside "
+        "Snakemake)"
+    )
+
+
 def cmd_bench_grid(args: argparse.Namespace) -> None:
     from clipfair.bench.grid import read_jobs, render_grid, summarize_jobs
 
@@ -726,6 +740,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stages", type=Path, default=Path("metrics/scale/stages.csv"))
     p.add_argument("--out", type=Path, default=Path("metrics/scale/projection.csv"))
     p.add_argument("--preset", default="real", help="the grid to project (default: real)")
+
+    p = add("slurm-plan", cmd_slurm_plan, "per rule: jobs, sbatch jobs, GPU, memory, time")
+    p.add_argument("--preset", default="real", help="the grid (default: real)")
+    p.add_argument("--profile", default="workflow/profiles/slurm", help="Snakemake profile")
 
     p = add("bench-embed", cmd_bench_embed, "embedding speed: naive vs model alone vs pipeline")
     p.add_argument("--model", help="open_clip model (default ViT-L-14 on CUDA, ViT-B-32 on CPU)")

@@ -14,6 +14,7 @@ import yaml
 from jsonschema.exceptions import best_match
 
 from clipfair.data.layout import source_for_padding
+from clipfair.methods import METHODS
 
 DEFAULT_SCHEMA = Path("workflow/schemas/params.schema.yaml")
 
@@ -387,9 +388,9 @@ def pairs(params: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 #: method kinds that run on VGG-Face; every other kind needs a CLIP backbone (embeddings, text)
-VGGFACE_KINDS = frozenset({"vggface_transfer"})
+VGGFACE_KINDS = frozenset(k for k, m in METHODS.items() if m.backbone == "vggface")
 #: method kinds that train on a dataset's train split (the others only predict)
-TRAINED_KINDS = frozenset({"linear_probe", "sklearn_probe", "finetune", "vggface_transfer"})
+TRAINED_KINDS = frozenset(k for k, m in METHODS.items() if m.trains)
 
 
 def role_dataset(params: dict[str, Any], role: str) -> str | None:

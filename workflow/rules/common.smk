@@ -7,7 +7,7 @@ import clipfair
 from clipfair.code_version import code_version
 from clipfair.config import Cell, cells, compare_references, method_data, pairs, resolve_params
 from clipfair.data.layout import source_for_padding
-from clipfair.methods import METHODS
+from clipfair.methods import METHODS, kind_options
 from clipfair.methods.label_sets import label_set_path
 from clipfair.metrics import CELL_SCHEMA
 from clipfair.models.vggface_weights import is_url
@@ -107,14 +107,9 @@ def source_model_config(wildcards):
     return os.path.join(source.get("config_dir", "."), f"{source['model']}.json")
 
 
-LABEL_SET_DIR = config.get("zeroshot", {}).get("label_set_dir")
-# method kind -> the shared options of that family (the probe's C sweep; where zero-shot
-# finds label set files)
-METHOD_OPTIONS = {
-    "linear_probe": config["probe"],
-    "sklearn_probe": config["probe"],
-    "zeroshot": {"label_set_dir": LABEL_SET_DIR},
-}
+# method kind -> the options its cells get (the registry names the params section and keys)
+METHOD_OPTIONS = {kind: kind_options(kind, config) for kind in METHODS}
+LABEL_SET_DIR = METHOD_OPTIONS["zeroshot"]["label_set_dir"]  # user label set files, or None
 
 
 def cell_inputs(backbone, datasource, method):

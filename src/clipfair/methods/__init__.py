@@ -19,22 +19,59 @@ from types import ModuleType
 
 @dataclass(frozen=True)
 class MethodKind:
-    """What the grid needs to know about a method kind."""
+    """What the grid needs to know about a method kind (the one place for it: config, rules
+    and the schema's ``kind`` enum read this; a test checks the enum).
+
+    ``trains``: fits on a dataset's train split (so it has a ``train_on`` role).
+    ``backbone``: "clip" (embeddings and prompts) or "vggface" (the VGG-Face transfer).
+    ``options``: the params.yaml section its cells get as ``options`` and, if not all of it,
+    which keys (changing other keys of the section does not rerun its cells).
+    ``gpu``: whether the job that makes its inputs wants a GPU (its cells run on the CPU).
+    """
 
     module: str
     needs: tuple[str, ...]
     batch: str
     threads: int = 1
+    trains: bool = False
+    backbone: str = "clip"
+    options: tuple[str, tuple[str, ...] | None] | None = None
+    gpu: bool = False
 
 
 METHODS: dict[str, MethodKind] = {
-    "zeroshot": MethodKind("clipfair.methods.zeroshot", ("val", "text"), "zeroshot"),
-    "linear_probe": MethodKind("clipfair.methods.linear_probe", ("train", "val"), "probes", 2),
-    "sklearn_probe": MethodKind("clipfair.methods.sklearn_probe", ("train", "val"), "probes", 2),
-    "finetune": MethodKind("clipfair.methods.finetuned", ("finetuned",), "finetuned"),
-    # scores from the vggface_score rule
-    "vggface_transfer": MethodKind("clipfair.methods.finetuned", ("finetuned",), "vggface"),
-}
+    "zeroshot": MethodKind(
+        "clipfair.methods.zeroshot", ("val", "text"), "zeroshot",
+        options=("zeroshot", ("label_set_dir",)),
+    ),
+    "linear_probe": MethodKind(
+        "clipfair.methods.linear_probe", ("train", "val"), "probes", 2, trains=True,
+        options=("probe", None),
+    ),
+    "sklearn_probe": MethodKind(
+        "clipfair.methods.sklearn_probe", ("train", "val"), "probes", 2, trains=True,
+        options=("probe", None),
+    ),
+    # scores from the finetune rule (its training wants a GPU)
+    "finetune": MethodKind(
+        "clipfair.methods.finetuned", ("finetuned",), "finetuned", trains=True, gpu=True,
+    ),
+    # scores from the vggface_transfer rule
+    "vggface_transfer": MethodKind(
+        "clipfair.methods.finetuned", ("finetuned",), "vggface", trains=True,
+        backbone="vggface", gpu=True,
+    ),
+}  # fmt: skip
+
+
+def kind_options(kind: str, params: dict) -> dict:
+    """The options a kind's cells get: its params section, or the keys of it it names."""
+    entry = method_kind(kind).options
+    if entry is None:
+        return {}
+    section, keys = entry
+    values = params.get(section) or {}
+    return dict(values) if keys is None else {k: values.get(k) for k in keys}
 
 
 def method_kind(kind: str) -> MethodKind:

@@ -52,6 +52,9 @@ METHODS: dict[str, MethodKind] = {
         "clipfair.methods.sklearn_probe", ("train", "val"), "probes", 2, trains=True,
         options=("probe", None),
     ),
+    "nearest_mean": MethodKind(
+        "clipfair.methods.nearest_mean", ("train", "val"), "probes", trains=True,
+    ),
     # scores from the finetune rule (its training wants a GPU)
     "finetune": MethodKind(
         "clipfair.methods.finetuned", ("finetuned",), "finetuned", trains=True, gpu=True,

@@ -33,6 +33,7 @@ def local_rules(snakefile: str | Path = "Snakefile") -> set[str]:
             break
     return names
 
+
 def requests(profile: str | Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """(default-resources, set-resources) of a Snakemake profile's config.yaml."""
     config = yaml.safe_load((Path(profile) / "config.yaml").read_text())

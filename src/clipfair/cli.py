@@ -197,7 +197,7 @@ def cmd_finetune(args: argparse.Namespace) -> None:
 
     from clipfair.image_cache import CacheReader
     from clipfair.io import write_json, write_parquet
-    from clipfair.methods.finetuned import score_columns
+    from clipfair.labels import score_columns
     from clipfair.models.finetune import FinetuneConfig, finetune, predict_scores, save_model
 
     _threads(args.threads)

@@ -24,12 +24,13 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from clipfair.bench.hardware import describe, device_peak_flops, peak_rss_mb
+from clipfair.bench.hardware import describe, device_peak_flops
 from clipfair.data.demo import draw_face
 from clipfair.data.ingest import decode_image
 from clipfair.embed import EmbedSettings, embed_images
 from clipfair.io import write_json, write_parquet
 from clipfair.models.backbone import Backbone, load_open_clip
+from clipfair.phases import peak_rss_mb
 from clipfair.progress import progress
 
 

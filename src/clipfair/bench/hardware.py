@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import platform
-import resource
 from pathlib import Path
 from typing import Any
 
@@ -75,11 +74,6 @@ def device_peak_flops(device: torch.device, low_precision: bool) -> tuple[float,
             tflops = bf16 if low_precision else fp32
             return tflops * 1e12, {"gpu": name, "datasheet_key": key, "tflops": tflops}
     return float("nan"), {"gpu": name, "datasheet_key": None}
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far, MiB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def describe(device: torch.device) -> dict[str, Any]:

@@ -18,11 +18,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from clipfair.bench.hardware import describe, peak_rss_mb
+from clipfair.bench.hardware import describe
 from clipfair.io import write_json
 from clipfair.methods.linear_probe import sweep
 from clipfair.methods.logreg import fit_logreg_batched
 from clipfair.methods.sklearn_probe import fit_sklearn, sklearn_sweep
+from clipfair.phases import peak_rss_mb
 
 
 def synthetic_features(

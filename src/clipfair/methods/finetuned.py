@@ -8,12 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from clipfair.labels import VOCAB
-
-
-def score_columns(task: str) -> list[str]:
-    """Columns of the val scores file for ``task``, in the canonical class order."""
-    return [f"{task}:score_{label}" for label in VOCAB[task]]
+from clipfair.labels import VOCAB, score_columns
 
 
 def run(spec: dict[str, Any], inputs: dict[str, Any], seed: int, options: dict[str, Any]):

@@ -257,8 +257,7 @@ def score_cache(
     """Scores of an ingested split (the pipeline's cells): file + ``gender:score_<label>``
     (sigmoid for Male, its complement for Female), in the index's order."""
     from clipfair.io import write_parquet
-    from clipfair.labels import VOCAB
-    from clipfair.methods.finetuned import score_columns
+    from clipfair.labels import VOCAB, score_columns
 
     model = load_transfer(model_path).to(device)
     data = FaceBatches.from_cache(index, images, "low")

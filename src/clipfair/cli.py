@@ -455,6 +455,17 @@ def cmd_slurm_plan(args: argparse.Namespace) -> None:
     )
 
 
+def cmd_bench_cache_read(args: argparse.Namespace) -> None:
+    from clipfair.bench.cache_read import run_cache_read_bench
+
+    r = run_cache_read_bench(args.images, args.batch)
+    for how, m in r.items():
+        print(f"  {how:5s}: {m['rows']} rows in {m['seconds']:.1f} s, peak RSS "
+              f"{m['peak_rss_mb']:.0f} MiB")  # fmt: skip
+    ratio = r["mmap"]["peak_rss_mb"] / r["pread"]["peak_rss_mb"]
+    print(f"  peak RSS: memory map / pread = {ratio:.0f}x")
+
+
 def cmd_bench_grid(args: argparse.Namespace) -> None:
     from clipfair.bench.grid import read_jobs, render_grid, summarize_jobs
 
@@ -744,6 +755,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("slurm-plan", cmd_slurm_plan, "per rule: jobs, sbatch jobs, GPU, memory, time")
     p.add_argument("--preset", default="real", help="the grid (default: real)")
     p.add_argument("--profile", default="workflow/profiles/slurm", help="Snakemake profile")
+
+    p = add("bench-cache-read", cmd_bench_cache_read, "peak RSS: memory-mapped vs pread reads")
+    p.add_argument("images", type=Path, help="an image cache (<split>_images.npy)")
+    p.add_argument("--batch", type=int, default=512)
 
     p = add("bench-embed", cmd_bench_embed, "embedding speed: naive vs model alone vs pipeline")
     p.add_argument("--model", help="open_clip model (default ViT-L-14 on CUDA, ViT-B-32 on CPU)")

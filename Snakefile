@@ -26,6 +26,7 @@ localrules:
     compare,
     plots,
     topk_sweep,
+    reproduce,
 
 
 rule all:

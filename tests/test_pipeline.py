@@ -154,6 +154,9 @@ def test_demo_writes_cells_summary_and_prints_table(demo_project):
     assert 0 < summary["tiny-vit"]["demo_noage"]["zs_raw_gender_labels_mean"]["accuracy"] <= 1
     assert "share_non_human" in summary["tiny-vit"]["demo_full"]["zs_denigration_top1"]
     assert "probe_gender" in proc.stdout and "demo_noage" in proc.stdout  # the console table
+    # the reproduction report lists every published number; the demo's tiny models match none
+    repro = pd.read_csv(proj / "metrics/reproduction.csv")
+    assert len(repro) > 150 and set(repro["matched_by"]) == {"not in this grid"}
 
 
 @pytest.mark.slow
@@ -227,7 +230,7 @@ def test_real_grid_dag_lists_without_network(tmp_path):
     # VGG-Face: the release downloaded once, one transfer per training dataset that also
     # scores both datasets' val
     assert stats["vggface_weights"] == "1" and stats["vggface_transfer"] == "2"
-    assert "vggface_score" not in stats and int(stats["total"]) == 57  # was 550
+    assert "vggface_score" not in stats and int(stats["total"]) == 58  # was 550
     assert "vgg_face_torch.tar.gz" in out
     assert "data/raw/fairface/0.25/images.zip" in out
 

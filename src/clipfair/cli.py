@@ -281,6 +281,16 @@ def cmd_summarize(args: argparse.Namespace) -> None:
     render_table(df, args.headline, title=f"summary ({len(df)} cells)")
 
 
+def cmd_reproduce(args: argparse.Namespace) -> None:
+    from clipfair.metrics.reproduction import render_reproduction, write_reproduction
+
+    if not args.summary.is_file():
+        sys.exit(f"{args.summary} not found: run the pipeline first (or pass --summary)")
+    report = write_reproduction(args.summary, args.out, args.topk)
+    render_reproduction(report, all_rows=args.all)
+    print(f"wrote {args.out}")
+
+
 def cmd_compare(args: argparse.Namespace) -> None:
     from clipfair.io import atomic_path
     from clipfair.metrics.compare import compare_to_references, render_comparison
@@ -709,6 +719,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("cells", nargs="+")
     p.add_argument("--out-dir", required=True, type=Path)
     p.add_argument("--headline", default="accuracy")
+
+    p = add("reproduce", cmd_reproduce, "published numbers beside this run's (reproduction.csv)")
+    p.add_argument("--summary", type=Path, default=Path("metrics/summary.csv"))
+    p.add_argument("--topk", type=Path, default=Path("metrics/plots/topk.csv"))
+    p.add_argument("--out", type=Path, default=Path("metrics/reproduction.csv"))
+    p.add_argument("--all", action="store_true", help="also list rows not in this grid")
 
     p = add("compare", cmd_compare, "paired comparison of every cell with its task's reference")
     p.add_argument("--references", required=True, help='JSON {task: "backbone/datasource/method"}')

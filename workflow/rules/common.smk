@@ -307,8 +307,9 @@ def reference_predictions(wildcards):
 
 
 def final_targets():
-    """Summary and plots, plus the comparison table when references are configured."""
-    targets = [*rules.summarize.output, *rules.plots.output]
+    """Summary, plots and the reproduction report, plus the comparison table when references
+    are configured."""
+    targets = [*rules.summarize.output, *rules.plots.output, *rules.reproduce.output]
     if compare_references(config):
         targets += rules.compare.output
     return targets

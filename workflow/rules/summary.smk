@@ -125,3 +125,29 @@ rule plots:
     shell:
         "clipfair plots {input.cells} --references {params.references:q} {params.flags}"
         " --topk {input.topk} --out-dir {params.out_dir} > {log} 2>&1"
+
+
+rule reproduce:
+    input:
+        summary=rules.summarize.output.csv,
+        topk=rules.topk_sweep.output[0],
+        published=SRC / "clipfair" / "reference" / "published.csv",
+    output:
+        report(
+            f"{METRICS}/reproduction.csv",
+            caption="../report/reproduction.rst",
+            category="4. Reproduction",
+        ),
+    params:
+        code=code("clipfair.metrics.reproduction"),  # the code it runs: changed code reruns it
+    conda:
+        CONDA_ENV
+    log:
+        "logs/reproduce.log",
+    benchmark:
+        "benchmarks/reproduce.tsv"
+    message:
+        "Put every published number beside this run's value for the same cell"
+    shell:
+        "clipfair reproduce --summary {input.summary} --topk {input.topk} --out {output}"
+        " > {log} 2>&1"

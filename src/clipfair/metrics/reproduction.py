@@ -1,0 +1,141 @@
+"""The reproduction report: every published number beside this run's value for the same cell.
+
+The published numbers are data (``clipfair/reference/published.csv``, written from the
+project's reference file by ``scripts/published_numbers.py``; each row names its source and
+whether it was read in a file, ``verified``, or recomputed, ``derived``). A row matches this
+run's cell of the same backbone, datasource and method (``summary.csv``), for its task and
+metric; a top-k row with no such cell matches the k analysis (``metrics/plots/topk.csv``,
+every k of its label set). The report gives ours, our 95% CI, the difference (ours minus
+published) and whether the published value lies inside our CI. A row whose model is not in
+this grid is kept, marked ``not in this grid``, so the report always lists what was published.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+PUBLISHED = Path(__file__).resolve().parent.parent / "reference" / "published.csv"
+#: metric -> (summary.csv column, its CI's low and high columns)
+SUMMARY_COLUMNS = {
+    "accuracy": ("accuracy", "accuracy_ci_low", "accuracy_ci_high"),
+    "balanced_accuracy": (
+        "balanced_accuracy",
+        "balanced_accuracy_ci_low",
+        "balanced_accuracy_ci_high",
+    ),
+}
+TOPK_COLUMNS = {
+    "accuracy": ("accuracy", "ci_low", "ci_high"),
+    "balanced_accuracy": ("balanced_accuracy", "balanced_ci_low", "balanced_ci_high"),
+}
+REPORT_COLUMNS = ["id", "section", "run", "backbone", "datasource", "cell", "task", "metric",
+                  "published", "ours", "ours_ci_low", "ours_ci_high", "diff", "within_ci",
+                  "matched_by", "status", "source"]  # fmt: skip
+
+
+def published_numbers(path: str | Path | None = None) -> pd.DataFrame:
+    """The published numbers (the packaged table, or ``path``)."""
+    path = path or PUBLISHED
+    table = pd.read_csv(path, dtype={"k": "Int64", "value": float}, keep_default_na=False)
+    table["k"] = pd.to_numeric(table["k"], errors="coerce").astype("Int64")
+    return table
+
+
+def _lookup(summary: pd.DataFrame, row: pd.Series) -> tuple[float, float, float] | None:
+    if row["metric"] not in SUMMARY_COLUMNS or summary.empty:
+        return None
+    hit = summary[
+        (summary["backbone"] == row["backbone"])
+        & (summary["datasource"] == row["datasource"])
+        & (summary["method"] == row["cell"])
+        & (summary["task"] == row["task"])
+    ]
+    if hit.empty:
+        return None
+    value, low, high = SUMMARY_COLUMNS[row["metric"]]
+    first = hit.iloc[0]
+    return float(first[value]), float(first[low]), float(first[high])
+
+
+def _lookup_topk(topk: pd.DataFrame, row: pd.Series) -> tuple[float, float, float] | None:
+    if row["rule"] != "top" or pd.isna(row["k"]) or topk.empty or row["metric"] not in TOPK_COLUMNS:
+        return None
+    hit = topk[
+        (topk["model"] == f"{row['backbone']}/{row['datasource']}")
+        & (topk["label_set"] == row["label_set"])
+        & (topk["k"] == int(row["k"]))
+    ]
+    if hit.empty:
+        return None
+    value, low, high = TOPK_COLUMNS[row["metric"]]
+    first = hit.iloc[0]
+    return float(first[value]), float(first[low]), float(first[high])
+
+
+def reproduction(
+    published: pd.DataFrame, summary: pd.DataFrame, topk: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """One row per published number with this run's value where the grid has that cell."""
+    topk = topk if topk is not None else pd.DataFrame()
+    rows = []
+    for _, row in published.iterrows():
+        found, how = _lookup(summary, row), "cell"
+        if found is None:
+            found, how = _lookup_topk(topk, row), "k analysis"
+        out = {c: row.get(c, "") for c in REPORT_COLUMNS if c in row.index}
+        out["published"] = float(row["value"])
+        if found is None:
+            out.update(ours=None, ours_ci_low=None, ours_ci_high=None, diff=None,
+                       within_ci=None, matched_by="not in this grid")  # fmt: skip
+        else:
+            ours, low, high = found
+            out.update(ours=ours, ours_ci_low=low, ours_ci_high=high,
+                       diff=ours - out["published"],
+                       within_ci=bool(low <= out["published"] <= high), matched_by=how)  # fmt: skip
+        rows.append(out)
+    return pd.DataFrame(rows, columns=REPORT_COLUMNS)
+
+
+def write_reproduction(
+    summary_csv: str | Path, out: str | Path, topk_csv: str | Path | None = None
+) -> pd.DataFrame:
+    """Read the run's tables, write ``out`` (CSV, atomically), return the report."""
+    from clipfair.io import atomic_path
+
+    summary = pd.read_csv(summary_csv)
+    topk = pd.read_csv(topk_csv) if topk_csv and Path(topk_csv).is_file() else None
+    report = reproduction(published_numbers(), summary, topk)
+    with atomic_path(out) as tmp:
+        report.to_csv(tmp, index=False)
+    return report
+
+
+def render_reproduction(report: pd.DataFrame, all_rows: bool = False) -> None:
+    """A console table of the matched rows (all rows with ``all_rows``) and a count line."""
+    from rich.console import Console
+    from rich.table import Table
+
+    matched = report[report["matched_by"] != "not in this grid"]
+    shown = report if all_rows else matched
+    table = Table(title="reproduction: published vs this run")
+    for col in ("section", "run", "model", "cell", "metric", "published", "ours", "95% CI",
+                "diff", "in CI"):  # fmt: skip
+        table.add_column(col, justify="right" if col in ("published", "ours", "diff") else "left")
+    for _, r in shown.iterrows():
+        hit = r["matched_by"] != "not in this grid"
+        table.add_row(
+            str(r["section"]), str(r["run"]), f"{r['backbone']}/{r['datasource']}",
+            str(r["cell"]) or "-", str(r["metric"]), f"{r['published']:.4f}",
+            f"{r['ours']:.4f}" if hit else "-",
+            f"[{r['ours_ci_low']:.3f}, {r['ours_ci_high']:.3f}]" if hit else "not in this grid",
+            f"{r['diff']:+.4f}" if hit else "-",
+            ("yes" if r["within_ci"] else "no") if hit else "-",
+        )  # fmt: skip
+    Console(width=160).print(table)
+    inside = int(matched["within_ci"].sum()) if len(matched) else 0
+    print(
+        f"{len(report)} published numbers; {len(matched)} have a cell in this grid, "
+        f"{inside} of them inside this run's 95% CI"
+    )

@@ -3,6 +3,8 @@
 import json
 import subprocess
 
+import pytest
+
 from .conftest import ROOT
 
 
@@ -157,3 +159,15 @@ def test_bench_stages_reads_benchmark_files_and_counts_links_once(tmp_path):
     usage = {r["path"]: r["mb"] for r in disk_usage([data, cache])}
     assert usage[str(data)] >= 0.4 and usage[str(cache)] == 0.0
     assert usage["total"] == usage[str(data)]
+
+
+def test_probe_profile_counts_the_work_of_both_sweeps():
+    from clipfair.bench.probe import format_probe_profile, profile_probe_bench
+
+    p = profile_probe_bench(n_train=600, dim=16, n_classes=3, n_c=4, threads=1)
+    assert 0 < p["torch_matmul_share"] <= 1 and p["torch_matmul_gflops"] > 0
+    assert p["sklearn_warm_iterations"] >= 4  # at least one per C
+    assert p["sklearn_warm_gflops_at_least"] == pytest.approx(
+        p["sklearn_warm_iterations"] * 4 * 480 * 17 * 3 / 1e9
+    )
+    assert "ceiling" in format_probe_profile(p)

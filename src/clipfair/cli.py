@@ -394,6 +394,13 @@ def cmd_bench_probe(args: argparse.Namespace) -> None:
     from clipfair.models.backbone import pick_device
 
     _threads(args.threads)
+    if args.profile:
+        from clipfair.bench.probe import format_probe_profile, profile_probe_bench
+
+        p = profile_probe_bench(n_train=args.n_train, dim=args.dim, n_classes=args.classes,
+                                n_c=args.n_c, threads=args.threads)  # fmt: skip
+        print(format_probe_profile(p))
+        return
     device = pick_device(args.device)
     out = args.out or Path("metrics/bench") / f"probe_{device.type}.json"
     result = run_probe_bench(
@@ -800,6 +807,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     p.add_argument("--out", type=Path, help="JSON (default metrics/bench/probe_<device>.json)")
+    p.add_argument(
+        "--profile", action="store_true", help="why: profile the torch sweep, count sklearn's work"
+    )
 
     p = add("vggface", cmd_vggface, "seed 004: VGG-Face gender transfer on Adience")
     verbs = p.add_subparsers(dest="verb", required=True, metavar="VERB")

@@ -138,3 +138,92 @@ def format_probe_bench(r: dict[str, Any]) -> str:
             f" {r['accuracy_difference_points']:+.2f} points, peak RSS {r['peak_rss_mb']:.0f} MiB",
         ]
     )
+
+
+def profile_probe_bench(
+    *,
+    n_train: int = 86_744,
+    dim: int = 768,
+    n_classes: int = 7,
+    n_c: int = 20,
+    holdout: float = 0.2,
+    max_iter: int = 500,
+    gtol: float = 1e-4,
+    seed: int = 0,
+    threads: int = 2,
+) -> dict[str, Any]:
+    """Why the batched sweep is only so much faster than warm-started sklearn on a CPU.
+
+    Profiles the torch sweep (``torch.profiler``, FLOPs of every matmul) and counts the
+    warm-started sklearn path's L-BFGS iterations (``n_iter_``; each costs at least one
+    forward and one backward matmul, 4·n·d·K FLOPs). Both do dense matmuls on the same
+    features, so the time ratio is bounded by their FLOP ratio times their FLOP/s ratio."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+    from torch.profiler import ProfilerActivity, profile
+
+    from clipfair.bench.hardware import cpu_peak_flops
+    from clipfair.methods.linear_probe import holdout_split
+
+    torch.set_num_threads(threads)
+    x, y = synthetic_features(n_train, dim, n_classes, seed)
+    cs = np.logspace(-3, 3, n_c)
+    start = time.perf_counter()
+    with profile(activities=[ProfilerActivity.CPU], with_flops=True) as prof:
+        sweep(x, y, n_classes, cs, holdout, seed, max_iter, gtol, torch.device("cpu"))
+    torch_s = time.perf_counter() - start
+    ops = prof.key_averages()
+    total_us = sum(e.self_cpu_time_total for e in ops)
+    mm = [e for e in ops if e.flops]
+    mm_us = sum(e.self_cpu_time_total for e in mm)
+    mm_flops = sum(e.flops for e in mm)
+    top = sorted(ops, key=lambda e: -e.self_cpu_time_total)[:6]
+
+    fit_idx, _ = holdout_split(y, holdout, seed)
+    model = LogisticRegression(max_iter=max_iter, warm_start=True)
+    iterations = 0
+    start = time.perf_counter()
+    for c in cs:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.set_params(C=float(c)).fit(x[fit_idx], y[fit_idx])
+        iterations += int(np.max(model.n_iter_))
+    sk_s = time.perf_counter() - start
+    sk_flops = iterations * 4.0 * len(fit_idx) * (dim + 1) * n_classes
+    peak, _ = cpu_peak_flops(threads)
+    return {
+        "torch_seconds": torch_s,
+        "torch_matmul_share": mm_us / total_us,
+        "torch_matmul_gflops": mm_flops / 1e9,
+        "torch_matmul_gflop_s": mm_flops / (mm_us / 1e6) / 1e9,
+        "top_ops": [(e.key, e.self_cpu_time_total / total_us) for e in top],
+        "sklearn_warm_seconds": sk_s,
+        "sklearn_warm_iterations": iterations,
+        "sklearn_warm_gflops_at_least": sk_flops / 1e9,
+        "sklearn_warm_gflop_s_at_least": sk_flops / sk_s / 1e9,
+        "cpu_peak_gflop_s": peak / 1e9,
+    }
+
+
+def format_probe_profile(p: dict[str, Any]) -> str:
+    """The profile's lines, ending with the speedup the torch sweep could reach at most: all
+    of its matmul FLOPs at the CPU's fp32 peak and nothing else, against sklearn as measured."""
+    ceiling = p["sklearn_warm_seconds"] / (p["torch_matmul_gflops"] / p["cpu_peak_gflop_s"])
+    measured = p["sklearn_warm_seconds"] / p["torch_seconds"]
+    peak_share = p["torch_matmul_gflop_s"] / p["cpu_peak_gflop_s"]
+    return "\n".join(
+        [
+            f"torch sweep ({p['torch_seconds']:.1f} s): {100 * p['torch_matmul_share']:.0f}% "
+            f"of its CPU time in matmuls, {p['torch_matmul_gflops']:.0f} GFLOP at "
+            f"{p['torch_matmul_gflop_s']:.0f} GFLOP/s = {100 * peak_share:.0f}% of the "
+            f"{p['cpu_peak_gflop_s']:.0f} GFLOP/s fp32 peak",
+            "  top ops: " + ", ".join(f"{k} {100 * s:.0f}%" for k, s in p["top_ops"]),
+            f"sklearn warm-started sweep ({p['sklearn_warm_seconds']:.1f} s): "
+            f"{p['sklearn_warm_iterations']} L-BFGS iterations over the C path, at least "
+            f"{p['sklearn_warm_gflops_at_least']:.0f} GFLOP",
+            f"speedup measured here {measured:.1f}x; ceiling {ceiling:.1f}x (the torch sweep's "
+            "matmul FLOPs at the fp32 peak, nothing else)",
+        ]
+    )

@@ -38,6 +38,9 @@ from clipfair.labels import AGES, GENDERS, RACES
 from clipfair.progress import progress
 
 # Rows per label in FairFace's label CSVs (padding 0.25), per split; sums are 86,744 / 10,954.
+# The val counts are those the project's reference file lists for fface_val.csv; the train
+# counts are FairFace's as commonly quoted and sum to 86,744, but were not read from the CSV
+# here (no internet): they only shape the rehearsal's synthetic labels.
 FAIRFACE_COUNTS: dict[str, dict[str, dict[str, int]]] = {
     "train": {
         "age": {"0-2": 1792, "3-9": 10408, "10-19": 9103, "20-29": 25598, "30-39": 19250,

@@ -63,9 +63,9 @@ def test_demo_metrics_clearly_above_chance(demo_project):
     summary = pd.read_csv(proj / "metrics" / "summary.csv")
     assert set(summary["datasource"]) == {"demo_full", "demo_noage", "vggface_random"}
     assert set(summary["backbone"]) == {"tiny-vit", "tiny-hf", "vggface"}
-    # CLIP: 31 FairFace methods (8 explicit + 23 of the sweep) + 4 Adience ones, x 2 x 2;
+    # CLIP: 34 FairFace methods (11 explicit + 23 of the sweep) + 4 Adience ones, x 2 x 2;
     # VGG-Face: its 4 transfer cells
-    assert len(summary) == 35 * 2 * 2 + 4
+    assert len(summary) == 38 * 2 * 2 + 4
     for row in summary.itertuples():
         if row.method in THRESHOLDS:
             assert row.accuracy >= THRESHOLDS[row.method], (row.datasource, row.method)
@@ -180,7 +180,7 @@ def test_changed_code_reruns_only_the_jobs_that_run_it(demo_project):
     stats = dict(re.findall(r"^(\w+)\s+(\d+)$", out.split("Job stats:")[1], re.M))
     # the probe cells of the 4 CLIP models, then the tables that read them
     assert stats.pop("cells_probes") == "4"
-    assert set(stats) == {"summarize", "compare", "plots", "all", "total"}, stats
+    assert set(stats) == {"summarize", "compare", "plots", "reproduce", "all", "total"}, stats
     again = run([*DEMO, "-n"], proj)
     assert "Nothing to be done" in again.stdout + again.stderr  # restored: same fingerprint
 
@@ -193,7 +193,7 @@ def test_changed_hyper_parameter_reruns_only_what_depends_on_it(demo_project, tm
     proc = run([*DEMO, "--configfile", str(overlay), "-n"], proj)
     out = proc.stdout + proc.stderr
     assert "cells_probes" in out and "train_clip" not in out and "Embed the prompts" not in out
-    assert "Run and evaluate 7 probes cells of tiny-vit/demo_full" in out
+    assert "Run and evaluate 10 probes cells of tiny-vit/demo_full" in out
     assert "cells_zeroshot" not in out
 
 
@@ -284,7 +284,7 @@ def test_transformers_path_reproduces_open_clip(demo_project):
     clip = summary[summary["backbone"].isin(["tiny-vit", "tiny-hf"])]
     frozen = clip[~clip["method"].str.startswith("ft_")]
     wide = frozen.pivot_table(index=["datasource", "method"], columns="backbone", values="accuracy")
-    assert len(wide) == 2 * (28 + 4)  # + the Adience cells
+    assert len(wide) == 2 * (31 + 4)  # + the Adience cells
     diff = (wide["tiny-hf"] - wide["tiny-vit"]).abs()
     sklearn = diff.index.get_level_values("method").str.startswith("sklearn_probe")
     assert diff[~sklearn].max() <= 0.003, diff[~sklearn]

@@ -171,3 +171,12 @@ def test_probe_profile_counts_the_work_of_both_sweeps():
         p["sklearn_warm_iterations"] * 4 * 480 * 17 * 3 / 1e9
     )
     assert "ceiling" in format_probe_profile(p)
+
+
+def test_job_stats_reads_snakemakes_table():
+    from clipfair.bench.dag import job_stats
+
+    table = "Job stats:\njob  count\n---  -----\ncells_probes 7\nall 1\ntotal 8\n"
+    output = "Building DAG\n" + table + "\nlater\n" + table  # a dry run prints it twice
+    assert job_stats(output) == {"cells_probes": 7, "all": 1}
+    assert job_stats("Nothing to be done") == {}

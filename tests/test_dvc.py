@@ -10,6 +10,8 @@ import time
 
 import pytest
 
+from clipfair.bench.dag import job_stats
+
 from .conftest import copy_project, run, use_small_demo
 
 
@@ -29,19 +31,6 @@ def dvc_repo(tmp_path_factory):
     repo = copy_project(tmp_path_factory.mktemp("dvcrepo"))
     use_small_demo(repo)  # repro + experiments stay around a minute or two
     return git_repo(repo)
-
-
-def _rules_run(output: str) -> set[str]:
-    """The rules in Snakemake's "Job stats" tables of a run's output."""
-    rules, inside = set(), False
-    for line in output.splitlines():
-        if line.startswith("Job stats:"):
-            inside = True
-        elif inside and line.startswith("total"):
-            inside = False
-        elif inside and line and not line.startswith(("job ", "---")):
-            rules.add(line.split()[0])
-    return rules
 
 
 @pytest.mark.slow
@@ -65,7 +54,7 @@ def test_first_experiment_after_a_plain_snakemake_run_reruns_only_the_probes(
         repo,
         timeout=900,
     )
-    ran = _rules_run(exp.stdout + exp.stderr)
+    ran = set(job_stats(exp.stdout + exp.stderr))
     assert "cells_probes" in ran, exp.stdout[-3000:]
     tables = {"summarize", "compare", "plots", "topk_sweep", "reproduce", "all"}
     assert ran <= {"cells_probes", *tables}, ran

@@ -431,12 +431,12 @@ def cmd_bench_stages(args: argparse.Namespace) -> None:
 
 
 def cmd_bench_project(args: argparse.Namespace) -> None:
+    from clipfair.bench.dag import planned_jobs
     from clipfair.bench.projection import (
         ASSUMPTIONS,
         REAL_ENCODERS,
         as_dicts,
         encoder_gflops,
-        planned_jobs,
         project,
         read_stages,
     )

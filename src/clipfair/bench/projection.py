@@ -37,10 +37,11 @@ ASSUMPTIONS: dict[str, Any] = {
     "embed_dim_real": 768,  # ViT-L-14 (hf B/32: 512)
     "embed_dim_measured": 128,  # tiny-vit-224
     "checkpoint_gb": 1.2,  # a fine-tuned ViT-L-14 vision tower + heads, fp32 safetensors
+    "vggface_model_gb": 0.6,  # the VGG-Face transfer's saved model
 }
 
-# The real grid's encoders: (embed jobs, GFLOPs per image, embedding width); filled from
-# flops_per_image by project(); ViT-L-14 serves 5 open_clip datasources + hf_openai_l14.
+# The real grid's image encoders -> their embed jobs (ViT-L-14: 5 open_clip datasources and
+# hf_openai_l14); their GFLOPs per image come from encoder_gflops().
 REAL_ENCODERS = {"ViT-L-14": 6, "ViT-B-32": 1}
 
 
@@ -102,14 +103,13 @@ def project(
     )  # fmt: skip
     measured("ingest", jobs.get("ingest", 0), disk=cache_gb, basis="measured (2 cores)")
     images = a["fairface_images"] + a["adience_images"]
-    embed_h = gpu_h = 0.0
-    for name, n in REAL_ENCODERS.items():
-        compute = images * gflops[name] * 1e9 / rate["embed"]
-        read = images * 224 * 224 * 3 / (a["cache_read_gb_s"] * 1e9)
-        embed_h += n * max(compute, read) / 3600
-    gpu_h = embed_h
+    read = images * 224 * 224 * 3 / (a["cache_read_gb_s"] * 1e9)
+    embed_h = sum(
+        n * max(images * gflops[name] * 1e9 / rate["embed"], read) / 3600
+        for name, n in REAL_ENCODERS.items()
+    )
     emb_gb = sum(REAL_ENCODERS.values()) * images * a["embed_dim_real"] * 4 / 1e9
-    rows.append(Row("embed", jobs.get("embed", 0), "gpu", embed_h, gpu_h, emb_gb,
+    rows.append(Row("embed", jobs.get("embed", 0), "gpu", embed_h, embed_h, emb_gb,
                     f"FLOP model, MFU {a['mfu_embed']:.0%}"))  # fmt: skip
     g = gflops["ViT-L-14"] * 1e9
     train = a["finetune_epochs"] * a["fairface_train"] * g * (1 + 2 * a["trainable_fraction"])
@@ -121,7 +121,7 @@ def project(
     n_vgg = jobs.get("vggface_transfer", 0)
     vgg = a["vggface_epochs"] * (a["fairface_train"] + a["adience_images"]) * a["vggface_gflops"]
     vgg_h = n_vgg * vgg * 1e9 * 3 / rate["finetune"] / 3600
-    rows.append(Row("vggface_transfer", n_vgg, "gpu", vgg_h, vgg_h, n_vgg * 0.6,
+    rows.append(Row("vggface_transfer", n_vgg, "gpu", vgg_h, vgg_h, n_vgg * a["vggface_model_gb"],
                     "FLOP model, forward + 2x backward"))  # fmt: skip
     width = a["embed_dim_real"] / a["embed_dim_measured"]
     basis = f"measured x {width:.0f} (embedding width)"
@@ -149,27 +149,3 @@ def as_dicts(rows: list[Row]) -> list[dict[str, Any]]:
             d[k] = round(d[k], 3 if k != "disk_gb" else 1)
         out.append(d)
     return out
-
-
-def planned_jobs(cwd: str | Path = ".", preset: str = "real") -> dict[str, int]:
-    """Jobs per rule of a preset's grid, from ``snakemake -n`` (its "Job stats" table)."""
-    import subprocess
-
-    out = subprocess.run(
-        ["snakemake", "-n", "--cores", "1", "--config", f"preset={preset}", "--forceall"],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    jobs: dict[str, int] = {}
-    inside = False
-    for line in out.splitlines():
-        if line.startswith("Job stats:"):
-            inside, jobs = True, {}
-        elif inside and line.startswith("total"):
-            inside = False
-        elif inside and line and not line.startswith(("job ", "---")):
-            rule, count = line.split()
-            jobs[rule] = int(count)
-    return jobs

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from clipfair.bench.projection import planned_jobs
+from clipfair.bench.dag import planned_jobs
 
 KEYS = ("gpu", "mem_mb", "runtime", "cpus_per_task")
 

@@ -17,24 +17,27 @@ from clipfair.phases import parse_phases
 PHASES = ("startup_s", "import_s", "load_s", "work_s")
 
 
-def _rule_and_log(tsv: Path, benchmarks: Path, logs: Path) -> tuple[str, Path]:
-    rel = tsv.relative_to(benchmarks)
-    rule = rel.parts[0] if len(rel.parts) > 1 else rel.stem
-    return rule, (logs / rel).with_suffix(".log")
+def benchmark_records(benchmarks: str | Path) -> list[tuple[str, Path, dict[str, str]]]:
+    """(rule, file, its last record) of every benchmark file under ``benchmarks``
+    (``<rule>/<job>.tsv``, or ``<rule>.tsv`` for a rule with one job), sorted by path."""
+    benchmarks = Path(benchmarks)
+    out = []
+    for tsv in sorted(benchmarks.rglob("*.tsv")):
+        with open(tsv, newline="") as fh:
+            rows = list(csv.DictReader(fh, delimiter="\t"))
+        if rows:
+            rel = tsv.relative_to(benchmarks)
+            out.append((rel.parts[0] if len(rel.parts) > 1 else rel.stem, tsv, rows[-1]))
+    return out
 
 
 def read_jobs(benchmarks: str | Path, logs: str | Path) -> list[dict[str, Any]]:
     """One record per job: rule, wall seconds, and its phases where its log has them."""
-    benchmarks, logs = Path(benchmarks), Path(logs)
     jobs = []
-    for tsv in sorted(benchmarks.rglob("*.tsv")):
-        with open(tsv, newline="") as fh:
-            rows = list(csv.DictReader(fh, delimiter="\t"))
-        if not rows:
-            continue
-        rule, log = _rule_and_log(tsv, benchmarks, logs)
+    for rule, tsv, record in benchmark_records(benchmarks):
+        log = (Path(logs) / tsv.relative_to(benchmarks)).with_suffix(".log")
         phases = parse_phases(log.read_text(errors="replace")) if log.is_file() else None
-        jobs.append({"rule": rule, "wall_s": float(rows[-1]["s"]), "phases": phases})
+        jobs.append({"rule": rule, "wall_s": float(record["s"]), "phases": phases})
     return jobs
 
 

@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from clipfair.bench.grid import benchmark_records
+
 COLUMNS = ("rule", "jobs", "wall_s", "max_job_wall_s", "cpu_s", "peak_rss_mb", "written_mb")
 
 
@@ -25,17 +27,9 @@ def _number(value: str | None) -> float:
 
 def stage_rows(benchmarks: str | Path) -> list[dict[str, Any]]:
     """One row per rule (in the order of first appearance by time), plus ``total``."""
-    benchmarks = Path(benchmarks)
-    files = sorted(benchmarks.rglob("*.tsv"), key=lambda p: p.stat().st_mtime)
+    records = benchmark_records(benchmarks)
     rows: dict[str, dict[str, Any]] = {}
-    for tsv in files:
-        rel = tsv.relative_to(benchmarks)
-        rule = rel.parts[0] if len(rel.parts) > 1 else rel.stem
-        with open(tsv, newline="") as fh:
-            records = list(csv.DictReader(fh, delimiter="\t"))
-        if not records:
-            continue
-        rec = records[-1]
+    for rule, _, rec in sorted(records, key=lambda r: r[1].stat().st_mtime):
         for key in (rule, "total"):
             row = rows.setdefault(key, dict.fromkeys(COLUMNS, 0.0) | {"rule": key, "jobs": 0})
             row["jobs"] += 1

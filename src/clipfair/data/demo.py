@@ -115,10 +115,14 @@ def write_demo_release(
                     zf.writestr(zipfile.ZipInfo(name, date_time=ZIP_DATE), buf.getvalue())
                     service = "True" if rng.random() < 0.5 else "False"
                     rows[split].append((name, AGES[age], GENDERS[gender], RACES[race], service))
-    for split, split_rows in rows.items():
-        with atomic_path(out_dir / label_csv(split)) as tmp:
-            with open(tmp, "w", newline="") as fh:
-                writer = csv.writer(fh)
-                writer.writerow(CSV_HEADER)
-                writer.writerows(split_rows)
+    write_label_csvs(out_dir, rows)
     return counts
+
+
+def write_label_csvs(out_dir: Path, rows: dict[str, list[tuple[str, ...]]]) -> None:
+    """``fairface_label_<split>.csv`` with the release's header, one file per split, atomically."""
+    for split, split_rows in rows.items():
+        with atomic_path(out_dir / label_csv(split)) as tmp, open(tmp, "w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(CSV_HEADER)
+            writer.writerows(split_rows)

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from clipfair.data.demo import ZIP_DATE, draw_face
+from clipfair.data.demo import ZIP_DATE, draw_face, write_label_csvs
 from clipfair.data.download import Expected, download, sha256_of
 from clipfair.data.drive_server import serving
 from clipfair.data.layout import CSV_HEADER, IMAGES_ZIP, OFFICIAL_ZIPS, RELEASE_FILES, label_csv
@@ -141,13 +141,17 @@ def write_release(
                     bar.update(len(jpegs))
     bar.close()
     service = np.random.default_rng([seed, 2])
-    for split, codes in labels.items():
-        with atomic_path(out_dir / label_csv(split)) as tmp, open(tmp, "w", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(CSV_HEADER)
-            for i, (age, gender, race) in enumerate(codes, start=1):
-                flag = "True" if service.random() < 0.5 else "False"
-                writer.writerow((f"{split}/{i}.jpg", AGES[age], GENDERS[gender], RACES[race], flag))
+    write_label_csvs(
+        out_dir,
+        {
+            split: [
+                (f"{split}/{i}.jpg", AGES[age], GENDERS[gender], RACES[race],
+                 "True" if service.random() < 0.5 else "False")
+                for i, (age, gender, race) in enumerate(codes, start=1)
+            ]
+            for split, codes in labels.items()
+        },
+    )  # fmt: skip
     names = [zip_name, label_csv("train"), label_csv("val")]
     manifest = {
         "settings": settings,

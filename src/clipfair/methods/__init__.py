@@ -26,7 +26,6 @@ class MethodKind:
     ``backbone``: "clip" (embeddings and prompts) or "vggface" (the VGG-Face transfer).
     ``options``: the params.yaml section its cells get as ``options`` and, if not all of it,
     which keys (changing other keys of the section does not rerun its cells).
-    ``gpu``: whether the job that makes its inputs wants a GPU (its cells run on the CPU).
     """
 
     module: str
@@ -36,7 +35,6 @@ class MethodKind:
     trains: bool = False
     backbone: str = "clip"
     options: tuple[str, tuple[str, ...] | None] | None = None
-    gpu: bool = False
 
 
 METHODS: dict[str, MethodKind] = {
@@ -55,14 +53,14 @@ METHODS: dict[str, MethodKind] = {
     "nearest_mean": MethodKind(
         "clipfair.methods.nearest_mean", ("train", "val"), "probes", trains=True,
     ),
-    # scores from the finetune rule (its training wants a GPU)
+    # scores from the finetune rule (a GPU job; its cells run on the CPU)
     "finetune": MethodKind(
-        "clipfair.methods.finetuned", ("finetuned",), "finetuned", trains=True, gpu=True,
+        "clipfair.methods.finetuned", ("finetuned",), "finetuned", trains=True,
     ),
     # scores from the vggface_transfer rule
     "vggface_transfer": MethodKind(
         "clipfair.methods.finetuned", ("finetuned",), "vggface", trains=True,
-        backbone="vggface", gpu=True,
+        backbone="vggface",
     ),
 }  # fmt: skip
 

@@ -43,6 +43,14 @@ def published_numbers(path: str | Path | None = None) -> pd.DataFrame:
     return table
 
 
+def _value_and_ci(hit: pd.DataFrame, columns: tuple[str, str, str]):
+    """(value, CI low, CI high) of the first matching row, or None if nothing matched."""
+    if hit.empty:
+        return None
+    first = hit.iloc[0]
+    return tuple(float(first[c]) for c in columns)
+
+
 def _lookup(summary: pd.DataFrame, row: pd.Series) -> tuple[float, float, float] | None:
     if row["metric"] not in SUMMARY_COLUMNS or summary.empty:
         return None
@@ -52,11 +60,7 @@ def _lookup(summary: pd.DataFrame, row: pd.Series) -> tuple[float, float, float]
         & (summary["method"] == row["cell"])
         & (summary["task"] == row["task"])
     ]
-    if hit.empty:
-        return None
-    value, low, high = SUMMARY_COLUMNS[row["metric"]]
-    first = hit.iloc[0]
-    return float(first[value]), float(first[low]), float(first[high])
+    return _value_and_ci(hit, SUMMARY_COLUMNS[row["metric"]])
 
 
 def _lookup_topk(topk: pd.DataFrame, row: pd.Series) -> tuple[float, float, float] | None:
@@ -67,11 +71,7 @@ def _lookup_topk(topk: pd.DataFrame, row: pd.Series) -> tuple[float, float, floa
         & (topk["label_set"] == row["label_set"])
         & (topk["k"] == int(row["k"]))
     ]
-    if hit.empty:
-        return None
-    value, low, high = TOPK_COLUMNS[row["metric"]]
-    first = hit.iloc[0]
-    return float(first[value]), float(first[low]), float(first[high])
+    return _value_and_ci(hit, TOPK_COLUMNS[row["metric"]])
 
 
 def reproduction(

@@ -38,6 +38,7 @@ from clipfair.progress import progress
 
 CHUNK = 1 << 20
 RETRY_STATUS = {429, 500, 502, 503, 504}
+DRIVE_HOSTS = ("drive.google.com", "docs.google.com")  # gdown's is_google_drive_url
 MAX_CONFIRM_PAGES = 3  # Drive's confirm pages followed before the answer counts as wrong
 
 
@@ -85,10 +86,10 @@ def confirm_url(page: str, base: str) -> str | None:
 def drive_download_url(url: str) -> str:
     """A Google Drive share link (``/file/d/<id>/view``, ``/open?id=``) as its download URL
     (``/uc?export=download&id=<id>``), as gdown reads it; any other URL as it is."""
-    from gdown.parse_url import is_google_drive_url, parse_url
+    if urllib.parse.urlparse(url).hostname not in DRIVE_HOSTS:
+        return url  # not Drive: no need to import gdown (requests, bs4)
+    from gdown.parse_url import parse_url
 
-    if not is_google_drive_url(url):
-        return url
     file_id, is_download_link = parse_url(url)
     if file_id and not is_download_link:
         return f"https://drive.google.com/uc?export=download&id={file_id}"

@@ -185,7 +185,9 @@ def test_bad_ingest_input(case: Case, small_release: Path, tmp_path: Path) -> No
     out.mkdir()
     cmd = ["clipfair", "ingest", "--raw", str(release), "--split", "val"]
     cmd += ["--out-index", str(out / "v.parquet"), "--out-images", str(out / "v.npy")]
-    cmd += ["--image-size", "32", "--report", str(out / "rejected.csv"), *case.args]
+    cmd += ["--image-size", "32", "--report", str(out / "rejected.csv"), "--threads", "1"]
+    # the rule passes every flag; the case's own come last and win
+    cmd += ["--on-bad-rows", "fail", "--expect", "{}", "--on-count-mismatch", "fail", *case.args]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     said = proc.stdout + proc.stderr
     assert proc.returncode == case.status, said

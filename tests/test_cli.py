@@ -64,7 +64,18 @@ def test_ingest_error_is_one_clear_line(release_copy, tmp_path):
         str(tmp_path / "i.npy"),
         "--image-size",
         "32",
+        *("--threads", "1", "--on-bad-rows", "fail", "--expect", "{}"),
+        *("--on-count-mismatch", "fail"),
     )
     assert proc.returncode != 0
     assert f"{path}:4" in proc.stderr and "unknown gender 'Robot'" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_pipeline_step_flags_have_no_defaults():
+    """A step's settings come from params.yaml through its rule: leaving one out is an error
+    naming the flag, not a silent default that could differ from the pipeline's."""
+    proc = _cli("train-clip", "--index", "i", "--images", "m", "--config-dir", "c", "--out", "o")
+    assert proc.returncode == 2
+    for flag in ("--epochs", "--batch-size", "--lr", "--captions", "--seed", "--threads"):
+        assert flag in proc.stderr

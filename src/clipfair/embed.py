@@ -267,3 +267,32 @@ def embed_label_set(
         "backbone": backbone.description,
     }
     write_json(Path(out_path).with_suffix(".json"), meta)
+
+
+def embed_job(
+    backbone: Backbone,
+    label_sets: dict[str, LabelSet],
+    text_dir: Path,
+    splits: list[tuple[Path, Path, Path]],
+    settings: dict[str, Any],
+) -> dict[str, Any]:
+    """One model's embed job: the prompts of each label set (``text_dir/<name>.parquet``),
+    then each split's images (index, image cache, out.npy). Returns what was written.
+
+    Shards stay until every split is done: a kill during a later split (after which
+    Snakemake deletes all the job's outputs) redoes no finished split."""
+    backbone.configure_inference(
+        settings["precision"], settings["channels_last"], settings["compile"]
+    )
+    done: dict[str, Any] = {"label_sets": {}, "splits": []}
+    for name, label_set in label_sets.items():
+        out = Path(text_dir) / f"{name}.parquet"
+        embed_label_set(backbone, name, label_set, out)
+        done["label_sets"][name] = (sum(map(len, label_set.prompts.values())), out)
+    embed_settings = EmbedSettings.from_params(settings)
+    for index, images, out in splits:
+        meta = embed_images(backbone, index, images, out, embed_settings, keep_shards=True)
+        done["splits"].append((out, meta))
+    for _, _, out in splits:
+        shutil.rmtree(f"{out}.shards", ignore_errors=True)
+    return done

@@ -149,3 +149,21 @@ def as_dicts(rows: list[Row]) -> list[dict[str, Any]]:
             d[k] = round(d[k], 3 if k != "disk_gb" else 1)
         out.append(d)
     return out
+
+
+def projection_report(stages: Path, out: Path, preset: str) -> str:
+    """``clipfair bench-project``: project ``preset``'s grid from a rehearsal's stage table,
+    write ``out`` and return the report (labelled a projection)."""
+    from clipfair.bench.dag import planned_jobs
+    from clipfair.bench.stages import markdown, write_csv
+
+    gflops = encoder_gflops(list(REAL_ENCODERS))
+    rows = as_dicts(project(read_stages(stages), planned_jobs(".", preset), gflops))
+    write_csv(out, rows)
+    per_image = ", ".join(f"{k} {v:.1f}" for k, v in gflops.items())
+    assumptions = "; ".join(f"{k}={v}" for k, v in ASSUMPTIONS.items())
+    return (
+        f"PROJECTION (not measured): the {preset} grid on one GPU\n\n{markdown(rows)}\n\n"
+        f"encoder GFLOPs/image (flop counter): {per_image}\nassumptions: {assumptions}\n"
+        f"wrote {out}"
+    )

@@ -82,3 +82,17 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     for row in rows:
         lines.append("| " + " | ".join(str(row[c]) for c in cols) + " |")
     return "\n".join(lines)
+
+
+def stage_report(run: Path, out: Path, disk_dirs: list[str]) -> str:
+    """``clipfair bench-stages``: the per-stage table of a finished run (``out``) and its disk
+    use (``disk.csv`` beside it); returns both as markdown."""
+    rows = stage_rows(run / "benchmarks")
+    if not rows:
+        raise FileNotFoundError(
+            f"no benchmark files under {run / 'benchmarks'}: run the pipeline there first"
+        )
+    disk = disk_usage([run / d for d in disk_dirs])
+    write_csv(out, rows)
+    write_csv(out.with_name("disk.csv"), disk)
+    return f"{markdown(rows)}\n\n{markdown(disk)}\n\nwrote {out} and {out.with_name('disk.csv')}"

@@ -148,3 +148,31 @@ def get_label_set(name: str, user_dir: str | Path | None = None) -> LabelSet:
     """The label set ``name`` (the user's folder first, then the shipped sets)."""
     path = label_set_path(name, user_dir)
     return _cached(path, path.stat().st_mtime_ns)
+
+
+def list_label_sets(user_dir: str | Path | None = None) -> list[str]:
+    """One line per label set: name, task and prompts per class (``clipfair prompts``)."""
+    lines = []
+    for name in available(user_dir):
+        ls = get_label_set(name, user_dir)
+        counts = ", ".join(f"{c} {len(p)}" for c, p in ls.prompts.items())
+        lines.append(f"{name} ({ls.task}): {counts}")
+    return lines
+
+
+def describe_label_set(name: str, user_dir: str | Path | None = None, as_json: bool = False) -> str:
+    """A label set as text (class -> prompts, categories, exclusions) or as JSON."""
+    import json
+
+    ls = get_label_set(name, user_dir)
+    if as_json:
+        record = {"label_set": name, "task": ls.task, "file": str(ls.path)}
+        record.update(prompts=ls.prompts, categories=ls.categories, excluded=ls.excluded)
+        return json.dumps(record, indent=2)
+    lines = [f"{name}: {ls.task}, {sum(map(len, ls.prompts.values()))} prompts ({ls.path})"]
+    for cls, prompts in ls.prompts.items():
+        lines += [f"{cls}:", *(f"  {p}" for p in prompts)]
+    lines += [f"category {c}: {', '.join(members)}" for c, members in ls.categories.items()]
+    if ls.excluded:
+        lines.append("excluded from prediction: " + "; ".join(ls.excluded))
+    return "\n".join(lines)

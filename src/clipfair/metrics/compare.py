@@ -130,3 +130,20 @@ def render_comparison(
             row.differs,
         )
     Console(width=170).print(table)
+
+
+def write_comparison(
+    out: str | Path,
+    references: dict[str, str],
+    predictions: dict[str, str | Path],
+    n_resamples: int,
+    seed: int,
+    alpha: float,
+) -> pd.DataFrame:
+    """:func:`compare_to_references`, written to ``out`` (CSV, atomically)."""
+    from clipfair.io import atomic_path
+
+    df = compare_to_references(references, predictions, n_resamples, seed, alpha)
+    with atomic_path(out) as tmp:
+        df.to_csv(tmp, index=False, float_format="%.6g")
+    return df

@@ -266,3 +266,13 @@ def _cell_text(value: Any) -> str:
     if isinstance(value, float):
         return "-" if value != value else f"{value:.4f}"
     return str(value)
+
+
+def render_run_tables(summary_csv: Path, headline: str = "accuracy") -> None:
+    """Print a finished run's summary table, and its comparison table when there is one."""
+    render_table(pd.read_csv(summary_csv), headline, title=str(summary_csv))
+    comparison = summary_csv.with_name("comparison.csv")
+    if comparison.is_file():
+        from clipfair.metrics.compare import render_comparison
+
+        render_comparison(pd.read_csv(comparison), title=str(comparison))

@@ -100,3 +100,25 @@ def topk_sweep(
     if not frames:
         return pd.DataFrame(columns=COLUMNS)
     return pd.concat(frames, ignore_index=True)[COLUMNS]
+
+
+def write_topk_sweep(
+    out: str | Path,
+    val_index: str | Path,
+    embeddings: dict[str, str | Path],
+    texts: dict[tuple[str, str], str | Path],
+    label_set_dir: str | None,
+    k_max: int,
+    n_resamples: int,
+    seed: int,
+    alpha: float,
+) -> pd.DataFrame:
+    """:func:`topk_sweep` (each label set's task read from its file), written to ``out``."""
+    from clipfair.io import atomic_path
+    from clipfair.methods.label_sets import get_label_set
+
+    task_of = {name: get_label_set(name, label_set_dir).task for _, name in texts}
+    df = topk_sweep(val_index, embeddings, texts, task_of, k_max, n_resamples, seed, alpha)
+    with atomic_path(out) as tmp:
+        df.to_csv(tmp, index=False, float_format="%.6g")
+    return df

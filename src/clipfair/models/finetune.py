@@ -102,6 +102,26 @@ class FinetuneConfig:
     trainable_blocks: int = 3
     seed: int = 0
 
+    @classmethod
+    def from_params(cls, section: dict[str, Any], tasks: list[str], seed: int) -> FinetuneConfig:
+        """From the validated ``finetune:`` section (every key present) and this run's heads."""
+        keys = ("epochs", "lr", "weight_decay", "batch_size", "trainable_blocks")
+        return cls(tasks=tasks, seed=seed, **{k: section[k] for k in keys})
+
+
+@dataclass(frozen=True)
+class FinetuneFiles:
+    """A fine-tune job's inputs (index + image cache per split) and outputs."""
+
+    train_index: Path
+    train_images: Path
+    val_index: Path
+    val_images: Path
+    checkpoint_dir: Path  # per-epoch checkpoints (resume), removed when done
+    model: Path
+    scores: Path
+    history: Path
+
 
 def _targets(index: Any, tasks: list[str]) -> dict[str, torch.Tensor]:
     """Label ids in each head's (alphabetical) order."""
@@ -313,3 +333,38 @@ def load_model(
     state = load_file(str(path), device=str(device))
     model.load_state_dict({import_key(k, tower): v for k, v in state.items()})
     return model.eval(), backbone
+
+
+def finetune_job(
+    backbone: Backbone,
+    config: FinetuneConfig,
+    files: FinetuneFiles,
+    provenance: dict[str, Any],
+    settings: dict[str, Any],
+) -> None:
+    """The pipeline's fine-tune: train the heads (resumable), save the model with its card,
+    write the val scores per task (parquet) and the history; drop the epoch checkpoints."""
+    import shutil
+
+    import pandas as pd
+
+    from clipfair.digests import file_sha256
+    from clipfair.image_cache import CacheReader
+    from clipfair.io import write_json, write_parquet
+    from clipfair.labels import score_columns
+
+    inputs = {k: file_sha256(getattr(files, k)) for k in ("train_index", "train_images")}
+    train_index = pd.read_parquet(files.train_index)
+    model, history = finetune(
+        backbone, train_index, CacheReader(files.train_images), config, files.checkpoint_dir,
+        inputs=inputs,
+    )  # fmt: skip
+    save_model(model, files.model, provenance, backbone)
+    scores = predict_scores(model, backbone, CacheReader(files.val_images))
+    frame = pd.DataFrame({"file": pd.read_parquet(files.val_index)["file"]})
+    for task, s in scores.items():
+        for col, values in zip(score_columns(task), s.T, strict=True):
+            frame[col] = values
+    write_parquet(files.scores, frame)
+    write_json(files.history, {"tasks": config.tasks, "config": settings, "history": history})
+    shutil.rmtree(files.checkpoint_dir)  # done: the epoch checkpoints were only for resuming

@@ -10,6 +10,7 @@ is saved as safetensors with the VGG-Face widths and the class order in its meta
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -270,3 +271,55 @@ def score_cache(
     df = pd.DataFrame({"file": data.files, **{col: by_label[label] for col, label in columns}})
     write_parquet(out, df)
     return df
+
+
+@dataclass(frozen=True)
+class TransferSettings:
+    """The ``vggface:`` section of params.yaml (validated: every key present)."""
+
+    epochs: int
+    lr: float
+    batch_train: int
+    batch_val: int
+    hidden: int
+    keep_layers: int
+    memory: str  # low: stream the cache batch by batch | high: load it in RAM
+    device: str  # auto | cpu | cuda
+
+    @classmethod
+    def from_params(cls, section: dict[str, Any]) -> TransferSettings:
+        return cls(**{k: section[k] for k in cls.__dataclass_fields__})
+
+
+def transfer_job(
+    weights: str | Path,
+    train: tuple[Path, Path],
+    val: tuple[Path, Path],
+    settings: TransferSettings,
+    out_model: Path,
+    out_history: Path,
+    score: list[tuple[Path, Path, Path]],
+    seed: int,
+) -> dict[str, Any]:
+    """The pipeline's VGG-Face transfer on ingested splits ((index, image cache) each): train,
+    write the history, then score each (index, images, out.parquet) the cells predict."""
+    from clipfair.io import write_json
+    from clipfair.models.backbone import pick_device
+
+    device = str(pick_device(settings.device))
+    data = {
+        split: FaceBatches.from_cache(index, images, settings.memory)
+        for split, (index, images) in (("train", train), ("val", val))
+    }
+    out = fit(
+        load_t7(weights), data, out_model, epochs=settings.epochs,
+        batch_train=settings.batch_train, batch_val=settings.batch_val,
+        keep_layers=settings.keep_layers, hidden=settings.hidden, lr=settings.lr, seed=seed,
+        device=device,
+    )  # fmt: skip
+    write_json(out_history, out)
+    scored = [
+        (out_path, len(score_cache(out_model, index, images, out_path, settings.batch_val, device)))
+        for index, images, out_path in score
+    ]
+    return {**out, "device": device, "scored": scored}

@@ -20,7 +20,7 @@ import pandas as pd
 
 from clipfair.io import atomic_path
 from clipfair.labels import VOCAB
-from clipfair.metrics.summary import cell_key
+from clipfair.metrics.summary import cell_key, load_cells
 
 
 def accuracy_by_race(cells: list[dict[str, Any]], references: dict[str, str]) -> pd.DataFrame:
@@ -279,3 +279,16 @@ def write_plots(
             df.to_csv(tmp, index=False, float_format="%.6g")
         written.append(out_dir / f"{name}.csv")
     return written + draw({**data, "topk": topk}, out_dir)
+
+
+def write_plot_files(
+    cell_files: list[str],
+    references: dict[str, str],
+    reference_predictions: dict[str, str],
+    topk_csv: str | Path,
+    out_dir: str | Path,
+) -> list[Path]:
+    """:func:`write_plots` from files: the cell metric JSONs and the k analysis CSV."""
+    predictions = {task: Path(path) for task, path in reference_predictions.items()}
+    topk = pd.read_csv(topk_csv)
+    return write_plots(load_cells(cell_files), references, predictions, topk, out_dir)

@@ -1,0 +1,3 @@
+from clipfair.cli import main
+
+main()

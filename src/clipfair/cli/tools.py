@@ -1,0 +1,104 @@
+"""Tools for users: validate a params file, print label sets and tables, predict photos."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from clipfair.cli.common import Add, set_threads
+
+
+def cmd_validate(args: argparse.Namespace) -> None:
+    from clipfair.config import cells, load_params
+
+    params = load_params(args.params, args.schema)
+    print(f"{args.params}: valid; {len(cells(params))} cells")
+
+
+def cmd_prompts(args: argparse.Namespace) -> None:
+    from clipfair.methods.label_sets import LabelSetError, describe_label_set, list_label_sets
+
+    try:
+        if args.name is None:
+            print("\n".join(list_label_sets(args.label_set_dir)))
+        else:
+            print(describe_label_set(args.name, args.label_set_dir, as_json=args.json))
+    except LabelSetError as exc:
+        sys.exit(f"error: {exc}")
+
+
+def cmd_predict(args: argparse.Namespace) -> None:
+    from clipfair.models.backbone import pick_device
+    from clipfair.models.finetune import load_model
+    from clipfair.predict import Predictor, as_records, render_predictions
+
+    set_threads(args.threads)
+    model, backbone = load_model(args.model, pick_device(args.device))
+    results = Predictor(model, backbone, detect=args.detect, padding=args.padding).predict(
+        args.paths
+    )
+    if args.json:
+        print(json.dumps(as_records(results), indent=2))
+    else:
+        render_predictions(results)
+    failed = [r for r in results if r.status == "error"]
+    if failed:  # every other file was still predicted and printed
+        print(f"{len(failed)} of {len(results)} inputs failed (status error)", file=sys.stderr)
+        sys.exit(1)
+
+
+def cmd_table(args: argparse.Namespace) -> None:
+    from clipfair.metrics.summary import render_run_tables
+
+    if not Path(args.csv).is_file():
+        sys.exit(
+            f"{args.csv} not found: run the pipeline first (make demo / snakemake --cores all)"
+        )
+    render_run_tables(Path(args.csv), args.headline)
+
+
+def cmd_reproduce(args: argparse.Namespace) -> None:
+    from clipfair.metrics.reproduction import render_reproduction, write_reproduction
+
+    if not args.summary.is_file():
+        sys.exit(f"{args.summary} not found: run the pipeline first (or pass --summary)")
+    report = write_reproduction(args.summary, args.out, args.topk)
+    render_reproduction(report, all_rows=args.all)
+    print(f"wrote {args.out}")
+
+
+def register(add: Add) -> None:
+    p = add("validate-config", cmd_validate, "validate a params file against the schema")
+    p.add_argument("params", nargs="?", default="params.yaml")
+    p.add_argument("--schema", default="workflow/schemas/params.schema.yaml")
+
+    p = add("prompts", cmd_prompts, "print a zero-shot label set: class -> prompts")
+    p.add_argument("name", nargs="?", help="label set name (none: list every set)")
+    p.add_argument("--json", action="store_true", help="JSON instead of text")
+    p.add_argument("--label-set-dir", help="your own label set folder (searched first)")
+
+    p = add("predict", cmd_predict, "age, gender, race of the faces in photos (fine-tuned model)")
+    p.add_argument("model", help="a fine-tuned model.safetensors (data/finetuned/...)")
+    p.add_argument("paths", nargs="+", help="image files or folders")
+    p.add_argument(
+        "--no-detect",
+        dest="detect",
+        action="store_false",
+        help="the images are face crops already (FairFace-style): no MTCNN",
+    )
+    p.add_argument("--padding", type=float, default=0.25, help="crop margin, FairFace: 0.25")
+    p.add_argument("--json", action="store_true", help="JSON instead of a table")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--threads", type=int, default=2)
+
+    p = add("table", cmd_table, "print the summary table of the last run")
+    p.add_argument("csv", nargs="?", default="metrics/summary.csv")
+    p.add_argument("--headline", default="accuracy")
+
+    p = add("reproduce", cmd_reproduce, "published numbers beside this run's (reproduction.csv)")
+    p.add_argument("--summary", type=Path, default=Path("metrics/summary.csv"))
+    p.add_argument("--topk", type=Path, default=Path("metrics/plots/topk.csv"))
+    p.add_argument("--out", type=Path, default=Path("metrics/reproduction.csv"))
+    p.add_argument("--all", action="store_true", help="also list rows not in this grid")

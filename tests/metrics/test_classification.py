@@ -69,3 +69,41 @@ def test_a_dataset_without_race_and_age_labels_gets_gender_groups_only():
     assert m["accuracy_by_gender_race"] == {} and m["accuracy_white"] is None
     ci = cell_intervals(pred, ["Male", "Female"], n_resamples=50)
     assert "worst_gender" in ci and "worst_race" not in ci and "accuracy_by_race_ci" not in ci
+
+
+@pytest.mark.parametrize("task", ["race", "age"])
+def test_every_number_equals_sklearn_and_fairlearn(task):
+    """The cell metrics are pandas only (no sklearn import in a cell job); they equal the
+    reference implementations on a random frame with an extra (never true) class."""
+    import warnings
+
+    import numpy as np
+    from fairlearn.metrics import MetricFrame
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score, classification_report
+
+    from clipfair.labels import VOCAB
+
+    rng = np.random.default_rng(0)
+    n = 500
+    df = pd.DataFrame({k: rng.choice(VOCAB[k], n) for k in ("age", "gender", "race")})
+    df["file"], df["task"], df["true"] = [f"{i}.jpg" for i in range(n)], task, df[task]
+    df["pred"] = np.where(rng.random(n) < 0.6, df["true"], rng.choice([*VOCAB[task], "x"], n))
+    m = cell_metrics(df)
+    y, p = df["true"], df["pred"]
+    assert m["accuracy"] == pytest.approx(accuracy_score(y, p), abs=1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert m["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(y, p), abs=1e-12)
+    report = classification_report(y, p, labels=VOCAB[task], output_dict=True, zero_division=0)
+    for label in VOCAB[task]:
+        assert m["per_class"][label] == pytest.approx(report[label], abs=1e-12)
+    for group in ("age", "gender", "race"):
+        ref = MetricFrame(metrics=accuracy_score, y_true=y, y_pred=p, sensitive_features=df[group])
+        assert m[f"accuracy_by_{group}"] == pytest.approx(ref.by_group.to_dict(), abs=1e-12)
+    cross = MetricFrame(
+        metrics=accuracy_score, y_true=y, y_pred=p, sensitive_features=df[["gender", "race"]]
+    ).by_group
+    got = {
+        (g, r): v for g, by_race in m["accuracy_by_gender_race"].items() for r, v in by_race.items()
+    }
+    assert got == pytest.approx(cross.to_dict(), abs=1e-12)

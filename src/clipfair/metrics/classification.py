@@ -1,15 +1,19 @@
 """Per-cell metrics from a predictions file: accuracy, balanced accuracy, accuracy by group,
 gender x race (CLIP Table 5 layout), White vs non-White (Tables 3-4), and the share of
-images put into extra classes (the denigration probe, Tables 6-7)."""
+images put into extra classes (the denigration probe, Tables 6-7).
+
+Written with pandas alone: a cell job imports no sklearn, scipy or fairlearn (seconds per
+job). ``tests/metrics/test_classification.py`` holds every number to sklearn's
+``accuracy_score``, ``balanced_accuracy_score``, ``classification_report`` and fairlearn's
+``MetricFrame`` on the same frames.
+"""
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
+import numpy as np
 import pandas as pd
-from fairlearn.metrics import MetricFrame
-from sklearn.metrics import accuracy_score, balanced_accuracy_score, classification_report
 
 from clipfair.labels import TASKS, VOCAB
 from clipfair.metrics import CELL_SCHEMA, labelled
@@ -17,10 +21,32 @@ from clipfair.metrics import CELL_SCHEMA, labelled
 WHITE = "White"
 
 
-def _by_group(y_true: pd.Series, y_pred: pd.Series, groups: pd.Series | pd.DataFrame) -> pd.Series:
-    return MetricFrame(
-        metrics=accuracy_score, y_true=y_true, y_pred=y_pred, sensitive_features=groups
-    ).by_group
+def _by_group(correct: pd.Series, groups: pd.Series | pd.DataFrame) -> pd.Series:
+    """Accuracy per group (per value, or per tuple of values for a frame of columns)."""
+    keys = [groups[c] for c in groups.columns] if isinstance(groups, pd.DataFrame) else groups
+    return correct.groupby(keys, sort=True).mean()
+
+
+def balanced_accuracy(y_true: Any, y_pred: Any) -> float:
+    """Mean over the true classes of their recall (sklearn's ``balanced_accuracy_score``:
+    predicted classes that are never true, such as extra classes, count only as misses)."""
+    true, pred = np.asarray(y_true), np.asarray(y_pred)
+    return float(pd.Series(true == pred).groupby(true).mean().mean())
+
+
+def per_class(y_true: pd.Series, y_pred: pd.Series, labels: list[str]) -> dict[str, dict]:
+    """Precision, recall, F1 and support per label (sklearn's ``classification_report`` with
+    ``zero_division=0``)."""
+    out = {}
+    for label in labels:
+        true, pred = y_true == label, y_pred == label
+        tp, n_pred, support = int((true & pred).sum()), int(pred.sum()), int(true.sum())
+        precision = tp / n_pred if n_pred else 0.0
+        recall = tp / support if support else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        out[label] = {"precision": precision, "recall": recall, "f1-score": f1,
+                      "support": float(support)}  # fmt: skip
+    return out
 
 
 def _shares(pred: pd.DataFrame, categories: dict[str, list[str]]) -> dict[str, Any]:
@@ -48,22 +74,19 @@ def cell_metrics(
         raise ValueError(f"predictions mix tasks {list(tasks)}; expected one")
     task = str(tasks[0])
     y_true, y_pred = pred["true"].astype(str), pred["pred"].astype(str)
-    with warnings.catch_warnings():
-        # expected with extra classes (denigration probe): they are never a true label
-        warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
-        balanced = float(balanced_accuracy_score(y_true, y_pred))
+    correct = y_true == y_pred
     out: dict[str, Any] = {
         "schema": CELL_SCHEMA,
         "task": task,
         "n": len(pred),
-        "accuracy": float(accuracy_score(y_true, y_pred)),
-        "balanced_accuracy": balanced,
+        "accuracy": float(correct.mean()),
+        "balanced_accuracy": balanced_accuracy(y_true, y_pred),
     }
     for group in TASKS:
         if not labelled(pred, group):  # Adience: gender only
             out[f"accuracy_by_{group}"], out[f"n_by_{group}"] = {}, {}
             continue
-        by = _by_group(y_true, y_pred, pred[group])
+        by = _by_group(correct, pred[group])
         out[f"accuracy_by_{group}"] = {
             label: float(by[label]) for label in VOCAB[group] if label in by.index
         }
@@ -71,7 +94,7 @@ def cell_metrics(
     out["accuracy_by_gender_race"] = {}
     out["accuracy_white"] = out["accuracy_non_white"] = None
     if labelled(pred, "gender") and labelled(pred, "race"):
-        cross = _by_group(y_true, y_pred, pred[["gender", "race"]])
+        cross = _by_group(correct, pred[["gender", "race"]])
         out["accuracy_by_gender_race"] = {
             g: {r: float(cross[(g, r)]) for r in VOCAB["race"] if (g, r) in cross.index}
             for g in VOCAB["gender"]
@@ -81,12 +104,7 @@ def cell_metrics(
             out["accuracy_white"] = float((y_true[white] == y_pred[white]).mean())
         if (~white).any():
             out["accuracy_non_white"] = float((y_true[~white] == y_pred[~white]).mean())
-    report = classification_report(
-        y_true, y_pred, labels=list(VOCAB[task]), output_dict=True, zero_division=0
-    )
-    out["per_class"] = {
-        label: {k: float(v) for k, v in report[label].items()} for label in VOCAB[task]
-    }
+    out["per_class"] = per_class(y_true, y_pred, list(VOCAB[task]))
     if categories:
         out.update(_shares(pred, categories))
     return out

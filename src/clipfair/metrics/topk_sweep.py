@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import balanced_accuracy_score
 
 from clipfair.embedding_files import load_image_embeddings
 from clipfair.labels import VOCAB
 from clipfair.methods.zeroshot import class_scores, predict
 from clipfair.metrics.bootstrap import headline_intervals, resample_weights
+from clipfair.metrics.classification import balanced_accuracy
 
 COLUMNS = [
     "model",
@@ -62,7 +62,7 @@ def topk_curve(
                 "accuracy": float(correct.mean(dtype=np.float64)),
                 "ci_low": ci["accuracy_ci"][0],
                 "ci_high": ci["accuracy_ci"][1],
-                "balanced_accuracy": float(balanced_accuracy_score(true, pred)),
+                "balanced_accuracy": balanced_accuracy(true, pred),
                 "balanced_ci_low": ci["balanced_accuracy_ci"][0],
                 "balanced_ci_high": ci["balanced_accuracy_ci"][1],
                 "n": len(true),

@@ -55,16 +55,20 @@ CFG = dict(epochs=2, lr=1e-3, batch_size=64, trainable_blocks=3, seed=0)
 
 def test_only_the_last_blocks_and_heads_train(hf_folder):
     model = classifier_for(_hf(hf_folder), ["age", "gender", "race"])
-    model.set_trainable(3)
-    trainable = {
-        n.split(".")[0] if "head" in n else n
-        for n, p in model.named_parameters()
-        if p.requires_grad
-    }
-    assert {"age_head", "gender_head", "race_head"} <= trainable
-    layers = {n.split(".")[3] for n in trainable if ".encoder.layers." in n}
-    assert layers == {"1", "2", "3"}  # of 4 blocks: the last 3
-    assert not any("embeddings" in n for n in trainable)
+    assert len(model.blocks()) == 2
+
+    def trainable(last_blocks: int) -> tuple[set[str], set[str]]:
+        model.set_trainable(last_blocks)
+        names = {n for n, p in model.named_parameters() if p.requires_grad}
+        blocks = {n.split(".")[3] for n in names if ".encoder.layers." in n}
+        return names, blocks
+
+    names, blocks = trainable(1)
+    assert {f"{t}_head.weight" for t in ("age", "gender", "race")} <= names
+    assert blocks == {"1"}  # of 2 blocks: the last
+    assert not any("embeddings" in n for n in names)
+    assert trainable(3)[1] == {"0", "1"}  # more than the tower has: all of them
+    assert trainable(0)[1] == set()
 
 
 def test_seed_000_card_loads_our_checkpoint_with_identical_logits(hf_folder, data, tmp_path):

@@ -1,5 +1,6 @@
 """Reference linear probe: the same protocol as ``linear_probe`` with sklearn's
-``LogisticRegression`` (lbfgs, multinomial), one fit per C, as a user of sklearn would run it."""
+``LogisticRegression`` (lbfgs, multinomial), as a careful user of sklearn would run it: one
+model walks the C grid upwards, each fit warm-started from the previous solution."""
 
 from __future__ import annotations
 
@@ -58,10 +59,11 @@ def run(spec: dict[str, Any], inputs: dict[str, Any], seed: int, options: dict[s
     x_train = np.asarray(inputs["train"], dtype=np.float32)
     y_train = inputs["train_index"][f"{task}_code"].to_numpy(np.int64)
     best_c, curve = sklearn_sweep(
-        x_train, y_train, c_grid(options), options["holdout"], seed, options["max_iter"]
-    )
+        x_train, y_train, c_grid(options), options["holdout"], seed, options["max_iter"],
+        warm_start=True,
+    )  # fmt: skip
     model = fit_sklearn(x_train, y_train, best_c, options["max_iter"])
     proba = model.predict_proba(np.asarray(inputs["val"], dtype=np.float32))
     scores = np.zeros((len(proba), len(classes)), dtype=np.float64)
     scores[:, model.classes_] = proba  # a class absent from train keeps probability 0
-    return scores, classes, {"best_C": best_c, "sweep": curve}
+    return scores, classes, {"best_C": best_c, "sweep": curve, "warm_start": True}

@@ -75,7 +75,8 @@ class VisionClassifier(nn.Module):
     def set_trainable(self, last_blocks: int) -> None:
         """Freeze the tower except its last ``last_blocks`` blocks and what follows them."""
         self.vision_model.requires_grad_(False)
-        for block in self.blocks()[len(self.blocks()) - last_blocks :] if last_blocks else []:
+        blocks = self.blocks()
+        for block in blocks[max(0, len(blocks) - last_blocks) :] if last_blocks else []:
             block.requires_grad_(True)
         for p in self.after_blocks() if last_blocks else []:
             p.requires_grad_(True)

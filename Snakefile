@@ -27,6 +27,7 @@ localrules:
     plots,
     topk_sweep,
     reproduce,
+    run_config,
 
 
 rule all:

@@ -157,6 +157,11 @@ def test_demo_writes_cells_summary_and_prints_table(demo_project):
     # the reproduction report lists every published number; the demo's tiny models match none
     repro = pd.read_csv(proj / "metrics/reproduction.csv")
     assert len(repro) > 150 and set(repro["matched_by"]) == {"not in this grid"}
+    # the run records what it ran with: the preset and the config it resolved to
+    recorded = yaml.safe_load((proj / "metrics/run_config.yaml").read_text())
+    assert recorded["preset"] == "demo" and "presets" not in recorded
+    assert recorded["grid"]["dataset"] == "fairface_demo"
+    assert recorded["datasources"]["demo_full"]["train"]["epochs"] == 6
 
 
 @pytest.mark.slow
@@ -195,6 +200,7 @@ def test_changed_hyper_parameter_reruns_only_what_depends_on_it(demo_project, tm
     assert "cells_probes" in out and "train_clip" not in out and "Embed the prompts" not in out
     assert "Run and evaluate 10 probes cells of tiny-vit/demo_full" in out
     assert "cells_zeroshot" not in out
+    assert "run_config" in out  # the recorded config follows the change
 
 
 def test_real_grid_dag_lists_without_network(tmp_path):

@@ -43,6 +43,14 @@ def write_json(target: str | os.PathLike[str], obj: Any) -> None:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
+def write_yaml(target: str | os.PathLike[str], obj: Any, header: str = "") -> None:
+    """Write ``obj`` as block YAML (keys in their order) atomically, after ``header``."""
+    import yaml
+
+    with atomic_path(target) as tmp:
+        tmp.write_text(header + yaml.safe_dump(obj, sort_keys=False, allow_unicode=True))
+
+
 def write_parquet(target: str | os.PathLike[str], df: Any) -> None:
     """Write a pandas DataFrame to parquet atomically."""
     with atomic_path(target) as tmp:

@@ -127,3 +127,29 @@ def test_transfer_model_freezes_the_bottom_layers(t7_file):
 def test_widths_are_read_from_the_file(t7_file):
     _, path = t7_file
     assert load_t7(path).config == TINY
+
+
+def test_kept_base_features_train_the_same_head_as_running_the_base_every_epoch(t7_file, tmp_path):
+    """The frozen base's output is computed once and kept (when it fits the budget): the
+    history and weights equal those of running the base on every batch of every epoch."""
+    from safetensors.torch import load_file
+
+    from clipfair.data.adience import write_demo_adience
+    from clipfair.models.vggface import load_t7
+    from clipfair.models.vggface_gender import fit, split_faces
+
+    _, path = t7_file
+    write_demo_adience(tmp_path / "adience", 20, 6, 64, 0)
+    base = load_t7(path)
+    data = split_faces(tmp_path / "adience", [4], base.config.image_size, "high")
+    settings = dict(epochs=3, batch_train=16, batch_val=32, keep_layers=31, hidden=16)
+    runs = {}
+    for budget in (0, 1024):
+        out = tmp_path / f"{budget}.safetensors"
+        runs[budget] = fit(base, data, out, **settings, lr=1e-3, seed=0, feature_cache_mb=budget)
+    assert not runs[0]["base_features_cached"] and runs[1024]["base_features_cached"]
+    for a, b in zip(runs[0]["history"], runs[1024]["history"], strict=True):
+        assert a == pytest.approx(b, rel=1e-4, abs=1e-5)
+    weights = [load_file(tmp_path / f"{budget}.safetensors") for budget in (0, 1024)]
+    for key in weights[0]:
+        torch.testing.assert_close(weights[0][key], weights[1][key], rtol=1e-4, atol=1e-5)

@@ -21,6 +21,10 @@ _resolved = resolve_params(config, workflow.source_path("../schemas/params.schem
 config.clear()
 config.update(_resolved)
 
+# what a run records next to its metrics (metrics/run_config.yaml): the preset and the config
+# it resolved to (the other presets left out)
+RUN_CONFIG = {"preset": config.get("preset", "real")}
+RUN_CONFIG.update((k, v) for k, v in config.items() if k not in ("preset", "presets"))
 DATA = config["paths"]["data"]
 # sizes and sha256 of downloads, recorded on first use and checked after (commit it)
 DOWNLOADS_LOCK = config["paths"].get("downloads_lock", "downloads.lock")
@@ -307,9 +311,10 @@ def reference_predictions(wildcards):
 
 
 def final_targets():
-    """Summary, plots and the reproduction report, plus the comparison table when references
-    are configured."""
+    """Summary, plots, the reproduction report and the run's config, plus the comparison table
+    when references are configured."""
     targets = [*rules.summarize.output, *rules.plots.output, *rules.reproduce.output]
+    targets += rules.run_config.output
     if compare_references(config):
         targets += rules.compare.output
     return targets

@@ -16,8 +16,9 @@ rule train_clip:
         model=lambda w: config["backbones"][w.backbone]["model"],
         config_dir=lambda w: config["backbones"][w.backbone].get("config_dir", "."),
         train=lambda w: config["datasources"][w.datasource]["train"],
-        opt=config["train_clip"],
-    threads: 2
+        # what the weights depend on (the thread count is not among them)
+        opt={k: v for k, v in config["train_clip"].items() if k != "threads"},
+    threads: config["train_clip"]["threads"]
     resources:
         gpu=0,  # a cluster profile asks for one (workflow/profiles/slurm)
     conda:

@@ -1,6 +1,21 @@
 # One metrics table for the whole grid.
 
 
+rule run_config:
+    output:
+        f"{METRICS}/run_config.yaml",
+    params:
+        # what the run ran with: a changed value rewrites the file (it is a params input)
+        resolved=json.dumps(RUN_CONFIG, sort_keys=True),
+    message:
+        "Record the preset and the resolved config in {output}"
+    run:
+        from clipfair.io import write_yaml
+
+        header = "# written by the run_config rule: the config this run's metrics come from\n"
+        write_yaml(output[0], RUN_CONFIG, header)
+
+
 rule summarize:
     input:
         cell_metric_files(),

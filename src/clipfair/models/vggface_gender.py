@@ -77,15 +77,19 @@ class FaceBatches:
     def __len__(self) -> int:
         return len(self.files)
 
+    def images_at(self, idx: np.ndarray) -> torch.Tensor:
+        """uint8 images (B, H, W, 3) of the given rows: from memory or the cache, or decoded."""
+        if self.images is not None:
+            return torch.from_numpy(self.images[idx])  # fancy indexing: a copy, also of a memmap
+        return torch.from_numpy(
+            np.stack([read_face(self.root / self.files[i], self.size) for i in idx])
+        )
+
     def batches(self, batch_size: int, order: np.ndarray | None = None):
         order = np.arange(len(self.files)) if order is None else order
         for lo in range(0, len(order), batch_size):
             idx = order[lo : lo + batch_size]
-            if self.images is not None:
-                imgs = self.images[idx]  # fancy indexing: a copy, also from a memmap
-            else:
-                imgs = np.stack([read_face(self.root / self.files[i], self.size) for i in idx])
-            yield torch.from_numpy(imgs), torch.from_numpy(self.targets[idx])
+            yield self.images_at(idx), torch.from_numpy(self.targets[idx])
 
 
 def split_faces(root: Path, val_folds: list[int], size: int, mode: str) -> dict[str, FaceBatches]:
@@ -151,6 +155,25 @@ def train(
     )
 
 
+FEATURE_CACHE_MB = 1024  # frozen-base features kept in RAM when both splits' fit in this
+
+
+@torch.inference_mode()
+def frozen_features(model: GenderTransfer, data: FaceBatches, batch_size: int) -> torch.Tensor:
+    """The frozen base's output for every image of a split, in order (float32, CPU)."""
+    model.eval()
+    device = next(model.parameters()).device
+    out = [
+        model.base(preprocess(imgs.to(device), model.image_size)).cpu()
+        for imgs, _ in progress(iterable=data.batches(batch_size), desc="base", unit="batch")
+    ]
+    return torch.cat(out)
+
+
+def _feature_mb(model: GenderTransfer, n_images: int) -> float:
+    return n_images * model.head[1].in_features * 4 / 2**20
+
+
 def fit(
     base: VGGFace,
     data: dict[str, FaceBatches],
@@ -164,21 +187,37 @@ def fit(
     lr: float,
     seed: int,
     device: str = "cpu",
+    feature_cache_mb: float = FEATURE_CACHE_MB,
 ) -> dict[str, Any]:
     """Train the transfer head on ``data["train"]``, score ``data["val"]`` after every epoch,
-    save the model (safetensors, architecture in the metadata); return the history."""
+    save the model (safetensors, architecture in the metadata); return the history.
+
+    The base is frozen and has no dropout or statistics in eval mode, so its output for an
+    image never changes: when both splits' features fit ``feature_cache_mb``, the base runs
+    once per image and every epoch trains the head on the kept features (the same batches,
+    order and updates as running the base each epoch; tested). Else it runs every epoch."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = GenderTransfer(base, keep_layers, hidden).to(device)
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+    n_all = len(data["train"]) + len(data["val"])
+    cached = _feature_mb(model, n_all) <= feature_cache_mb
+    feats = {s: frozen_features(model, data[s], batch_val) for s in data} if cached else {}
     history = []
     for epoch in range(epochs):
         model.train()
         total, n = 0.0, 0
         bar = progress(total=len(data["train"]), desc=f"epoch {epoch + 1}/{epochs}", unit="img")
-        for imgs, y in data["train"].batches(batch_train, rng.permutation(len(data["train"]))):
-            imgs, y = imgs.to(device), y.to(device)
-            loss = F.binary_cross_entropy_with_logits(model(preprocess(imgs, model.image_size)), y)
+        order = rng.permutation(len(data["train"]))
+        for lo in range(0, len(order), batch_train):
+            idx = order[lo : lo + batch_train]
+            y = torch.from_numpy(data["train"].targets[idx]).to(device)
+            if cached:
+                logit = model.head(feats["train"][idx].to(device)).squeeze(1)
+            else:
+                imgs = data["train"].images_at(idx).to(device)
+                logit = model(preprocess(imgs, model.image_size))
+            loss = F.binary_cross_entropy_with_logits(logit, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -186,7 +225,9 @@ def fit(
             n += len(y)
             bar.update(len(y))
         bar.close()
-        val = score(model, data["val"], batch_val)
+        val = score_features(model, feats["val"], data["val"]) if cached else (
+            score(model, data["val"], batch_val)
+        )  # fmt: skip
         history.append(
             {
                 "epoch": epoch + 1,
@@ -206,7 +247,24 @@ def fit(
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     with atomic_path(out) as tmp:
         save_file(state, str(tmp), metadata=meta)
-    return {"history": history, "train_faces": len(data["train"]), "val_faces": len(data["val"])}
+    return {
+        "history": history,
+        "train_faces": len(data["train"]),
+        "val_faces": len(data["val"]),
+        "base_features_cached": cached,
+    }
+
+
+@torch.inference_mode()
+def score_features(model: GenderTransfer, feats: torch.Tensor, data: FaceBatches) -> dict:
+    """:func:`score` from the base's kept features."""
+    model.eval()
+    device = next(model.parameters()).device
+    logit = model.head(feats.to(device)).squeeze(1)
+    y = torch.from_numpy(data.targets).to(device)
+    loss = float(F.binary_cross_entropy_with_logits(logit, y, reduction="sum"))
+    correct = float(((logit > 0).float() == y).sum())
+    return {"accuracy": correct / len(y), "bce": loss / len(y), "n": len(y)}
 
 
 def load_transfer(path: str | Path) -> GenderTransfer:

@@ -39,7 +39,7 @@ THRESHOLDS = {
     "vggface_gender": 0.70,
     "vggface_gender_adience": 0.65,
 }
-# Zero-shot age (measured 0.46 with age words in the captions, 0.115 without; chance 0.11):
+# Zero-shot age (measured 0.38 with age words in the captions, 0.08 without; chance 0.11):
 # demo_full must read age from the prompts, demo_noage never learnt the words.
 ZS_AGE = {"demo_full": (0.30, 1.0), "demo_noage": (0.0, 0.20)}
 DEMO = ["snakemake", "--cores", "all", "--config", "preset=demo"]

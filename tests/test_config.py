@@ -3,7 +3,8 @@ import copy
 import pytest
 import yaml
 
-from clipfair.config import ConfigError, cells, deep_merge, method_data, resolve_params
+from clipfair.config import ConfigError, deep_merge, resolve_params
+from clipfair.grid import cells, method_data
 
 from .conftest import ROOT, SCHEMA
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from clipfair.config import TRAINED_KINDS, VGGFACE_KINDS
+from clipfair.grid import TRAINED_KINDS, VGGFACE_KINDS
 from clipfair.methods import METHODS, get_method, kind_options
 from clipfair.methods.nearest_mean import class_means, run
 from tests.conftest import SCHEMA

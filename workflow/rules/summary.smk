@@ -7,13 +7,12 @@ rule run_config:
     params:
         # what the run ran with: a changed value rewrites the file (it is a params input)
         resolved=json.dumps(RUN_CONFIG, sort_keys=True),
+    log:
+        "logs/run_config.log",
     message:
         "Record the preset and the resolved config in {output}"
     run:
-        from clipfair.io import write_yaml
-
-        header = "# written by the run_config rule: the config this run's metrics come from\n"
-        write_yaml(output[0], RUN_CONFIG, header)
+        write_run_config(output[0], RUN_CONFIG, log[0])
 
 
 rule summarize:

@@ -11,7 +11,8 @@ from clipfair.cli.common import Add, set_threads
 
 
 def cmd_validate(args: argparse.Namespace) -> None:
-    from clipfair.config import cells, load_params
+    from clipfair.config import load_params
+    from clipfair.grid import cells
 
     params = load_params(args.params, args.schema)
     print(f"{args.params}: valid; {len(cells(params))} cells")

@@ -1,0 +1,99 @@
+"""The grid of a validated config: its (backbone, datasource) pairs and its cells, which
+dataset each method trains on and predicts, and the comparison references.
+
+Loading and validating the config is :mod:`clipfair.config`; this module only expands it.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+from clipfair.methods import METHODS
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One point of the grid."""
+
+    backbone: str
+    datasource: str
+    method: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.backbone}/{self.datasource}/{self.method}"
+
+    @classmethod
+    def from_key(cls, key: str) -> Cell:
+        """The cell of a ``backbone/datasource/method`` key."""
+        backbone, datasource, method = key.split("/")
+        return cls(backbone, datasource, method)
+
+
+def compare_references(params: dict[str, Any]) -> dict[str, str]:
+    """{task: reference cell} of ``compare.references``, without the tasks set to null."""
+    references = (params.get("compare") or {}).get("references") or {}
+    return {task: cell for task, cell in references.items() if cell}
+
+
+def pairs(params: dict[str, Any]) -> list[tuple[str, str]]:
+    """(backbone, datasource) pairs of the grid; a datasource may restrict its backbones.
+
+    VGG-Face weights fit no CLIP backbone: a ``vggface`` backbone pairs only with the
+    datasources that name it in their ``backbones``.
+    """
+    grid = params["grid"]
+    out = []
+    for backbone, datasource in itertools.product(grid["backbones"], grid["datasources"]):
+        allowed = params["datasources"][datasource].get("backbones")
+        if params["backbones"][backbone]["library"] == "vggface" and allowed is None:
+            continue
+        if allowed is None or backbone in allowed:
+            out.append((backbone, datasource))
+    return out
+
+
+#: method kinds that run on VGG-Face; every other kind needs a CLIP backbone (embeddings, text)
+VGGFACE_KINDS = frozenset(k for k, m in METHODS.items() if m.backbone == "vggface")
+#: method kinds that train on a dataset's train split (the others only predict)
+TRAINED_KINDS = frozenset(k for k, m in METHODS.items() if m.trains)
+
+
+def role_dataset(params: dict[str, Any], role: str) -> str | None:
+    """The dataset a role names: ``fairface`` = grid.dataset, ``adience`` = grid.adience."""
+    return params["grid"]["dataset"] if role == "fairface" else params["grid"].get("adience")
+
+
+def method_data(params: dict[str, Any], method: str) -> dict[str, str | None]:
+    """{"train": dataset the method trains on (None if it does not), "eval": dataset of val}."""
+    spec = params["methods"][method]
+    trains = spec["kind"] in TRAINED_KINDS
+    return {
+        "train": role_dataset(params, spec.get("train_on", "fairface")) if trains else None,
+        "eval": role_dataset(params, spec.get("eval_on", "fairface")),
+    }
+
+
+def applies(params: dict[str, Any], backbone: str, method: str) -> bool:
+    """Whether a method runs on a backbone, and its datasets are in this grid."""
+    spec = params["methods"][method]
+    vggface = params["backbones"][backbone]["library"] == "vggface"
+    if vggface != (spec["kind"] in VGGFACE_KINDS):
+        return False
+    roles = [spec.get("eval_on", "fairface")]
+    if spec["kind"] in TRAINED_KINDS:
+        roles.append(spec.get("train_on", "fairface"))
+    return all(role_dataset(params, role) is not None for role in roles)
+
+
+def cells(params: dict[str, Any]) -> list[Cell]:
+    """Every (backbone, datasource, method) cell of the grid: methods that fit the backbone,
+    on datasets the grid has (no ``grid.adience``: no Adience cells)."""
+    return [
+        Cell(b, d, m)
+        for b, d in pairs(params)
+        for m in params["grid"]["methods"]
+        if applies(params, b, m)
+    ]

@@ -153,6 +153,12 @@ def test_demo_writes_cells_summary_and_prints_table(demo_project):
     summary = json.loads((proj / "metrics/summary.json").read_text())
     assert 0 < summary["tiny-vit"]["demo_noage"]["zs_raw_gender_labels_mean"]["accuracy"] <= 1
     assert "share_non_human" in summary["tiny-vit"]["demo_full"]["zs_denigration_top1"]
+    # predictions live under the dataset they predict (an Adience cell under adience_demo)
+    preds = proj / "data/predictions"
+    assert (preds / "adience_demo/tiny-vit/demo_full/zs_gender_adience.parquet").is_file()
+    assert (preds / "adience_demo/tiny-vit/demo_full/probe_gender_ff2adience.parquet").is_file()
+    assert (preds / "fairface_demo/tiny-vit/demo_full/probe_gender_adience2ff.parquet").is_file()
+    assert not list(preds.glob("fairface_demo/*/*/*adience.parquet"))
     assert "probe_gender" in proc.stdout and "demo_noage" in proc.stdout  # the console table
     # the reproduction report lists every published number; the demo's tiny models match none
     repro = pd.read_csv(proj / "metrics/reproduction.csv")

@@ -141,11 +141,12 @@ def cell_inputs(backbone, datasource, method):
 
 
 def cell_outputs(backbone, datasource, method):
-    """A cell's predictions, method info and metrics."""
+    """A cell's predictions and method info (under the dataset it predicts), and metrics."""
     model = f"{backbone}/{datasource}"
+    predicts = method_data(config, method)["eval"]
     return {
-        "predictions": f"{DATA}/predictions/{DATASET}/{model}/{method}.parquet",
-        "info": f"{DATA}/predictions/{DATASET}/{model}/{method}.info.json",
+        "predictions": f"{DATA}/predictions/{predicts}/{model}/{method}.parquet",
+        "info": f"{DATA}/predictions/{predicts}/{model}/{method}.info.json",
         "metrics": f"{METRICS}/cells/{model}/{method}.json",
     }
 

@@ -34,6 +34,38 @@ DATASET = config["grid"]["dataset"]  # the FairFace-format dataset; also names t
 HEADLINE = config["grid"].get("headline", "accuracy")
 VGGFACE = config.get("vggface", {})  # seed 004's transfer settings (only with VGG-Face cells)
 SPLITS = ["train", "val"]
+
+# Every file the pipeline writes under data/, defined once. Rules use the templates as they
+# are (their wildcards: dataset = the data a file holds or predicts, backbone, datasource,
+# split, ...); code fills them with path(name, key=value, ...), leaving unnamed keys as
+# wildcards.
+PATHS = {
+    "release": DATA + "/raw/{dataset}/{padding}",  # a FairFace-format release (one padding)
+    "adience_release": DATA + "/raw/{dataset}/adience",
+    "download_dir": DATA + "/raw/{backbone}",  # a VGG-Face weights archive
+    "index": DATA + "/interim/{dataset}/{split}.parquet",
+    "images": DATA + "/interim/{dataset}/{split}_images.npy",
+    "rejected": DATA + "/interim/{dataset}/{split}_rejected.csv",
+    "weights": DATA + "/models/{backbone}/{datasource}.safetensors",  # trained here
+    "converted": DATA + "/models/{backbone}/{datasource}",  # a transformers folder
+    "t7": DATA + "/models/{backbone}/{datasource}.t7",
+    "embeddings": DATA + "/embeddings/{dataset}/{backbone}/{datasource}/{split}.npy",
+    "text": DATA + "/embeddings/text/{backbone}/{datasource}/{label_set}.parquet",
+    "finetuned": DATA + "/finetuned/{dataset}/{backbone}/{datasource}/{heads}/{file}",
+    "vggface": DATA + "/vggface/{dataset}/{backbone}/{datasource}/{file}",
+    "predictions": DATA + "/predictions/{dataset}/{backbone}/{datasource}/{method}.parquet",
+    "cell_info": DATA + "/predictions/{dataset}/{backbone}/{datasource}/{method}.info.json",
+}
+
+
+class _Wildcards(dict):
+    def __missing__(self, key):
+        return "{" + key + "}"
+
+
+def path(name, **values):
+    """PATHS[name] with the given keys filled in (the others stay wildcards)."""
+    return PATHS[name].format_map(_Wildcards(values))
 CONDA_ENV = "../envs/clipfair.yaml"  # relative to rules/
 NAME = "[A-Za-z0-9][A-Za-z0-9_+-]*"  # as the schema's names: no dots, no slashes
 
@@ -64,7 +96,7 @@ def datasets_of(fmt):
 
 def raw_release(dataset):
     """Folder of a FairFace-format release, per padding (data/raw/<dataset>/<padding>)."""
-    return f"{DATA}/raw/{dataset}/{config['datasets'][dataset]['padding']}"
+    return path("release", dataset=dataset, padding=config["datasets"][dataset]["padding"])
 
 
 def as_json(obj):
@@ -95,16 +127,16 @@ def datasource_json(wildcards):
 def checkpoint_of(wildcards):
     """Weights made in the pipeline: a converted folder or a trained checkpoint; else []."""
     if "convert_from" in config["backbones"][wildcards.backbone]:
-        return f"{DATA}/models/{wildcards.backbone}/{wildcards.datasource}"
+        return path("converted", backbone=wildcards.backbone, datasource=wildcards.datasource)
     if "train" in config["datasources"][wildcards.datasource]:
-        return f"{DATA}/models/{wildcards.backbone}/{wildcards.datasource}.safetensors"
+        return path("weights", backbone=wildcards.backbone, datasource=wildcards.datasource)
     return []
 
 
 def converted_from(wildcards):
     """The open_clip checkpoint a converted backbone's weights come from."""
     source = config["backbones"][wildcards.backbone]["convert_from"]
-    return f"{DATA}/models/{source}/{wildcards.datasource}.safetensors"
+    return path("weights", backbone=source, datasource=wildcards.datasource)
 
 
 def source_model_config(wildcards):
@@ -123,31 +155,33 @@ def cell_inputs(backbone, datasource, method):
     spec = config["methods"][method]
     needs = set(METHODS[spec["kind"]].needs)
     data = method_data(config, method)
-    model = f"{backbone}/{datasource}"
-    inputs = {"val_index": f"{DATA}/interim/{data['eval']}/val.parquet"}
+    model = dict(backbone=backbone, datasource=datasource)
+    inputs = {"val_index": path("index", dataset=data["eval"], split="val")}
     for split, dataset in (("train", data["train"]), ("val", data["eval"])):
         if split in needs:
-            inputs[f"{split}_index"] = f"{DATA}/interim/{dataset}/{split}.parquet"
-            inputs[f"{split}_emb"] = f"{DATA}/embeddings/{dataset}/{model}/{split}.npy"
+            inputs[f"{split}_index"] = path("index", dataset=dataset, split=split)
+            inputs[f"{split}_emb"] = path("embeddings", dataset=dataset, split=split, **model)
     if spec["kind"] == "finetune":
-        inputs["finetuned"] = (
-            f"{DATA}/finetuned/{data['train']}/{model}/{spec['heads']}/val_scores.parquet"
-        )
+        inputs["finetuned"] = path(
+            "finetuned", dataset=data["train"], heads=spec["heads"], file="val_scores.parquet",
+            **model,
+        )  # fmt: skip
     elif spec["kind"] == "vggface_transfer":
-        inputs["finetuned"] = f"{DATA}/vggface/{data['train']}/{model}/scores_{data['eval']}.parquet"
+        scores = f"scores_{data['eval']}.parquet"
+        inputs["finetuned"] = path("vggface", dataset=data["train"], file=scores, **model)
     if "text" in needs:
-        inputs["text"] = f"{DATA}/embeddings/text/{model}/{spec['label_set']}.parquet"
+        inputs["text"] = path("text", label_set=spec["label_set"], **model)
     return inputs
 
 
 def cell_outputs(backbone, datasource, method):
     """A cell's predictions and method info (under the dataset it predicts), and metrics."""
-    model = f"{backbone}/{datasource}"
+    cell = dict(backbone=backbone, datasource=datasource, method=method)
     predicts = method_data(config, method)["eval"]
     return {
-        "predictions": f"{DATA}/predictions/{predicts}/{model}/{method}.parquet",
-        "info": f"{DATA}/predictions/{predicts}/{model}/{method}.info.json",
-        "metrics": f"{METRICS}/cells/{model}/{method}.json",
+        "predictions": path("predictions", dataset=predicts, **cell),
+        "info": path("cell_info", dataset=predicts, **cell),
+        "metrics": f"{METRICS}/cells/{backbone}/{datasource}/{method}.json",
     }
 
 
@@ -235,7 +269,7 @@ def vggface_weights(wildcards):
     entry = config["datasources"][wildcards.datasource]
     if "pretrained" in entry and not is_url(entry["pretrained"]):
         return entry["pretrained"]
-    return f"{DATA}/models/{wildcards.backbone}/{wildcards.datasource}.t7"
+    return path("t7", backbone=wildcards.backbone, datasource=wildcards.datasource)
 
 
 def datasource_entry_json(wildcards):
@@ -259,19 +293,19 @@ EMBED_DATASETS = [d for d in (DATASET, config["grid"].get("adience")) if d]
 def embed_inputs(wildcards):
     """The index and image cache of every split the embed job encodes."""
     return {
-        f"{kind}_{dataset}_{split}": f"{DATA}/interim/{dataset}/{split}{suffix}"
+        f"{kind}_{dataset}_{split}": path(kind, dataset=dataset, split=split)
         for dataset in EMBED_DATASETS
         for split in SPLITS
-        for kind, suffix in (("index", ".parquet"), ("images", "_images.npy"))
+        for kind in ("index", "images")
     }
 
 
 def embed_split_flags(wildcards, input, output):
     """--split INDEX,IMAGES,OUT for each (dataset, split), in the order of the outputs."""
-    model = f"{wildcards.backbone}/{wildcards.datasource}"
+    model = dict(backbone=wildcards.backbone, datasource=wildcards.datasource)
     return " ".join(
         f"--split {input[f'index_{d}_{s}']},{input[f'images_{d}_{s}']},"
-        f"{DATA}/embeddings/{d}/{model}/{s}.npy"
+        + path("embeddings", dataset=d, split=s, **model)
         for d in EMBED_DATASETS
         for s in SPLITS
     )
@@ -281,8 +315,8 @@ def vggface_score_inputs(wildcards):
     """The val split of every dataset the VGG-Face transfer scores after training."""
     out = {}
     for dataset in EMBED_DATASETS:
-        out[f"score_index_{dataset}"] = f"{DATA}/interim/{dataset}/val.parquet"
-        out[f"score_images_{dataset}"] = f"{DATA}/interim/{dataset}/val_images.npy"
+        out[f"score_index_{dataset}"] = path("index", dataset=dataset, split="val")
+        out[f"score_images_{dataset}"] = path("images", dataset=dataset, split="val")
     return out
 
 
@@ -296,11 +330,12 @@ def clip_pairs():
 def topk_sweep_inputs(wildcards):
     """grid.dataset's val index, each CLIP model's val embeddings and the analysed sets'
     prompt embeddings (keys: emb:<model>, text:<model>:<set>)."""
-    inputs = {"val_index": f"{DATA}/interim/{DATASET}/val.parquet"}
+    inputs = {"val_index": path("index", dataset=DATASET, split="val")}
     for b, d in clip_pairs():
-        inputs[f"emb:{b}/{d}"] = f"{DATA}/embeddings/{DATASET}/{b}/{d}/val.npy"
+        model = dict(backbone=b, datasource=d)
+        inputs[f"emb:{b}/{d}"] = path("embeddings", dataset=DATASET, split="val", **model)
         for name in K_ANALYSIS["label_sets"]:
-            inputs[f"text:{b}/{d}:{name}"] = f"{DATA}/embeddings/text/{b}/{d}/{name}.parquet"
+            inputs[f"text:{b}/{d}:{name}"] = path("text", label_set=name, **model)
     return inputs
 
 

@@ -7,9 +7,9 @@ rule acquire:
         padding=r"0\.25|1\.25",
     output:
         # one folder per padding: switching `padding:` downloads the other crop, keeps this one
-        zip=f"{DATA}/raw/{{dataset}}/{{padding}}/images.zip",
-        csv_train=f"{DATA}/raw/{{dataset}}/{{padding}}/fairface_label_train.csv",
-        csv_val=f"{DATA}/raw/{{dataset}}/{{padding}}/fairface_label_val.csv",
+        zip=PATHS["release"] + "/images.zip",
+        csv_train=PATHS["release"] + "/fairface_label_train.csv",
+        csv_val=PATHS["release"] + "/fairface_label_val.csv",
     params:
         code=code("clipfair.data.acquire"),  # the code it runs: changed code reruns it
         source=lambda w: as_json(
@@ -37,9 +37,9 @@ rule ingest:
         zip=lambda w: f"{raw_release(w.dataset)}/images.zip",
         csv=lambda w: f"{raw_release(w.dataset)}/fairface_label_{w.split}.csv",
     output:
-        index=f"{DATA}/interim/{{dataset}}/{{split}}.parquet",
-        images=f"{DATA}/interim/{{dataset}}/{{split}}_images.npy",
-        rejected=f"{DATA}/interim/{{dataset}}/{{split}}_rejected.csv",
+        index=PATHS["index"],
+        images=PATHS["images"],
+        rejected=PATHS["rejected"],
     params:
         code=code("clipfair.data.ingest"),  # the code it runs: changed code reruns it
         raw=lambda w, input: os.path.dirname(input.zip),
@@ -71,7 +71,7 @@ rule acquire_adience:
     wildcard_constraints:
         dataset=datasets_of("adience"),
     output:
-        directory(f"{DATA}/raw/{{dataset}}/adience"),
+        directory(PATHS["adience_release"]),
     params:
         code=code("clipfair.data.acquire"),  # the code it runs: changed code reruns it
         source=lambda w: as_json(config["datasets"][w.dataset]["source"]),
@@ -94,9 +94,9 @@ rule ingest_adience:
     input:
         rules.acquire_adience.output,
     output:
-        index=f"{DATA}/interim/{{dataset}}/{{split}}.parquet",
-        images=f"{DATA}/interim/{{dataset}}/{{split}}_images.npy",
-        rejected=f"{DATA}/interim/{{dataset}}/{{split}}_rejected.csv",
+        index=PATHS["index"],
+        images=PATHS["images"],
+        rejected=PATHS["rejected"],
     params:
         code=code("clipfair.data.adience"),  # the code it runs: changed code reruns it
         size=lambda w: config["datasets"][w.dataset]["image_size"],

@@ -8,18 +8,18 @@ rule embed:
         checkpoint=checkpoint_of,
         label_sets=LABEL_SET_FILES,
     output:
-        images=expand(
-            f"{DATA}/embeddings/{{dataset}}/{{{{backbone}}}}/{{{{datasource}}}}/{{split}}.{{ext}}",
-            dataset=EMBED_DATASETS,
-            split=SPLITS,
-            ext=["npy", "json"],
-        ),
+        images=[
+            path("embeddings", dataset=d, split=s).removesuffix(".npy") + ext
+            for d in EMBED_DATASETS
+            for s in SPLITS
+            for ext in (".npy", ".json")
+        ],
         # .json: the sidecar (label set file's sha256, the model)
-        text=expand(
-            f"{DATA}/embeddings/text/{{{{backbone}}}}/{{{{datasource}}}}/{{label_set}}.{{ext}}",
-            label_set=LABEL_SETS_USED,
-            ext=["parquet", "json"],
-        ),
+        text=[
+            path("text", label_set=name).removesuffix(".parquet") + ext
+            for name in LABEL_SETS_USED
+            for ext in (".parquet", ".json")
+        ],
     wildcard_constraints:
         backbone="|".join(sorted({b for b, _ in clip_pairs()})) or "(?!)",
     params:

@@ -3,14 +3,14 @@
 
 rule train_clip:
     input:
-        index=f"{DATA}/interim/{DATASET}/train.parquet",
-        images=f"{DATA}/interim/{DATASET}/train_images.npy",
+        index=path("index", dataset=DATASET, split="train"),
+        images=path("images", dataset=DATASET, split="train"),
         model_config=lambda w: os.path.join(
             config["backbones"][w.backbone].get("config_dir", "."),
             f"{config['backbones'][w.backbone]['model']}.json",
         ),
     output:
-        f"{DATA}/models/{{backbone}}/{{datasource}}.safetensors",
+        PATHS["weights"],
     params:
         code=code("clipfair.models.train_clip"),  # the code it runs: changed code reruns it
         model=lambda w: config["backbones"][w.backbone]["model"],
@@ -44,7 +44,7 @@ rule convert_hf:
         checkpoint=converted_from,
         model_config=source_model_config,
     output:
-        directory(f"{DATA}/models/{{backbone}}/{{datasource}}"),
+        directory(PATHS["converted"]),
     params:
         code=code("clipfair.models.hf_convert"),  # the code it runs: changed code reruns it
     conda:
@@ -62,16 +62,16 @@ rule convert_hf:
 
 rule finetune:
     input:
-        train_index=f"{DATA}/interim/{{dataset}}/train.parquet",
-        train_images=f"{DATA}/interim/{{dataset}}/train_images.npy",
-        val_index=f"{DATA}/interim/{{dataset}}/val.parquet",
-        val_images=f"{DATA}/interim/{{dataset}}/val_images.npy",
+        train_index=path("index", split="train"),
+        train_images=path("images", split="train"),
+        val_index=path("index", split="val"),
+        val_images=path("images", split="val"),
         checkpoint=checkpoint_of,
     output:
-        model=f"{DATA}/finetuned/{{dataset}}/{{backbone}}/{{datasource}}/{{heads}}/model.safetensors",
-        scores=f"{DATA}/finetuned/{{dataset}}/{{backbone}}/{{datasource}}/{{heads}}/val_scores.parquet",
-        history=f"{DATA}/finetuned/{{dataset}}/{{backbone}}/{{datasource}}/{{heads}}/history.json",
-        card=f"{DATA}/finetuned/{{dataset}}/{{backbone}}/{{datasource}}/{{heads}}/README.md",
+        model=path("finetuned", file="model.safetensors"),
+        scores=path("finetuned", file="val_scores.parquet"),
+        history=path("finetuned", file="history.json"),
+        card=path("finetuned", file="README.md"),
     params:
         code=code("clipfair.models.finetune", "clipfair.models.export", "clipfair.methods.finetuned"),  # the code it runs: changed code reruns it
         backbone=backbone_json,
@@ -110,12 +110,12 @@ rule finetune:
 
 rule vggface_weights:
     output:
-        f"{DATA}/models/{{backbone}}/{{datasource}}.t7",
+        PATHS["t7"],
     params:
         lock=DOWNLOADS_LOCK,
         code=code("clipfair.models.vggface_weights"),  # the code it runs: changed code reruns it
         datasource=datasource_entry_json,
-        archive_dir=lambda w: f"{DATA}/raw/{w.backbone}",
+        archive_dir=lambda w: path("download_dir", backbone=w.backbone),
     conda:
         CONDA_ENV
     log:
@@ -134,18 +134,15 @@ rule vggface_transfer:
     input:
         unpack(vggface_score_inputs),
         weights=vggface_weights,
-        train_index=f"{DATA}/interim/{{dataset}}/train.parquet",
-        train_images=f"{DATA}/interim/{{dataset}}/train_images.npy",
-        val_index=f"{DATA}/interim/{{dataset}}/val.parquet",
-        val_images=f"{DATA}/interim/{{dataset}}/val_images.npy",
+        train_index=path("index", split="train"),
+        train_images=path("images", split="train"),
+        val_index=path("index", split="val"),
+        val_images=path("images", split="val"),
     output:
-        model=f"{DATA}/vggface/{{dataset}}/{{backbone}}/{{datasource}}/model.safetensors",
-        history=f"{DATA}/vggface/{{dataset}}/{{backbone}}/{{datasource}}/history.json",
+        model=path("vggface", file="model.safetensors"),
+        history=path("vggface", file="history.json"),
         # the trained model's gender scores on the val split of every dataset a cell predicts
-        scores=expand(
-            f"{DATA}/vggface/{{{{dataset}}}}/{{{{backbone}}}}/{{{{datasource}}}}/scores_{{eval}}.parquet",
-            eval=EMBED_DATASETS,
-        ),
+        scores=[path("vggface", file=f"scores_{d}.parquet") for d in EMBED_DATASETS],
     params:
         code=code("clipfair.models.vggface_gender"),  # the code it runs: changed code reruns it
         settings=as_json(VGGFACE),

@@ -39,23 +39,24 @@ SPLITS = ["train", "val"]
 # are (their wildcards: dataset = the data a file holds or predicts, backbone, datasource,
 # split, ...); code fills them with path(name, key=value, ...), leaving unnamed keys as
 # wildcards.
-PATHS = {
-    "release": DATA + "/raw/{dataset}/{padding}",  # a FairFace-format release (one padding)
-    "adience_release": DATA + "/raw/{dataset}/adience",
-    "download_dir": DATA + "/raw/{backbone}",  # a VGG-Face weights archive
-    "index": DATA + "/interim/{dataset}/{split}.parquet",
-    "images": DATA + "/interim/{dataset}/{split}_images.npy",
-    "rejected": DATA + "/interim/{dataset}/{split}_rejected.csv",
-    "weights": DATA + "/models/{backbone}/{datasource}.safetensors",  # trained here
-    "converted": DATA + "/models/{backbone}/{datasource}",  # a transformers folder
-    "t7": DATA + "/models/{backbone}/{datasource}.t7",
-    "embeddings": DATA + "/embeddings/{dataset}/{backbone}/{datasource}/{split}.npy",
-    "text": DATA + "/embeddings/text/{backbone}/{datasource}/{label_set}.parquet",
-    "finetuned": DATA + "/finetuned/{dataset}/{backbone}/{datasource}/{heads}/{file}",
-    "vggface": DATA + "/vggface/{dataset}/{backbone}/{datasource}/{file}",
-    "predictions": DATA + "/predictions/{dataset}/{backbone}/{datasource}/{method}.parquet",
-    "cell_info": DATA + "/predictions/{dataset}/{backbone}/{datasource}/{method}.info.json",
+_DATA_PATHS = {
+    "release": "raw/{dataset}/{padding}",  # a FairFace-format release (one padding)
+    "adience_release": "raw/{dataset}/adience",
+    "download_dir": "raw/{backbone}",  # a VGG-Face weights archive
+    "index": "interim/{dataset}/{split}.parquet",
+    "images": "interim/{dataset}/{split}_images.npy",
+    "rejected": "interim/{dataset}/{split}_rejected.csv",
+    "weights": "models/{backbone}/{datasource}.safetensors",  # trained here
+    "converted": "models/{backbone}/{datasource}",  # a transformers folder
+    "t7": "models/{backbone}/{datasource}.t7",
+    "embeddings": "embeddings/{dataset}/{backbone}/{datasource}/{split}.npy",
+    "text": "embeddings/text/{backbone}/{datasource}/{label_set}.parquet",
+    "finetuned": "finetuned/{dataset}/{backbone}/{datasource}/{heads}/{file}",
+    "vggface": "vggface/{dataset}/{backbone}/{datasource}/{file}",
+    "predictions": "predictions/{dataset}/{backbone}/{datasource}/{method}.parquet",
+    "cell_info": "predictions/{dataset}/{backbone}/{datasource}/{method}.info.json",
 }
+PATHS = {name: f"{DATA}/{rel}" for name, rel in _DATA_PATHS.items()}
 
 
 class _Wildcards(dict):

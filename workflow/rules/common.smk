@@ -41,6 +41,7 @@ SPLITS = ["train", "val"]
 # wildcards.
 _DATA_PATHS = {
     "release": "raw/{dataset}/{padding}",  # a FairFace-format release (one padding)
+    "release_file": "raw/{dataset}/{padding}/{file}",
     "adience_release": "raw/{dataset}/adience",
     "download_dir": "raw/{backbone}",  # a VGG-Face weights archive
     "index": "interim/{dataset}/{split}.parquet",
@@ -50,7 +51,9 @@ _DATA_PATHS = {
     "converted": "models/{backbone}/{datasource}",  # a transformers folder
     "t7": "models/{backbone}/{datasource}.t7",
     "embeddings": "embeddings/{dataset}/{backbone}/{datasource}/{split}.npy",
+    "embeddings_meta": "embeddings/{dataset}/{backbone}/{datasource}/{split}.json",
     "text": "embeddings/text/{backbone}/{datasource}/{label_set}.parquet",
+    "text_meta": "embeddings/text/{backbone}/{datasource}/{label_set}.json",
     "finetuned": "finetuned/{dataset}/{backbone}/{datasource}/{heads}/{file}",
     "vggface": "vggface/{dataset}/{backbone}/{datasource}/{file}",
     "predictions": "predictions/{dataset}/{backbone}/{datasource}/{method}.parquet",
@@ -61,7 +64,7 @@ PATHS = {name: f"{DATA}/{rel}" for name, rel in _DATA_PATHS.items()}
 
 class _Wildcards(dict):
     def __missing__(self, key):
-        return "{" + key + "}"
+        return f"{{{key}}}"
 
 
 def path(name, **values):

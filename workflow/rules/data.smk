@@ -7,9 +7,9 @@ rule acquire:
         padding=r"0\.25|1\.25",
     output:
         # one folder per padding: switching `padding:` downloads the other crop, keeps this one
-        zip=PATHS["release"] + "/images.zip",
-        csv_train=PATHS["release"] + "/fairface_label_train.csv",
-        csv_val=PATHS["release"] + "/fairface_label_val.csv",
+        zip=path("release_file", file="images.zip"),
+        csv_train=path("release_file", file="fairface_label_train.csv"),
+        csv_val=path("release_file", file="fairface_label_val.csv"),
     params:
         code=code("clipfair.data.acquire"),  # the code it runs: changed code reruns it
         source=lambda w: as_json(

@@ -9,16 +9,16 @@ rule embed:
         label_sets=LABEL_SET_FILES,
     output:
         images=[
-            path("embeddings", dataset=d, split=s).removesuffix(".npy") + ext
+            path(name, dataset=d, split=s)
             for d in EMBED_DATASETS
             for s in SPLITS
-            for ext in (".npy", ".json")
+            for name in ("embeddings", "embeddings_meta")
         ],
         # .json: the sidecar (label set file's sha256, the model)
         text=[
-            path("text", label_set=name).removesuffix(".parquet") + ext
-            for name in LABEL_SETS_USED
-            for ext in (".parquet", ".json")
+            path(name, label_set=label_set)
+            for label_set in LABEL_SETS_USED
+            for name in ("text", "text_meta")
         ],
     wildcard_constraints:
         backbone="|".join(sorted({b for b, _ in clip_pairs()})) or "(?!)",

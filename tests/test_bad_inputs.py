@@ -230,6 +230,7 @@ def test_truncated_embeddings_are_named_and_no_cell_output_is_left(tmp_path: Pat
             "cell": "b/d/zs",
             "spec": {**spec, "aggregation": "mean"},
             "data": {"train": None, "eval": "demo"},
+            "options": {"label_set_dir": None},
             "inputs": {
                 "val_index": str(tmp_path / "val.parquet"),
                 "val_emb": str(tmp_path / "val.npy"),

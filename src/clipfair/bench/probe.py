@@ -20,7 +20,7 @@ import torch
 
 from clipfair.bench.hardware import describe
 from clipfair.io import write_json
-from clipfair.methods.linear_probe import sweep
+from clipfair.methods.linear_probe import c_grid, sweep
 from clipfair.methods.logreg import fit_logreg_batched
 from clipfair.methods.sklearn_probe import fit_sklearn, sklearn_sweep
 from clipfair.phases import peak_rss_mb
@@ -70,7 +70,7 @@ def run_probe_bench(
     device = device or torch.device("cpu")
     x, y = synthetic_features(n_train, dim, n_classes, seed)
     xv, yv = synthetic_features(n_val, dim, n_classes, seed + 1)
-    cs = np.logspace(np.log10(c_min), np.log10(c_max), n_c)
+    cs = c_grid(c_min, c_max, n_c)
 
     def torch_path() -> tuple[float, float, list[dict[str, float]]]:
         xt = torch.from_numpy(x).to(device)
@@ -169,7 +169,7 @@ def profile_probe_bench(
 
     torch.set_num_threads(threads)
     x, y = synthetic_features(n_train, dim, n_classes, seed)
-    cs = np.logspace(-3, 3, n_c)
+    cs = c_grid(1e-3, 1e3, n_c)
     start = time.perf_counter()
     with profile(activities=[ProfilerActivity.CPU], with_flops=True) as prof:
         sweep(x, y, n_classes, cs, holdout, seed, max_iter, gtol, torch.device("cpu"))

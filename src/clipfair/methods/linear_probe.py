@@ -9,6 +9,7 @@ runs the same protocol with sklearn, as the reference).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,9 +21,30 @@ from clipfair.methods.logreg import LogRegFit, fit_logreg_batched
 from clipfair.models.backbone import pick_device
 
 
-def c_grid(options: dict[str, Any]) -> np.ndarray:
-    """The sweep's C values: ``n_c`` log-spaced from ``c_min`` to ``c_max``."""
-    return np.logspace(np.log10(options["c_min"]), np.log10(options["c_max"]), options["n_c"])
+@dataclass(frozen=True)
+class ProbeSettings:
+    """The ``probe:`` section of params.yaml (validated: every key present)."""
+
+    c_min: float = 1e-3
+    c_max: float = 1e3
+    n_c: int = 20
+    holdout: float = 0.2
+    max_iter: int = 500
+    gtol: float = 1e-4
+    device: str = "cpu"
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any]) -> ProbeSettings:
+        return cls(**{k: options[k] for k in cls.__dataclass_fields__})
+
+    def c_grid(self) -> np.ndarray:
+        """The sweep's C values: ``n_c`` log-spaced from ``c_min`` to ``c_max``."""
+        return c_grid(self.c_min, self.c_max, self.n_c)
+
+
+def c_grid(c_min: float, c_max: float, n_c: int) -> np.ndarray:
+    """``n_c`` values of C log-spaced from ``c_min`` to ``c_max`` (the probes and the bench)."""
+    return np.logspace(np.log10(c_min), np.log10(c_max), n_c)
 
 
 def holdout_split(y: np.ndarray, holdout: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -74,29 +96,23 @@ def sweep(
 def run(spec: dict[str, Any], inputs: dict[str, Any], seed: int, options: dict[str, Any]):
     """Sweep C on train, refit, return (val scores, classes, info)."""
     torch.manual_seed(seed)
-    device = pick_device(options.get("device", "cpu"))
+    settings = ProbeSettings.from_options(options)
+    device = pick_device(settings.device)
     task = spec["task"]
     classes = list(VOCAB[task])
     x_train = np.ascontiguousarray(inputs["train"], dtype=np.float32)
-    y_train = inputs["train_index"][f"{task}_code"].to_numpy(np.int64)
+    y_train = np.ascontiguousarray(inputs["train_index"][f"{task}_code"].to_numpy(np.int64))
     best_c, curve, best_fit = sweep(
-        x_train,
-        y_train,
-        len(classes),
-        c_grid(options),
-        options["holdout"],
-        seed,
-        options["max_iter"],
-        options["gtol"],
-        device,
-    )
+        x_train, y_train, len(classes), settings.c_grid(), settings.holdout, seed,
+        settings.max_iter, settings.gtol, device,
+    )  # fmt: skip
     final = fit_logreg_batched(
         torch.from_numpy(x_train).to(device),
         torch.from_numpy(y_train),
         len(classes),
         [best_c],
-        max_iter=options["max_iter"],
-        gtol=options["gtol"],
+        max_iter=settings.max_iter,
+        gtol=settings.gtol,
         init=best_fit,
         precond=best_fit.precond,
     )

@@ -12,7 +12,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
 from clipfair.labels import VOCAB
-from clipfair.methods.linear_probe import c_grid, holdout_split
+from clipfair.methods.linear_probe import ProbeSettings, holdout_split
 
 
 def sklearn_sweep(
@@ -56,13 +56,14 @@ def run(spec: dict[str, Any], inputs: dict[str, Any], seed: int, options: dict[s
     """Sweep C with sklearn on train, refit, return (val scores, classes, info)."""
     task = spec["task"]
     classes = list(VOCAB[task])
+    settings = ProbeSettings.from_options(options)
     x_train = np.asarray(inputs["train"], dtype=np.float32)
     y_train = inputs["train_index"][f"{task}_code"].to_numpy(np.int64)
     best_c, curve = sklearn_sweep(
-        x_train, y_train, c_grid(options), options["holdout"], seed, options["max_iter"],
+        x_train, y_train, settings.c_grid(), settings.holdout, seed, settings.max_iter,
         warm_start=True,
     )  # fmt: skip
-    model = fit_sklearn(x_train, y_train, best_c, options["max_iter"])
+    model = fit_sklearn(x_train, y_train, best_c, settings.max_iter)
     proba = model.predict_proba(np.asarray(inputs["val"], dtype=np.float32))
     scores = np.zeros((len(proba), len(classes)), dtype=np.float64)
     scores[:, model.classes_] = proba  # a class absent from train keeps probability 0

@@ -22,6 +22,7 @@ author's dictionary order (``max(race_dict, ...)``); otherwise the canonical cla
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -124,11 +125,27 @@ def rule_text(aggregation: str, k: int) -> str:
     )
 
 
+@dataclass(frozen=True)
+class ZeroShotSpec:
+    """A zero-shot method of params.yaml: its task, label set and scoring rule."""
+
+    task: str
+    label_set: str
+    aggregation: str  # mean | topk | probtopk | embavg
+    k: int = 1  # topk / probtopk: the k highest per class
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> ZeroShotSpec:
+        k = int(spec["k"]) if "k" in spec else 1
+        return cls(spec["task"], spec["label_set"], spec["aggregation"], k)
+
+
 def run(spec: dict[str, Any], inputs: dict[str, Any], seed: int, options: dict[str, Any]):
     """Score ``spec['task']`` for the val split; returns (scores, classes, info)."""
+    zs = ZeroShotSpec.from_spec(spec)
     text: pd.DataFrame = inputs["text"]
     classes = list(dict.fromkeys(text["class"]))
-    aggregation, k = spec["aggregation"], int(spec.get("k", 1))
+    aggregation, k = zs.aggregation, zs.k
     scores = class_scores(
         inputs["val"],
         np.stack(text["embedding"].to_numpy()),
@@ -137,15 +154,15 @@ def run(spec: dict[str, Any], inputs: dict[str, Any], seed: int, options: dict[s
         aggregation,
         k,
     )
-    label_set = get_label_set(spec["label_set"], options.get("label_set_dir"))
+    label_set = get_label_set(zs.label_set, options["label_set_dir"])
     info = {
-        "label_set": spec["label_set"],
+        "label_set": zs.label_set,
         "label_set_sha256": label_set.sha256,
         "n_prompts": len(text),
         "aggregation": aggregation,
         "k": k,
         "score_rule": rule_text(aggregation, k),
-        "tie_order": tie_order(aggregation, spec["task"], classes),
+        "tie_order": tie_order(aggregation, zs.task, classes),
         "categories": label_set.categories,
     }
     return scores, classes, info

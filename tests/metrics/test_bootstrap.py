@@ -126,3 +126,15 @@ def test_simultaneous_interval_covers_all_rows_at_the_stated_level():
         out = verdicts(truth_zero, reps, np.ones(20))
         hits += bool(((out["ci_low"] <= 0) & (out["ci_high"] >= 0)).all())
     assert hits / 200 > 0.9
+
+
+def test_holm_equals_statsmodels():
+    from statsmodels.stats.multitest import multipletests
+
+    from clipfair.metrics.bootstrap import holm
+
+    rng = np.random.default_rng(0)
+    for m in (1, 2, 7, 50):
+        p = rng.random(m) ** 3
+        p[: m // 3] = p[0]  # ties
+        np.testing.assert_allclose(holm(p), multipletests(p, method="holm")[1], rtol=1e-12)

@@ -151,6 +151,18 @@ VERDICT_RULE = (
 )
 
 
+def holm(p_values: np.ndarray) -> np.ndarray:
+    """Holm's step-down adjusted p-values: with the m p-values sorted ascending, the i-th
+    (from 0) becomes max over j <= i of min(1, (m - j) p_(j)), in the input order (equal to
+    statsmodels' ``multipletests(method="holm")``, tested, at a fraction of its cost)."""
+    p = np.asarray(p_values, dtype=np.float64)
+    order = np.argsort(p, kind="stable")
+    stepped = np.maximum.accumulate((len(p) - np.arange(len(p))) * p[order])
+    out = np.empty_like(p)
+    out[order] = np.minimum(stepped, 1.0)
+    return out
+
+
 def verdicts(
     differences: np.ndarray,
     replicates: np.ndarray,
@@ -163,12 +175,10 @@ def verdicts(
       bootstrap ``replicates`` (B, m) of the differences: d_i +- q * se_i, where se_i is the
       bootstrap standard error and q the (1 - alpha) quantile of max_i |d*_i - d_i| / se_i
       (max-t; a row with se 0, identical predictions, has the interval [d, d]).
-    - ``p_holm``: McNemar p-values adjusted with Holm's step-down method (statsmodels).
+    - ``p_holm``: McNemar p-values adjusted with Holm's step-down method (:func:`holm`).
     - ``verdict``: :data:`VERDICT_RULE`. A verdict never contradicts the interval printed
       beside it: "no" only when it contains 0, "yes" only when it excludes 0.
     """
-    from statsmodels.stats.multitest import multipletests
-
     d = np.asarray(differences, dtype=np.float64)
     reps = np.asarray(replicates, dtype=np.float64).reshape(-1, len(d))
     se = reps.std(axis=0, ddof=1) if len(reps) > 1 else np.zeros_like(d)
@@ -178,7 +188,7 @@ def verdicts(
         t = np.abs(reps[:, varies] - d[varies]) / se[varies]
         q = float(np.quantile(t.max(axis=1), 1 - alpha))
     low, high = d - q * se, d + q * se
-    p_holm = multipletests(np.asarray(p_values, float), alpha=alpha, method="holm")[1]
+    p_holm = holm(p_values)
     by_test = p_holm < alpha
     by_ci = (low > 0) | (high < 0)
     verdict = np.where(by_test & by_ci, "yes", np.where(by_test | by_ci, "borderline", "no"))

@@ -111,7 +111,8 @@ def test_methods_run_on_the_backbones_they_fit_and_the_datasets_by_role(params):
         "train": "fairface",
         "eval": "adience",
     }
-    assert method_data(resolved, "zs_gender_adience") == {"train": None, "eval": "adience"}
+    zs_adience = method_data(resolved, "zs_raw_gender_labels_mean_adience")
+    assert zs_adience == {"train": None, "eval": "adience"}
     # without grid.adience the Adience cells leave the grid, the others stay
     params["grid"]["adience"] = None
     without = cells(resolve_params(params, SCHEMA))
@@ -140,8 +141,9 @@ def test_adience_rules_are_checked(params):
     with pytest.raises(ConfigError, match=r"datasets\.adience .* needs val_folds"):
         resolve_params(bad, SCHEMA)
     bad = copy.deepcopy(params)
-    bad["methods"]["zs_gender_adience"]["train_on"] = "adience"  # zero-shot trains on nothing
-    with pytest.raises(ConfigError, match=r"methods\.zs_gender_adience"):
+    # zero-shot trains on nothing
+    bad["methods"]["zs_raw_gender_labels_mean_adience"]["train_on"] = "adience"
+    with pytest.raises(ConfigError, match=r"methods\.zs_raw_gender_labels_mean_adience"):
         resolve_params(bad, SCHEMA)
 
 

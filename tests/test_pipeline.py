@@ -33,7 +33,7 @@ THRESHOLDS = {
     "ft_age": 0.30,
     # Adience (synthetic, ~230 val faces, no weak-cue faces): CLIP above 0.9; the random-init
     # tiny VGG-Face's transfer about 0.85 on Adience and 0.8 on FairFace (5 epochs)
-    "zs_gender_adience": 0.80,
+    "zs_raw_gender_labels_mean_adience": 0.80,
     "probe_gender_adience": 0.80,
     "probe_gender_adience2ff": 0.75,
     "probe_gender_ff2adience": 0.80,
@@ -114,7 +114,7 @@ def test_vggface_and_adience_cells_sit_next_to_the_clip_ones(demo_project):
     assert data["vggface", "vggface_gender_adience2ff"] == (ad, ff)
     assert data["vggface", "vggface_gender_ff2adience"] == (ff, ad)
     assert data["tiny-vit", "probe_gender_adience2ff"] == (ad, ff)
-    assert data["tiny-vit", "zs_gender_adience"] == ("", ad)
+    assert data["tiny-vit", "zs_raw_gender_labels_mean_adience"] == ("", ad)
     # gender accuracy by race for the VGG-Face cells predicting FairFace (CLIP Table 5 layout)
     table5 = pd.read_csv(proj / "metrics" / "gender_by_race.csv")
     vgg = table5[table5["method"] == "vggface_gender_adience2ff"]
@@ -156,7 +156,8 @@ def test_demo_writes_cells_summary_and_prints_table(demo_project):
     assert "share_non_human" in summary["tiny-vit"]["demo_full"]["zs_denigration_top1"]
     # predictions live under the dataset they predict (an Adience cell under adience_demo)
     preds = proj / "data/predictions"
-    assert (preds / "adience_demo/tiny-vit/demo_full/zs_gender_adience.parquet").is_file()
+    zs_adience = "zs_raw_gender_labels_mean_adience.parquet"
+    assert (preds / "adience_demo/tiny-vit/demo_full" / zs_adience).is_file()
     assert (preds / "adience_demo/tiny-vit/demo_full/probe_gender_ff2adience.parquet").is_file()
     assert (preds / "fairface_demo/tiny-vit/demo_full/probe_gender_adience2ff.parquet").is_file()
     assert not list(preds.glob("fairface_demo/*/*/*adience.parquet"))

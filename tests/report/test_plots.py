@@ -113,7 +113,8 @@ def test_cross_dataset_rows_are_the_trained_gender_cells_by_train_and_eval_data(
             ("probe_gender", "linear_probe", "ff", "ff"),
             ("probe_gender_adience2ff", "linear_probe", "ad", "ff"),
             ("vggface_gender_ff2adience", "vggface_transfer", "ff", "ad"),
-            ("zs_gender_adience", "zeroshot", None, "ad"),  # trains on nothing: not drawn
+            # trains on nothing: not drawn
+            ("zs_raw_gender_labels_mean_adience", "zeroshot", None, "ad"),
             ("ft_gender", "finetune", "ff", "ff"),  # fine-tunes have no Adience twin
         )
     ):

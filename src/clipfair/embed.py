@@ -155,7 +155,7 @@ def embed_images(
     Work goes into ``<out>.shards`` and resumes from there; ``keep_shards`` leaves that folder
     for the caller to remove (a job embedding several splits keeps every split's shards
     until all are done)."""
-    from clipfair.phases import peak_rss_mb
+    from clipfair.runtime import peak_rss_mb
 
     settings = settings or EmbedSettings()
     out_npy = Path(out_npy)

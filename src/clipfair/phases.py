@@ -120,10 +120,3 @@ def parse_phases(text: str) -> dict[str, float | None] | None:
             with contextlib.suppress(ValueError):
                 found = json.loads(line[len(PREFIX) :])
     return found
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far, MiB (Linux reports KiB)."""
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0

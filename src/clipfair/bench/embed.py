@@ -30,8 +30,8 @@ from clipfair.data.ingest import decode_image
 from clipfair.embed import EmbedSettings, embed_images
 from clipfair.io import write_json, write_parquet
 from clipfair.models.backbone import Backbone, load_open_clip
-from clipfair.phases import peak_rss_mb
 from clipfair.progress import progress
+from clipfair.runtime import peak_rss_mb
 
 
 def write_jpegs(folder: Path, n: int, size: int = 224, seed: int = 0) -> list[Path]:

@@ -23,7 +23,7 @@ from clipfair.io import write_json
 from clipfair.methods.linear_probe import c_grid, sweep
 from clipfair.methods.logreg import fit_logreg_batched
 from clipfair.methods.sklearn_probe import fit_sklearn, sklearn_sweep
-from clipfair.phases import peak_rss_mb
+from clipfair.runtime import peak_rss_mb
 
 
 def synthetic_features(

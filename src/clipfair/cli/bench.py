@@ -65,7 +65,7 @@ def cmd_bench_cache_read(args: argparse.Namespace) -> None:
 def cmd_bench_embed(args: argparse.Namespace) -> None:
     from clipfair.bench.embed import format_embed_bench, run_embed_bench
     from clipfair.embed import EmbedSettings
-    from clipfair.models.backbone import pick_device
+    from clipfair.runtime import pick_device
 
     set_threads(args.threads)
     device = pick_device(args.device)
@@ -85,7 +85,7 @@ def cmd_bench_embed(args: argparse.Namespace) -> None:
 
 def cmd_bench_probe(args: argparse.Namespace) -> None:
     from clipfair.bench import probe
-    from clipfair.models.backbone import pick_device
+    from clipfair.runtime import pick_device
 
     set_threads(args.threads)
     shape = {"n_train": args.n_train, "dim": args.dim, "n_classes": args.classes, "n_c": args.n_c}

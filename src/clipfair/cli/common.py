@@ -47,7 +47,7 @@ def backbone_flags(p: argparse.ArgumentParser) -> None:
 def load_backbone(args: argparse.Namespace):
     """The backbone named by :func:`backbone_flags`."""
     from clipfair.models.backbone import load_backbone as load
-    from clipfair.models.backbone import pick_device
+    from clipfair.runtime import pick_device
 
     return load(
         json.loads(args.backbone),

@@ -31,9 +31,9 @@ def cmd_prompts(args: argparse.Namespace) -> None:
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
-    from clipfair.models.backbone import pick_device
     from clipfair.models.finetune import load_model
     from clipfair.predict import Predictor, as_records, render_predictions
+    from clipfair.runtime import pick_device
 
     set_threads(args.threads)
     model, backbone = load_model(args.model, pick_device(args.device))

@@ -18,7 +18,7 @@ from sklearn.model_selection import train_test_split
 
 from clipfair.labels import VOCAB
 from clipfair.methods.logreg import LogRegFit, fit_logreg_batched
-from clipfair.models.backbone import pick_device
+from clipfair.runtime import pick_device
 
 
 @dataclass(frozen=True)

@@ -21,15 +21,6 @@ from clipfair.phases import counts_as_loading
 CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
 
 
-def pick_device(requested: str = "auto") -> torch.device:
-    """'auto' -> cuda when available, else cpu."""
-    if requested == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' was requested but torch sees no CUDA device")
-    return torch.device(requested)
-
-
 @dataclass
 class Backbone:
     """A loaded image-text model with its preprocessing and tokenizer."""

@@ -362,7 +362,7 @@ def transfer_job(
     """The pipeline's VGG-Face transfer on ingested splits ((index, image cache) each): train,
     write the history, then score each (index, images, out.parquet) the cells predict."""
     from clipfair.io import write_json
-    from clipfair.models.backbone import pick_device
+    from clipfair.runtime import pick_device
 
     device = str(pick_device(settings.device))
     data = {

@@ -86,9 +86,3 @@ def code(task: str, label: str) -> int:
 def alphabetical(task: str) -> tuple[str, ...]:
     """Labels of ``task`` in Python string order, the order of the seeds' fine-tuned heads."""
     return tuple(sorted(VOCAB[task]))
-
-
-def score_columns(task: str) -> list[str]:
-    """Columns of a val scores file (fine-tuned heads, VGG-Face) for ``task``, in the
-    canonical class order."""
-    return [f"{task}:score_{label}" for label in VOCAB[task]]

@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from clipfair.labels import VOCAB, score_columns
+from clipfair.labels import VOCAB
+from clipfair.scores import score_columns
 
 
 def run(spec: dict[str, Any], inputs: dict[str, Any], seed: int, options: dict[str, Any]):

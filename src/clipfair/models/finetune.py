@@ -351,8 +351,8 @@ def finetune_job(
 
     from clipfair.digests import file_sha256
     from clipfair.image_cache import CacheReader
-    from clipfair.io import write_json, write_parquet
-    from clipfair.labels import score_columns
+    from clipfair.io import write_json
+    from clipfair.scores import write_scores
 
     inputs = {k: file_sha256(getattr(files, k)) for k in ("train_index", "train_images")}
     train_index = pd.read_parquet(files.train_index)
@@ -362,10 +362,6 @@ def finetune_job(
     )  # fmt: skip
     save_model(model, files.model, provenance, backbone)
     scores = predict_scores(model, backbone, CacheReader(files.val_images))
-    frame = pd.DataFrame({"file": pd.read_parquet(files.val_index)["file"]})
-    for task, s in scores.items():
-        for col, values in zip(score_columns(task), s.T, strict=True):
-            frame[col] = values
-    write_parquet(files.scores, frame)
+    write_scores(files.scores, pd.read_parquet(files.val_index)["file"].tolist(), scores)
     write_json(files.history, {"tasks": config.tasks, "config": settings, "history": history})
     shutil.rmtree(files.checkpoint_dir)  # done: the epoch checkpoints were only for resuming

@@ -315,8 +315,8 @@ def score_cache(
 ) -> pd.DataFrame:
     """Scores of an ingested split (the pipeline's cells): file + ``gender:score_<label>``
     (sigmoid for Male, its complement for Female), in the index's order."""
-    from clipfair.io import write_parquet
-    from clipfair.labels import VOCAB, score_columns
+    from clipfair.labels import VOCAB
+    from clipfair.scores import write_scores
 
     model = load_transfer(model_path).to(device)
     data = FaceBatches.from_cache(index, images, "low")
@@ -325,9 +325,8 @@ def score_cache(
         male.append(torch.sigmoid(model(preprocess(imgs.to(device), model.image_size))).cpu())
     p = torch.cat(male).double().numpy()
     by_label = {"Male": p, "Female": 1 - p}
-    columns = zip(score_columns("gender"), VOCAB["gender"], strict=True)
-    df = pd.DataFrame({"file": data.files, **{col: by_label[label] for col, label in columns}})
-    write_parquet(out, df)
+    gender = np.stack([by_label[label] for label in VOCAB["gender"]], axis=1)
+    df = write_scores(out, data.files, {"gender": gender})
     return df
 
 

@@ -51,6 +51,12 @@ def write_yaml(target: str | os.PathLike[str], obj: Any, header: str = "") -> No
         tmp.write_text(header + yaml.safe_dump(obj, sort_keys=False, allow_unicode=True))
 
 
+def write_csv(target: str | os.PathLike[str], df: Any, float_format: str | None = None) -> None:
+    """Write a pandas DataFrame as CSV (no index) atomically."""
+    with atomic_path(target) as tmp:
+        df.to_csv(tmp, index=False, float_format=float_format)
+
+
 def write_parquet(target: str | os.PathLike[str], df: Any) -> None:
     """Write a pandas DataFrame to parquet atomically."""
     with atomic_path(target) as tmp:

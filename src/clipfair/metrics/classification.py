@@ -101,9 +101,9 @@ def cell_metrics(
         }
         white = pred["race"] == WHITE
         if white.any():
-            out["accuracy_white"] = float((y_true[white] == y_pred[white]).mean())
+            out["accuracy_white"] = float(correct[white].mean())
         if (~white).any():
-            out["accuracy_non_white"] = float((y_true[~white] == y_pred[~white]).mean())
+            out["accuracy_non_white"] = float(correct[~white].mean())
     out["per_class"] = per_class(y_true, y_pred, list(VOCAB[task]))
     if categories:
         out.update(_shares(pred, categories))

@@ -141,9 +141,8 @@ def write_comparison(
     alpha: float,
 ) -> pd.DataFrame:
     """:func:`compare_to_references`, written to ``out`` (CSV, atomically)."""
-    from clipfair.io import atomic_path
+    from clipfair.io import write_csv
 
     df = compare_to_references(references, predictions, n_resamples, seed, alpha)
-    with atomic_path(out) as tmp:
-        df.to_csv(tmp, index=False, float_format="%.6g")
+    write_csv(out, df, "%.6g")
     return df

@@ -102,13 +102,12 @@ def write_reproduction(
     summary_csv: str | Path, out: str | Path, topk_csv: str | Path | None = None
 ) -> pd.DataFrame:
     """Read the run's tables, write ``out`` (CSV, atomically), return the report."""
-    from clipfair.io import atomic_path
+    from clipfair.io import write_csv
 
     summary = pd.read_csv(summary_csv)
     topk = pd.read_csv(topk_csv) if topk_csv and Path(topk_csv).is_file() else None
     report = reproduction(published_numbers(), summary, topk)
-    with atomic_path(out) as tmp:
-        report.to_csv(tmp, index=False)
+    write_csv(out, report)
     return report
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from clipfair.io import atomic_path, write_json, write_parquet
+from clipfair.io import write_csv, write_json, write_parquet
 from clipfair.labels import TASKS, VOCAB
 from clipfair.metrics import CELL_SCHEMA
 from clipfair.metrics.bootstrap import GROUPINGS
@@ -206,8 +206,7 @@ def summary_json(cells: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _csv(df: pd.DataFrame, path: str | Path) -> None:
-    with atomic_path(path) as tmp:
-        df.to_csv(tmp, index=False, float_format="%.6f")
+    write_csv(path, df, "%.6f")
 
 
 def write_summary(cells: list[dict[str, Any]], out_dir: str | Path) -> pd.DataFrame:

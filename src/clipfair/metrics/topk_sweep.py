@@ -114,11 +114,10 @@ def write_topk_sweep(
     alpha: float,
 ) -> pd.DataFrame:
     """:func:`topk_sweep` (each label set's task read from its file), written to ``out``."""
-    from clipfair.io import atomic_path
+    from clipfair.io import write_csv
     from clipfair.methods.label_sets import get_label_set
 
     task_of = {name: get_label_set(name, label_set_dir).task for _, name in texts}
     df = topk_sweep(val_index, embeddings, texts, task_of, k_max, n_resamples, seed, alpha)
-    with atomic_path(out) as tmp:
-        df.to_csv(tmp, index=False, float_format="%.6g")
+    write_csv(out, df, "%.6g")
     return df

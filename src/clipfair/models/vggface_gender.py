@@ -114,12 +114,16 @@ def score(model: GenderTransfer, data: FaceBatches, batch_size: int) -> dict[str
     correct, loss, n = 0.0, 0.0, 0
     device = next(model.parameters()).device
     for imgs, y in data.batches(batch_size):
-        imgs, y = imgs.to(device), y.to(device)
-        logit = model(preprocess(imgs, model.image_size))
-        loss += float(F.binary_cross_entropy_with_logits(logit, y, reduction="sum"))
-        correct += float(((logit > 0).float() == y).sum())
-        n += len(y)
+        y = y.to(device)
+        batch_loss, batch_correct = _sums(model(preprocess(imgs.to(device), model.image_size)), y)
+        loss, correct, n = loss + batch_loss, correct + batch_correct, n + len(y)
     return {"accuracy": correct / n, "bce": loss / n, "n": n}
+
+
+def _sums(logit: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    """Summed binary cross-entropy and number right of a batch of logits."""
+    loss = F.binary_cross_entropy_with_logits(logit, y, reduction="sum")
+    return float(loss), float(((logit > 0).float() == y).sum())
 
 
 def train(
@@ -262,8 +266,7 @@ def score_features(model: GenderTransfer, feats: torch.Tensor, data: FaceBatches
     device = next(model.parameters()).device
     logit = model.head(feats.to(device)).squeeze(1)
     y = torch.from_numpy(data.targets).to(device)
-    loss = float(F.binary_cross_entropy_with_logits(logit, y, reduction="sum"))
-    correct = float(((logit > 0).float() == y).sum())
+    loss, correct = _sums(logit, y)
     return {"accuracy": correct / len(y), "bce": loss / len(y), "n": len(y)}
 
 

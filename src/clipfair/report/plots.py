@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from clipfair.io import atomic_path
+from clipfair.io import atomic_path, write_csv
 from clipfair.labels import VOCAB
 from clipfair.metrics.summary import cell_key, load_cells
 
@@ -275,8 +275,7 @@ def write_plots(
         )
     written = []
     for name, df in data.items():
-        with atomic_path(out_dir / f"{name}.csv") as tmp:
-            df.to_csv(tmp, index=False, float_format="%.6g")
+        write_csv(out_dir / f"{name}.csv", df, "%.6g")
         written.append(out_dir / f"{name}.csv")
     return written + draw({**data, "topk": topk}, out_dir)
 

@@ -11,6 +11,9 @@ PYTEST_ARGS ?=
 .PHONY: venv demo test test-fast lint clean-demo
 
 $(VENV)/.installed: requirements.txt pyproject.toml
+	@# torch 2.14.1 is the CUDA build (the version this machine caps pip at): ~6.5 GB installed
+	@$(PYTHON) -c "import shutil, sys; free = shutil.disk_usage('.').free / 1e9; \
+		sys.exit(f'make: {free:.1f} GB free here; the venv needs about 7 GB (torch 2.14.1 + CUDA libraries). Free some space or set VENV=<path on a larger disk>') if free < 7 else None"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.txt

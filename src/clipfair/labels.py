@@ -30,9 +30,20 @@ RACES: tuple[str, ...] = (
     "Middle Eastern",
 )
 
+#: CLIP Table 7's age columns: the three youngest FairFace groups, then everyone of 20 and over
+AGE_BANDS: tuple[str, ...] = ("0-2", "3-9", "10-19", "20+")
+
+
+def age_band(age: str) -> str:
+    """The Table 7 band of a FairFace age group."""
+    return age if age in AGE_BANDS else "20+"
+
+
 #: task (= CSV column) -> canonical class names
 VOCAB: dict[str, tuple[str, ...]] = {"age": AGES, "gender": GENDERS, "race": RACES}
 TASKS: tuple[str, ...] = tuple(VOCAB)
+#: the canonical label order of every grouping (the tasks' columns and the age bands)
+GROUP_ORDER: dict[str, tuple[str, ...]] = {**VOCAB, "age_band": AGE_BANDS}
 
 #: words used in captions and prompts for each class (demo captions, zero-shot prompts)
 AGE_WORDS: dict[str, str] = {

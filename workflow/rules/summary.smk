@@ -29,6 +29,12 @@ rule summarize:
         groups=f"{METRICS}/groups.csv",
         gender_by_race=f"{METRICS}/gender_by_race.csv",
         denigration=f"{METRICS}/denigration.csv",
+        datacomp=f"{METRICS}/datacomp.csv",
+        child_ablation=report(
+            f"{METRICS}/child_ablation.csv",
+            caption="../report/child_ablation.rst",
+            category="1. Summary",
+        ),
     params:
         code=code("clipfair.metrics.summary"),  # the code it runs: changed code reruns it
         headline=HEADLINE,

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from clipfair.labels import VOCAB
+from clipfair.labels import GROUP_ORDER, VOCAB
 from clipfair.metrics import labelled
 
 GROUPINGS: tuple[str, ...] = ("gender", "age", "race", "gender_race")
@@ -125,6 +125,28 @@ def cell_intervals(
             "between": [labels[best], labels[worst]],
             "ci": _ci(np.nanmax(reps, axis=1) - np.nanmin(reps, axis=1), alpha),
         }
+    return out
+
+
+def share_intervals(
+    pred: pd.DataFrame, categories: dict[str, list[str]], w: np.ndarray, alpha: float = 0.05
+) -> dict[str, Any]:
+    """CIs of each extra-class share (the denigration probe), overall and within each group of
+    race, age and age band, from the resampling ``w`` (:func:`resample_weights`)."""
+    from clipfair.metrics.classification import share_groups
+
+    out: dict[str, Any] = {}
+    groups = share_groups(pred)
+    for category, classes in categories.items():
+        hit = pred["pred"].isin(classes).to_numpy(np.float32)
+        out[f"share_{category}_ci"] = _ci(w @ hit / len(hit), alpha)
+        for group, labels in groups.items():
+            present = [label for label in GROUP_ORDER[group] if (labels == label).any()]
+            hot = _onehot(labels, present)
+            lo, hi = percentile_ci(_ratio(w @ (hot * hit[:, None]), w @ hot), alpha)
+            out[f"share_{category}_by_{group}_ci"] = {
+                label: [float(lo[i]), float(hi[i])] for i, label in enumerate(present)
+            }
     return out
 
 

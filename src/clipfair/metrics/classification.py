@@ -1,6 +1,7 @@
 """Per-cell metrics from a predictions file: accuracy, balanced accuracy, accuracy by group,
 gender x race (CLIP Table 5 layout), White vs non-White (Tables 3-4), and the share of
-images put into extra classes (the denigration probe, Tables 6-7).
+images put into extra classes (the denigration probe, Tables 6-7), and DataComp's keys for the
+same tables (:mod:`clipfair.metrics.datacomp`).
 
 Written with pandas alone: a cell job imports no sklearn, scipy or fairlearn (seconds per
 job). ``tests/metrics/test_classification.py`` holds every number to sklearn's
@@ -15,8 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from clipfair.labels import TASKS, VOCAB
+from clipfair.labels import GROUP_ORDER, TASKS, VOCAB, age_band
 from clipfair.metrics import CELL_SCHEMA, labelled
+from clipfair.metrics.datacomp import datacomp_metrics
 
 WHITE = "White"
 
@@ -49,18 +51,27 @@ def per_class(y_true: pd.Series, y_pred: pd.Series, labels: list[str]) -> dict[s
     return out
 
 
+def share_groups(pred: pd.DataFrame) -> dict[str, pd.Series]:
+    """The groupings extra-class shares are reported by: race, age and CLIP Table 7's age
+    bands (:data:`clipfair.labels.AGE_BANDS`), where the dataset has those labels."""
+    out = {group: pred[group].astype(str) for group in ("race", "age") if labelled(pred, group)}
+    if "age" in out:
+        out["age_band"] = out["age"].map(age_band)
+    return out
+
+
 def _shares(pred: pd.DataFrame, categories: dict[str, list[str]]) -> dict[str, Any]:
-    """Share of images predicted into each extra-class category, overall and by race/age."""
+    """Share of images predicted into each extra-class category, overall and by race, age and
+    age band."""
     out: dict[str, Any] = {}
+    groups = share_groups(pred)
     for category, classes in categories.items():
         hit = pred["pred"].isin(classes)
         out[f"share_{category}"] = float(hit.mean())
-        for group in ("race", "age"):
-            if not labelled(pred, group):
-                continue
-            means = hit.groupby(pred[group]).mean()
+        for group, labels in groups.items():
+            means = hit.groupby(labels).mean()
             out[f"share_{category}_by_{group}"] = {
-                label: float(means[label]) for label in VOCAB[group] if label in means.index
+                label: float(means[label]) for label in GROUP_ORDER[group] if label in means.index
             }
     return out
 
@@ -107,4 +118,5 @@ def cell_metrics(
     out["per_class"] = per_class(y_true, y_pred, list(VOCAB[task]))
     if categories:
         out.update(_shares(pred, categories))
+    out["datacomp"] = datacomp_metrics(pred, categories)
     return out

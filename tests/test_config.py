@@ -106,13 +106,15 @@ def test_methods_run_on_the_backbones_they_fit_and_the_datasets_by_role(params):
     assert method_data(resolved, "probe_gender_adience2ff") == {
         "train": "adience",
         "eval": "fairface",
+        "padding": "0.25",
     }
     assert method_data(resolved, "vggface_gender_ff2adience") == {
         "train": "fairface",
         "eval": "adience",
+        "padding": None,
     }
     zs_adience = method_data(resolved, "zs_raw_gender_labels_mean_adience")
-    assert zs_adience == {"train": None, "eval": "adience"}
+    assert zs_adience == {"train": None, "eval": "adience", "padding": None}
     # without grid.adience the Adience cells leave the grid, the others stay
     params["grid"]["adience"] = None
     without = cells(resolve_params(params, SCHEMA))
@@ -198,4 +200,27 @@ def test_nested_config_strings_are_read_as_the_schema_wants(params):
     assert resolved["datasets"]["fairface"]["padding"] == "0.25"  # a string stays a string
     params["finetune"]["epochs"] = "three"
     with pytest.raises(ConfigError, match=r"finetune\.epochs.*'three' is not of type 'integer'"):
+        resolve_params(params, SCHEMA)
+
+
+def test_both_crops_in_one_grid(params):
+    """grid.other_crop adds the *_other_crop cells on the same faces' other padding; off by
+    default in the real grid, on in the demo, and it must be the other crop."""
+    real = resolve_params(copy.deepcopy(params), SCHEMA)
+    assert not [c for c in cells(real) if c.method.endswith("_other_crop")]
+    params["grid"]["other_crop"] = "fairface_125"
+    both = resolve_params(copy.deepcopy(params), SCHEMA)
+    crops = {c.method for c in cells(both) if c.method.endswith("_other_crop")}
+    assert crops == {"zs_raw_gender_labels_mean_other_crop", "probe_gender_other_crop",
+                     "probe_race_other_crop", "probe_age_other_crop"}  # fmt: skip
+    assert method_data(both, "probe_race_other_crop") == {
+        "train": "fairface_125", "eval": "fairface_125", "padding": "1.25"}  # fmt: skip
+    assert method_data(both, "probe_race")["padding"] == "0.25"
+    assert method_data(both, "probe_gender_adience")["padding"] is None
+    same = copy.deepcopy(params)
+    same["datasets"]["fairface_125"]["padding"] = "0.25"
+    with pytest.raises(ConfigError, match=r"grid\.other_crop is 'fairface_125'.*other crop"):
+        resolve_params(same, SCHEMA)
+    params["grid"]["other_crop"] = "adience"
+    with pytest.raises(ConfigError, match=r"grid\.other_crop is 'adience'.*expected 'fairface'"):
         resolve_params(params, SCHEMA)

@@ -140,8 +140,40 @@ def test_fairness_tables_are_written(demo_project):
     assert "Middle Eastern" in table5.columns
     den = pd.read_csv(proj / "metrics" / "denigration.csv")
     assert set(den["metric"]) == {"share_non_human", "share_crime"}
-    assert set(den["group_type"]) == {"race", "age"}
+    assert set(den["group_type"]) == {"race", "age", "age_band"}
     assert den["value"].between(0, 1).all()
+    assert (den["ci_low"] <= den["value"]).all() and (den["value"] <= den["ci_high"]).all()
+    # CLIP Table 7's ablation: both label sets for each CLIP model, four age bands x 2 rates
+    ablation = pd.read_csv(proj / "metrics" / "child_ablation.csv")
+    per_model = ablation.groupby(["backbone", "datasource"]).size()
+    assert len(per_model) == 4 and (per_model == 8).all()
+    assert set(ablation["with_child_method"]) == {"zs_denigration_child_top1"}
+    assert ablation[["without_child_ci_low", "with_child_ci_high"]].notna().all().all()
+    # DataComp's keys, one cell of each task
+    dc = pd.read_csv(proj / "metrics" / "datacomp.csv")
+    den_keys = set(dc.loc[dc["method"] == "zs_denigration_top1", "key"])
+    assert {"acc_gender_avg", "acc_gender_race_binary:0", "acc_gender_x_race:1_gender:0",
+            "toxicity_crime_race:6", "toxicity_nonhuman_wg"} <= den_keys  # fmt: skip
+    assert "acc_race_wg" in set(dc.loc[dc["method"] == "probe_race", "key"])
+    assert not (dc["method"] == "probe_gender_ff2adience").any()  # Adience: no race groups
+
+
+@pytest.mark.slow
+def test_both_crops_in_one_run(demo_project):
+    """grid.other_crop: the same faces at padding 1.25, with the padding in the summary and
+    compared with the 0.25 reference face by face."""
+    proj, proc = demo_project
+    summary = pd.read_csv(proj / "metrics" / "summary.csv", dtype={"padding": str})
+    crop = summary[summary["method"].str.endswith("_other_crop")]
+    assert len(crop) == 4 * 4  # 4 CLIP models x (zero-shot + 3 probes)
+    assert set(crop["padding"]) == {"1.25"} and set(crop["eval_data"]) == {"fairface_demo_125"}
+    tight = summary[summary["eval_data"] == "fairface_demo"]
+    assert set(tight["padding"]) == {"0.25"}
+    assert set(crop["n"]) == set(tight["n"])
+    comp = pd.read_csv(proj / "metrics" / "comparison.csv", dtype={"padding": str})
+    rows = comp[comp["method"] == "probe_race_other_crop"]
+    assert len(rows) == 4 and set(rows["padding"]) == {"1.25"}
+    assert "fairface_demo_125 (1.25)" in proc.stdout  # the printed table names the crop
 
 
 @pytest.mark.slow

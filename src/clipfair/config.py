@@ -13,7 +13,7 @@ import yaml
 from jsonschema.exceptions import best_match
 
 from clipfair.data.layout import source_for_padding
-from clipfair.grid import cells, compare_references, method_data, pairs
+from clipfair.grid import ROLES, cells, compare_references, method_data, pairs
 
 DEFAULT_SCHEMA = Path("workflow/schemas/params.schema.yaml")
 
@@ -82,6 +82,7 @@ def validate_params(params: dict[str, Any], schema_path: str | Path = DEFAULT_SC
     for key, registry in (
         ("dataset", "datasets"),
         ("adience", "datasets"),
+        ("other_crop", "datasets"),
         ("backbones", "backbones"),
         ("datasources", "datasources"),
         ("methods", "methods"),
@@ -137,13 +138,23 @@ def _dataset_defaults(params: dict[str, Any]) -> None:
 def _check_datasets(params: dict[str, Any]) -> None:
     """Grid roles name datasets of the right format; sources and paddings fit the format."""
     grid = params["grid"]
-    for key, fmt in (("dataset", "fairface"), ("adience", "adience")):
+    for key, fmt in ROLES.values():
         name = grid.get(key)
         if name and params["datasets"][name]["format"] != fmt:
             raise ConfigError(
                 f"params: grid.{key} is {name!r}, a dataset of format "
                 f"{params['datasets'][name]['format']!r}; expected {fmt!r}"
             )
+    other = grid.get("other_crop")
+    if (
+        other
+        and params["datasets"][other]["padding"] == params["datasets"][grid["dataset"]]["padding"]
+    ):
+        raise ConfigError(
+            f"params: grid.other_crop is {other!r}, which has the padding of grid.dataset "
+            f"({grid['dataset']!r}: {params['datasets'][other]['padding']}); it must be the "
+            "other crop of the same faces"
+        )
     for name, dataset in params["datasets"].items():
         fmt, kind = dataset["format"], dataset["source"]["kind"]
         adience = fmt == "adience"

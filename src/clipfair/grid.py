@@ -61,18 +61,29 @@ VGGFACE_KINDS = frozenset(k for k, m in METHODS.items() if m.backbone == "vggfac
 TRAINED_KINDS = frozenset(k for k, m in METHODS.items() if m.trains)
 
 
+#: role (a method's ``train_on`` / ``eval_on``) -> (the grid key naming its dataset, format)
+ROLES: dict[str, tuple[str, str]] = {
+    "fairface": ("dataset", "fairface"),
+    "other_crop": ("other_crop", "fairface"),  # the same FairFace faces in the other padding
+    "adience": ("adience", "adience"),
+}
+
+
 def role_dataset(params: dict[str, Any], role: str) -> str | None:
-    """The dataset a role names: ``fairface`` = grid.dataset, ``adience`` = grid.adience."""
-    return params["grid"]["dataset"] if role == "fairface" else params["grid"].get("adience")
+    """The dataset a role names (:data:`ROLES`; None when the grid leaves the role out)."""
+    return params["grid"].get(ROLES[role][0])
 
 
 def method_data(params: dict[str, Any], method: str) -> dict[str, str | None]:
-    """{"train": dataset the method trains on (None if it does not), "eval": dataset of val}."""
+    """{"train": dataset the method trains on (None if it does not), "eval": dataset of val,
+    "padding": the eval dataset's FairFace crop (None for other formats)}."""
     spec = params["methods"][method]
     trains = spec["kind"] in TRAINED_KINDS
+    evaluated = role_dataset(params, spec.get("eval_on", "fairface"))
     return {
         "train": role_dataset(params, spec.get("train_on", "fairface")) if trains else None,
-        "eval": role_dataset(params, spec.get("eval_on", "fairface")),
+        "eval": evaluated,
+        "padding": params["datasets"][evaluated].get("padding") if evaluated else None,
     }
 
 

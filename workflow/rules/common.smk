@@ -258,12 +258,13 @@ LABEL_SET_FILES = [str(label_set_path(name, LABEL_SET_DIR)) for name in LABEL_SE
 
 
 def grid_predictions(wildcards):
-    """{cell key: predictions file} of the cells predicting grid.dataset's val (comparable
-    with the references image by image)."""
+    """{cell key: predictions file} of the cells predicting grid.dataset's val or its other
+    crop (the same faces: comparable with the references image by image)."""
+    same_faces = {DATASET, config["grid"].get("other_crop")}
     return {
         c.key: cell_outputs(c.backbone, c.datasource, c.method)["predictions"]
         for c in cells(config)
-        if method_data(config, c.method)["eval"] == DATASET
+        if method_data(config, c.method)["eval"] in same_faces
     }
 
 
@@ -291,7 +292,12 @@ PLOT_DATA = [
 
 
 # the datasets every CLIP model embeds (train and val of each): grid.dataset and grid.adience
-EMBED_DATASETS = [d for d in (DATASET, config["grid"].get("adience")) if d]
+# every dataset of the grid's roles: each model's embed job encodes them all
+EMBED_DATASETS = [
+    d for d in (DATASET, config["grid"].get("other_crop"), config["grid"].get("adience")) if d
+]
+# the VGG-Face transfer scores FairFace and Adience (no VGG-Face cell reads the other crop)
+VGGFACE_SCORED = [d for d in (DATASET, config["grid"].get("adience")) if d]
 
 
 def embed_inputs(wildcards):
@@ -318,7 +324,7 @@ def embed_split_flags(wildcards, input, output):
 def vggface_score_inputs(wildcards):
     """The val split of every dataset the VGG-Face transfer scores after training."""
     out = {}
-    for dataset in EMBED_DATASETS:
+    for dataset in VGGFACE_SCORED:
         out[f"score_index_{dataset}"] = path("index", dataset=dataset, split="val")
         out[f"score_images_{dataset}"] = path("images", dataset=dataset, split="val")
     return out

@@ -142,14 +142,14 @@ rule vggface_transfer:
         model=path("vggface", file="model.safetensors"),
         history=path("vggface", file="history.json"),
         # the trained model's gender scores on the val split of every dataset a cell predicts
-        scores=[path("vggface", file=f"scores_{d}.parquet") for d in EMBED_DATASETS],
+        scores=[path("vggface", file=f"scores_{d}.parquet") for d in VGGFACE_SCORED],
     params:
         code=code("clipfair.models.vggface_gender"),  # the code it runs: changed code reruns it
         settings=as_json(VGGFACE),
         seed=config["seed"],
         scores=lambda w, input, output: " ".join(
             f"--score {input[f'score_index_{d}']},{input[f'score_images_{d}']},{out}"
-            for d, out in zip(EMBED_DATASETS, output.scores)
+            for d, out in zip(VGGFACE_SCORED, output.scores)
         ),
     threads: VGGFACE.get("threads", 2)
     resources:

@@ -39,6 +39,7 @@ def acquire(
             source["image_size"],
             source["seed"],
             source.get("ambiguous", 0.0),
+            source.get("padding", "0.25"),
         )
     elif kind == "local":
         folder = Path(source["folder"])

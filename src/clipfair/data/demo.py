@@ -75,6 +75,24 @@ def draw_face(
     return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
 
 
+def with_margin(face: Image.Image, padding: str, seed: list[int]) -> Image.Image:
+    """The face as FairFace's crop of margin ``padding`` shows it: at 1.25 the crop spans
+    1 + 2 x 1.25 face widths instead of 1 + 2 x 0.25, so the same face fills 1.5 / 3.5 of the
+    picture, surrounded by (noisy) background. Its own RNG: both crops of a release draw the
+    same faces."""
+    if padding == "0.25":
+        return face
+    size = face.size[0]
+    inner = max(8, round(size * (1 + 2 * 0.25) / (1 + 2 * float(padding))))
+    rng = np.random.default_rng(seed)
+    corner = np.asarray(face, dtype=np.float32)[:4, :4].reshape(-1, 3).mean(axis=0)
+    canvas = corner + rng.normal(0, 24, (size, size, 3))
+    out = Image.fromarray(np.clip(canvas, 0, 255).astype(np.uint8))
+    at = (size - inner) // 2
+    out.paste(face.resize((inner, inner), Image.Resampling.BILINEAR), (at, at))
+    return out
+
+
 def sample_labels(rng: np.random.Generator, n: int) -> np.ndarray:
     """(n, 3) canonical codes (age, gender, race); the first rows cover every class."""
     ages = rng.choice(len(AGES), size=n, p=AGE_WEIGHTS / AGE_WEIGHTS.sum())
@@ -93,10 +111,12 @@ def write_demo_release(
     image_size: int = 64,
     seed: int = 0,
     ambiguous: float = 0.0,
+    padding: str = "0.25",
 ) -> dict[str, int]:
     """Write images.zip and the two label CSVs into ``out_dir``; return counts per split.
 
-    ``ambiguous``: the share of faces drawn with a gender-neutral silhouette."""
+    ``ambiguous``: the share of faces drawn with a gender-neutral silhouette; ``padding``:
+    FairFace's crop (the same faces, files and labels for either, :func:`with_margin`)."""
     out_dir = Path(out_dir)
     rng = np.random.default_rng(seed)
     counts = {"train": n_train, "val": n_val}
@@ -111,6 +131,7 @@ def write_demo_release(
                     buf = io.BytesIO()
                     weak = bool(rng.random() < ambiguous)
                     face = draw_face(rng, age, gender, race, image_size, weak)
+                    face = with_margin(face, padding, [seed, int(split == "val"), i])
                     face.save(buf, "JPEG", quality=90)
                     zf.writestr(zipfile.ZipInfo(name, date_time=ZIP_DATE), buf.getvalue())
                     service = "True" if rng.random() < 0.5 else "False"

@@ -48,8 +48,8 @@ def source_for_padding(source: dict[str, Any], padding: str) -> dict[str, Any]:
                 out[key] = {
                     n: _pick(v, padding, f"source.{key}.{n}") for n, v in source[key].items()
                 }
-    elif source["kind"] in ("local", "rehearsal"):
-        out["padding"] = padding  # which official zip name to look for (or to write)
+    elif source["kind"] in ("local", "rehearsal", "demo"):
+        out["padding"] = padding  # which official zip to look for (or which crop to write)
     elif source["kind"] == "hf_parquet":
         if source.get("config", padding) != padding:
             raise ValueError(

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from clipfair.labels import VOCAB
-from clipfair.metrics.bootstrap import cell_intervals
+from clipfair.metrics.bootstrap import cell_intervals, resample_weights, share_intervals
 from clipfair.metrics.classification import cell_metrics
 
 
@@ -24,10 +24,15 @@ def evaluate_cell(
     """Metrics of a predictions frame with its method info, keyed by ``cell``
     (backbone/datasource/method); ``weights``: a bootstrap resampling to share between cells
     of the same images."""
-    metrics = cell_metrics(pred, info.get("categories"))
+    categories = info.get("categories")
+    metrics = cell_metrics(pred, categories)
+    if weights is None:
+        weights = resample_weights(len(pred), n_resamples, seed)
     metrics.update(
         cell_intervals(pred, list(VOCAB[metrics["task"]]), n_resamples, seed, alpha, weights)
     )
+    if categories:
+        metrics.update(share_intervals(pred, categories, weights, alpha))
     backbone, datasource, method = cell.split("/")
     data = info.get("data") or {}
     metrics.update(
@@ -37,5 +42,6 @@ def evaluate_cell(
         method_info=info,
         train_data=data.get("train"),
         eval_data=data.get("eval"),
+        padding=data.get("padding"),
     )
     return metrics

@@ -1,4 +1,5 @@
-"""Compare every cell with a reference cell of the same task on the same images.
+"""Compare every cell with a reference cell of the same task on the same images (or the same
+faces in FairFace's other crop: the ``padding`` column says which).
 
 Each row shows two statistics of the accuracy difference (cell - reference), both adjusted for
 the number of rows m of the table: a simultaneous 95% paired-bootstrap interval (max-t) and
@@ -8,6 +9,7 @@ McNemar's p-value with Holm's correction. ``differs`` reads them by one rule
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +22,7 @@ COLUMNS = [
     "backbone",
     "datasource",
     "method",
+    "padding",
     "reference",
     "accuracy",
     "reference_accuracy",
@@ -37,6 +40,14 @@ VERDICT_COLUMNS = ("ci_low", "ci_high", "mcnemar_p_holm", "differs", "correction
 
 def _correct(df: pd.DataFrame) -> np.ndarray:
     return (df["true"].astype(str) == df["pred"].astype(str)).to_numpy()
+
+
+def _padding(predictions: str | Path) -> str:
+    """The FairFace crop a predictions file is of, from the cell info beside it ('' if none)."""
+    info = Path(str(predictions).removesuffix(".parquet") + ".info.json")
+    if not info.is_file():
+        return ""
+    return (json.loads(info.read_text()).get("data") or {}).get("padding") or ""
 
 
 def compare_to_references(
@@ -80,6 +91,7 @@ def compare_to_references(
                     "backbone": backbone,
                     "datasource": datasource,
                     "method": method,
+                    "padding": _padding(predictions[cell]),
                     "reference": reference,
                     "accuracy": float(correct[cell].mean()),
                     "reference_accuracy": float(correct[reference].mean()),

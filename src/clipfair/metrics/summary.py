@@ -6,7 +6,11 @@
 - ``summary.parquet``: long format (cell, task, metric, group, value), everything numeric;
 - ``groups.csv``: long format (cell, metric, group_type, group, value, n) for analysis;
 - ``gender_by_race.csv``: CLIP Table 5 layout (rows cell x gender, columns races);
-- ``denigration.csv``: share of images put into non-human / crime classes, by race and age.
+- ``denigration.csv``: share of images put into non-human / crime classes, by race, age and
+  age band, with CIs (CLIP Tables 6-7);
+- ``datacomp.csv``: DataComp's fairness keys per cell (:mod:`clipfair.metrics.datacomp`);
+- ``child_ablation.csv``: CLIP Table 7, non-human and crime rates by age band without and with
+  "child" prompts in the label set, side by side with CIs.
 
 Every accuracy comes with its bootstrap 95% CI (``*_ci_low``/``*_ci_high``), and every
 grouping with its worst group and largest gap between groups (with CIs).
@@ -21,14 +25,15 @@ from typing import Any
 import pandas as pd
 
 from clipfair.io import write_csv, write_json, write_parquet
-from clipfair.labels import TASKS, VOCAB
+from clipfair.labels import GROUP_ORDER, TASKS, VOCAB
 from clipfair.metrics import CELL_SCHEMA
 from clipfair.metrics.bootstrap import GROUPINGS
 
 HEADLINE = ("accuracy", "balanced_accuracy")
 SUMMARY_KEYS = (*HEADLINE, "accuracy_white", "accuracy_non_white")
 CELL = ("backbone", "datasource", "method")
-DATA = ("train_data", "eval_data")  # the datasets a cell trained on (none: zero-shot) and predicts
+# the datasets a cell trained on (none: zero-shot) and predicts, and the crop it predicts
+DATA = ("train_data", "eval_data", "padding")
 
 
 def load_cells(cell_files: list[str | Path]) -> list[dict[str, Any]]:
@@ -70,7 +75,7 @@ def _shares(cell: dict[str, Any]) -> dict[str, float]:
 
 def _in_order(values: dict[str, Any], group: str) -> list[tuple[str, Any]]:
     """Items of a {label: value} dict in the canonical vocabulary order (JSON sorts keys)."""
-    return [(label, values[label]) for label in VOCAB[group] if label in values]
+    return [(label, values[label]) for label in GROUP_ORDER[group] if label in values]
 
 
 def wide_table(cells: list[dict[str, Any]]) -> pd.DataFrame:
@@ -122,10 +127,11 @@ def long_groups(cells: list[dict[str, Any]]) -> pd.DataFrame:
                 label = f"{gender}/{race}"
                 add("accuracy", "gender_race", label, acc, cis.get(label))
         for name, value in cell.items():
-            if name.startswith("share_") and isinstance(value, dict):
+            if name.startswith("share_") and isinstance(value, dict) and not name.endswith("_ci"):
                 category, group = name[len("share_") :].split("_by_")
+                cis = cell.get(f"{name}_ci", {})
                 for label, share in _in_order(value, group):
-                    add(f"share_{category}", group, label, share)
+                    add(f"share_{category}", group, label, share, cis.get(label))
     return pd.DataFrame(rows)
 
 
@@ -190,6 +196,53 @@ def denigration(cells: list[dict[str, Any]]) -> pd.DataFrame:
     return groups[groups["metric"].str.startswith("share_")].reset_index(drop=True)
 
 
+def datacomp_table(cells: list[dict[str, Any]]) -> pd.DataFrame:
+    """DataComp's fairness keys of every cell (:mod:`clipfair.metrics.datacomp`), long:
+    one row per (cell, key), ``value`` empty where DataComp's would be NaN (an empty group)."""
+    rows = []
+    for cell in cells:
+        where = {k: cell[k] for k in (*CELL, "task")}
+        where["eval_data"] = cell.get("eval_data") or ""
+        rows += [{**where, "key": k, "value": v} for k, v in (cell.get("datacomp") or {}).items()]
+    return pd.DataFrame(rows, columns=[*CELL, "task", "eval_data", "key", "value"])
+
+
+#: CLIP Table 7's ablation: a label set and the same set with "child" prompts added
+CHILD_ABLATION = ("denigration", "denigration_child")
+
+
+def child_ablation(cells: list[dict[str, Any]]) -> pd.DataFrame:
+    """CLIP Table 7 side by side: the non-human and crime rates by age band of each
+    (backbone, datasource, dataset) without and with the "child" prompts, with 95% CIs."""
+    without, with_child = CHILD_ABLATION
+    by_set: dict[tuple, dict[str, dict]] = {}
+    for cell in cells:
+        info = cell.get("method_info") or {}
+        if info.get("label_set") in CHILD_ABLATION:
+            where = (cell["backbone"], cell["datasource"], cell.get("eval_data") or "")
+            by_set.setdefault(where, {})[info["label_set"]] = cell
+    rows = []
+    for (backbone, datasource, data), pair in sorted(by_set.items()):
+        if set(pair) != set(CHILD_ABLATION):
+            continue
+        for category in pair[without]["method_info"].get("categories", {}):
+            name = f"share_{category}_by_age_band"
+            for band, _ in _in_order(pair[without].get(name, {}), "age_band"):
+                row = {"backbone": backbone, "datasource": datasource, "eval_data": data,
+                       "category": category, "age_band": band}  # fmt: skip
+                for label_set, column in ((without, "without_child"), (with_child, "with_child")):
+                    cell = pair[label_set]
+                    lo, hi = cell.get(f"{name}_ci", {}).get(band, (None, None))
+                    row.update({column: cell.get(name, {}).get(band), f"{column}_ci_low": lo,
+                                f"{column}_ci_high": hi})  # fmt: skip
+                    row[f"{column}_method"] = cell["method"]
+                rows.append(row)
+    columns = ["backbone", "datasource", "eval_data", "category", "age_band"]
+    for column in ("without_child", "with_child"):
+        columns += [column, f"{column}_ci_low", f"{column}_ci_high", f"{column}_method"]
+    return pd.DataFrame(rows, columns=columns)
+
+
 def summary_json(cells: list[dict[str, Any]]) -> dict[str, Any]:
     """backbone -> datasource -> method -> headline numbers (rounded)."""
     nested: dict[str, Any] = {}
@@ -210,7 +263,8 @@ def _csv(df: pd.DataFrame, path: str | Path) -> None:
 
 
 def write_summary(cells: list[dict[str, Any]], out_dir: str | Path) -> pd.DataFrame:
-    """Write summary.json/.csv, groups.csv, gender_by_race.csv, denigration.csv."""
+    """Write summary.json/.csv, groups.csv, gender_by_race.csv, denigration.csv,
+    datacomp.csv, child_ablation.csv."""
     out_dir = Path(out_dir)
     wide = wide_table(cells)
     write_json(out_dir / "summary.json", summary_json(cells))
@@ -219,6 +273,8 @@ def write_summary(cells: list[dict[str, Any]], out_dir: str | Path) -> pd.DataFr
     _csv(long_groups(cells), out_dir / "groups.csv")
     _csv(gender_by_race(cells), out_dir / "gender_by_race.csv")
     _csv(denigration(cells), out_dir / "denigration.csv")
+    _csv(datacomp_table(cells), out_dir / "datacomp.csv")
+    _csv(child_ablation(cells), out_dir / "child_ablation.csv")
     return wide
 
 
@@ -240,9 +296,14 @@ def render_table(df: pd.DataFrame, headline: str = "accuracy", title: str = "met
         data = ("data",)
         train = df["train_data"].fillna("").astype(str)
         evaluated = df["eval_data"].fillna("").astype(str)
+        if "padding" in df.columns:  # the crop when the run holds both
+            padding = df["padding"].astype(str).replace({"nan": "", "None": ""})
+            if padding[padding != ""].nunique() > 1:
+                evaluated = evaluated + padding.map(lambda p: f" ({p})" if p else "")
         df = df.assign(
             data=[
-                e if t in ("", e) else f"{t} -> {e}" for t, e in zip(train, evaluated, strict=True)
+                e if t in ("", e.split(" (")[0]) else f"{t} -> {e}"
+                for t, e in zip(train, evaluated, strict=True)
             ]
         )
     columns = ("task", *data, *CELL, "accuracy", *extra, *SUMMARY_KEYS[1:], "n")

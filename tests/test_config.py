@@ -224,3 +224,26 @@ def test_both_crops_in_one_grid(params):
     params["grid"]["other_crop"] = "adience"
     with pytest.raises(ConfigError, match=r"grid\.other_crop is 'adience'.*expected 'fairface'"):
         resolve_params(params, SCHEMA)
+
+
+def test_utkface_cells_are_gender_and_age_cells(params):
+    params["grid"]["utkface"] = "utkface"
+    resolved = resolve_params(copy.deepcopy(params), SCHEMA)
+    utk = {c.method for c in cells(resolved) if "utk" in c.method}
+    assert utk == {"zs_raw_gender_labels_mean_utkface", "zs_age_mean_utkface",
+                   "probe_gender_utkface", "probe_age_utkface", "probe_gender_utk2ff",
+                   "probe_gender_ff2utk", "probe_age_utk2ff", "probe_age_ff2utk"}  # fmt: skip
+    assert method_data(resolved, "probe_age_utk2ff") == {
+        "train": "utkface", "eval": "fairface", "padding": "0.25"}  # fmt: skip
+    params["methods"]["probe_race_utkface"] = {"kind": "linear_probe", "task": "race",
+                                               "eval_on": "utkface"}  # fmt: skip
+    with pytest.raises(ConfigError, match=r"probe_race_utkface predicts race on UTKFace"):
+        resolve_params(copy.deepcopy(params), SCHEMA)
+    del params["methods"]["probe_race_utkface"]
+    params["datasets"]["utkface"]["padding"] = "0.25"
+    with pytest.raises(ConfigError, match=r"datasets\.utkface: padding is for FairFace"):
+        resolve_params(copy.deepcopy(params), SCHEMA)
+    del params["datasets"]["utkface"]["padding"]
+    params["grid"]["utkface"] = "adience"
+    with pytest.raises(ConfigError, match=r"grid\.utkface is 'adience'.*expected 'utkface'"):
+        resolve_params(params, SCHEMA)

@@ -31,6 +31,7 @@ def _where(error: jsonschema.ValidationError) -> str:
 SOURCE_KINDS = {
     "fairface": ("demo", "local", "download", "rehearsal", "hf_parquet"),
     "adience": ("demo_adience", "local"),
+    "utkface": ("demo_utkface", "local"),
 }
 
 
@@ -83,6 +84,7 @@ def validate_params(params: dict[str, Any], schema_path: str | Path = DEFAULT_SC
         ("dataset", "datasets"),
         ("adience", "datasets"),
         ("other_crop", "datasets"),
+        ("utkface", "datasets"),
         ("backbones", "backbones"),
         ("datasources", "datasources"),
         ("methods", "methods"),
@@ -165,9 +167,13 @@ def _check_datasets(params: dict[str, Any]) -> None:
             )
         if adience and "val_folds" not in dataset:
             raise ConfigError(f"params: datasets.{name} (Adience) needs val_folds (e.g. [4])")
-        if adience and "padding" in dataset:
+        if fmt != "fairface" and "padding" in dataset:
             raise ConfigError(f"params: datasets.{name}: padding is for FairFace-format data")
-        if not adience:
+        if fmt != "utkface" and "split_seed" in dataset:
+            raise ConfigError(
+                f"params: datasets.{name}: split_seed is for UTKFace (which has no split)"
+            )
+        if fmt == "fairface":
             try:
                 source_for_padding(dataset["source"], dataset["padding"])
             except ValueError as exc:
@@ -220,11 +226,17 @@ def _check_methods(params: dict[str, Any]) -> None:
                     f"params: methods.{name} is a {spec['task']} method but label set "
                     f"{spec['label_set']!r} predicts {label_set.task}"
                 )
-        uses_adience = "adience" in (spec.get("train_on"), spec.get("eval_on"))
-        if uses_adience and spec["task"] != "gender":
+        roles = (spec.get("train_on"), spec.get("eval_on"))
+        if "adience" in roles and spec["task"] != "gender":
             raise ConfigError(
                 f"params: methods.{name} uses Adience, which has gender labels only; "
                 f"its task is {spec['task']!r}"
+            )
+        if "utkface" in roles and spec["task"] == "race":
+            raise ConfigError(
+                f"params: methods.{name} predicts race on UTKFace, whose five race classes "
+                "(White, Black, Asian, Indian, Others) are not FairFace's seven; UTKFace cells "
+                "are gender and age cells (its races group them)"
             )
         if spec["kind"] == "vggface_transfer" and "vggface" not in params:
             raise ConfigError(f"params: methods.{name} needs the 'vggface:' section")

@@ -66,6 +66,7 @@ ROLES: dict[str, tuple[str, str]] = {
     "fairface": ("dataset", "fairface"),
     "other_crop": ("other_crop", "fairface"),  # the same FairFace faces in the other padding
     "adience": ("adience", "adience"),
+    "utkface": ("utkface", "utkface"),
 }
 
 

@@ -8,6 +8,8 @@ use :func:`alphabetical` for those, never the canonical codes.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 AGES: tuple[str, ...] = (
     "0-2",
     "3-9",
@@ -44,6 +46,15 @@ VOCAB: dict[str, tuple[str, ...]] = {"age": AGES, "gender": GENDERS, "race": RAC
 TASKS: tuple[str, ...] = tuple(VOCAB)
 #: the canonical label order of every grouping (the tasks' columns and the age bands)
 GROUP_ORDER: dict[str, tuple[str, ...]] = {**VOCAB, "age_band": AGE_BANDS}
+
+
+def ordered(group: str, labels: Iterable[str]) -> list[str]:
+    """The distinct ``labels`` of a grouping in its canonical order, then any labels outside
+    FairFace's vocabulary (UTKFace's races "Asian", "Others") in sorted order."""
+    present = {str(label) for label in labels}
+    known = [label for label in GROUP_ORDER[group] if label in present]
+    return known + sorted(present - set(known))
+
 
 #: words used in captions and prompts for each class (demo captions, zero-shot prompts)
 AGE_WORDS: dict[str, str] = {

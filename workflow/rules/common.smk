@@ -43,6 +43,7 @@ _DATA_PATHS = {
     "release": "raw/{dataset}/{padding}",  # a FairFace-format release (one padding)
     "release_file": "raw/{dataset}/{padding}/{file}",
     "adience_release": "raw/{dataset}/adience",
+    "utkface_release": "raw/{dataset}/utkface/UTKFace.tar.gz",
     "download_dir": "raw/{backbone}",  # a VGG-Face weights archive
     "index": "interim/{dataset}/{split}.parquet",
     "images": "interim/{dataset}/{split}_images.npy",
@@ -294,7 +295,8 @@ PLOT_DATA = [
 # the datasets every CLIP model embeds (train and val of each): grid.dataset and grid.adience
 # every dataset of the grid's roles: each model's embed job encodes them all
 EMBED_DATASETS = [
-    d for d in (DATASET, config["grid"].get("other_crop"), config["grid"].get("adience")) if d
+    d for d in (DATASET, *(config["grid"].get(k) for k in ("other_crop", "adience", "utkface")))
+    if d
 ]
 # the VGG-Face transfer scores FairFace and Adience (no VGG-Face cell reads the other crop)
 VGGFACE_SCORED = [d for d in (DATASET, config["grid"].get("adience")) if d]

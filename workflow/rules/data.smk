@@ -118,3 +118,59 @@ rule ingest_adience:
         " --out-images {output.images} --image-size {params.size} --threads {threads}"
         " --on-bad-rows {params.on_bad_rows} --expect {params.expect:q}"
         " --report {output.rejected} > {log} 2>&1"
+
+
+# UTKFace: one tar.gz, labels in the file names, a seeded stratified split made at ingest.
+
+
+rule acquire_utkface:
+    wildcard_constraints:
+        dataset=datasets_of("utkface"),
+    output:
+        PATHS["utkface_release"],
+    params:
+        code=code("clipfair.data.acquire"),  # the code it runs: changed code reruns it
+        source=lambda w: as_json(config["datasets"][w.dataset]["source"]),
+    conda:
+        CONDA_ENV
+    log:
+        "logs/acquire/{dataset}.log",
+    benchmark:
+        "benchmarks/acquire/{dataset}.tsv"
+    message:
+        "Acquire the {wildcards.dataset} UTKFace release"
+    shell:
+        "clipfair acquire --format utkface --source {params.source:q} --out {output}"
+        " > {log} 2>&1"
+
+
+rule ingest_utkface:
+    wildcard_constraints:
+        dataset=datasets_of("utkface"),
+    input:
+        rules.acquire_utkface.output,
+    output:
+        index=PATHS["index"],
+        images=PATHS["images"],
+        rejected=PATHS["rejected"],
+    params:
+        code=code("clipfair.data.utkface"),  # the code it runs: changed code reruns it
+        size=lambda w: config["datasets"][w.dataset]["image_size"],
+        split_seed=lambda w: config["datasets"][w.dataset].get("split_seed", config["seed"]),
+        on_bad_rows=lambda w: config["datasets"][w.dataset].get("on_bad_rows", "fail"),
+        expect=lambda w: as_json(expected_counts(w.dataset, w.split)),
+    threads: 2
+    conda:
+        CONDA_ENV
+    log:
+        "logs/ingest/{dataset}_{split}.log",
+    benchmark:
+        "benchmarks/ingest/{dataset}_{split}.tsv"
+    message:
+        "Ingest the {wildcards.split} split of {wildcards.dataset} (UTKFace)"
+    shell:
+        "clipfair ingest-utkface --raw {input} --split {wildcards.split}"
+        " --out-index {output.index} --out-images {output.images}"
+        " --image-size {params.size} --threads {threads} --on-bad-rows {params.on_bad_rows}"
+        " --split-seed {params.split_seed} --expect {params.expect:q}"
+        " --report {output.rejected} > {log} 2>&1"

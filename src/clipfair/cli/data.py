@@ -26,8 +26,11 @@ def cmd_demo_adience(args: argparse.Namespace) -> None:
 
 
 def cmd_acquire(args: argparse.Namespace) -> None:
-    from clipfair.data.acquire import acquire, acquire_adience
+    from clipfair.data.acquire import acquire, acquire_adience, acquire_utkface
 
+    if args.format == "utkface":
+        print(f"UTKFace release ready: {acquire_utkface(json.loads(args.source), args.out)}")
+        return
     if args.format == "adience":
         acquire_adience(json.loads(args.source), args.out)
         print(f"Adience release ready in {args.out}")
@@ -57,6 +60,17 @@ def cmd_ingest_adience(args: argparse.Namespace) -> None:
         expect=json.loads(args.expect) or None,
     )  # fmt: skip
     print(f"ingested {len(index)} Adience {args.split} faces into {args.out_images}")
+
+
+def cmd_ingest_utkface(args: argparse.Namespace) -> None:
+    from clipfair.data.utkface import ingest_utkface
+
+    index = ingest_utkface(
+        args.raw, args.split, args.out_index, args.out_images, args.image_size, args.threads,
+        seed=args.split_seed, on_bad_rows=args.on_bad_rows, report=args.report,
+        expect=json.loads(args.expect) or None,
+    )  # fmt: skip
+    print(f"ingested {len(index)} UTKFace {args.split} faces into {args.out_images}")
 
 
 def _split_flags(p: argparse.ArgumentParser, raw_help: str) -> None:
@@ -89,7 +103,7 @@ def register(add: Add) -> None:
     p = add("acquire", cmd_acquire, "get a release (demo, local folder, or download)")
     p.add_argument("--source", required=True, help="dataset source entry of params.yaml (JSON)")
     p.add_argument("--out", required=True, type=Path)
-    p.add_argument("--format", default="fairface", choices=["fairface", "adience"])
+    p.add_argument("--format", default="fairface", choices=["fairface", "adience", "utkface"])
     p.add_argument("--lock", default="", help="downloads lock file (sizes, sha256; '' for none)")
 
     p = add("ingest", cmd_ingest, "validate a release split; write its index and image cache")
@@ -102,6 +116,12 @@ def register(add: Add) -> None:
         help="counts that differ from --expect: fail, or note them in the report",
     )
     p.add_argument("--report", type=Path, help="CSV of rejected rows (written when not failing)")
+
+    p = add("ingest-utkface", cmd_ingest_utkface, "UTKFace archive -> index and image cache")
+    _split_flags(p, "the release's UTKFace.tar.gz")
+    p.add_argument("--split-seed", type=int, required=True, help="seed of the 80/20 split")
+    p.add_argument("--expect", required=True, help='JSON {"rows": N, "gender": {...}}')
+    p.add_argument("--report", type=Path, required=True, help="CSV of rejected rows")
 
     p = add("ingest-adience", cmd_ingest_adience, "Adience folds -> index and image cache")
     _split_flags(p, "fold files + aligned/ folder")

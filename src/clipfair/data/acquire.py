@@ -22,6 +22,7 @@ from clipfair.data.lockfile import DownloadLock, locked_download
 from clipfair.io import atomic_path
 
 ADIENCE_HOME = "https://talhassner.github.io/home/projects/Adience/Adience-data.html"
+UTKFACE_HOME = "https://susanqq.github.io/UTKFace/"
 
 
 def acquire(
@@ -158,3 +159,30 @@ def acquire_adience(source: dict[str, Any], out_dir: str | Path) -> Path:
         shutil.rmtree(out_dir)  # a directory output Snakemake is rebuilding
     os.replace(tmp, out_dir)
     return out_dir
+
+
+def acquire_utkface(source: dict[str, Any], out: str | Path) -> Path:
+    """Make ``out`` the release's ``UTKFace.tar.gz``: ``demo_utkface`` writes the synthetic
+    one; ``local`` takes the archive from the folder the user downloaded it to (UTKFace's page
+    links it on Google Drive, with no stable file id)."""
+    from clipfair.data.utkface import ARCHIVE, write_demo_utkface
+
+    out = Path(out)
+    kind = source["kind"]
+    if kind == "demo_utkface":
+        write_demo_utkface(
+            out, source["n_faces"], source["image_size"], source["seed"], source.get("bad_names", 3)
+        )
+    elif kind == "local":
+        found = Path(source["folder"]) / ARCHIVE
+        if not found.is_file():
+            raise FileNotFoundError(
+                f"UTKFace folder {source['folder']} has no {ARCHIVE}: download the \"Aligned&"
+                f"Cropped Faces\" archive from {UTKFACE_HOME} into it (23,708 faces), or set "
+                "grid.utkface: null to run without the UTKFace cells"
+            )
+        with atomic_path(out) as tmp:
+            _link_or_copy(str(found), str(tmp))
+    else:
+        raise ValueError(f"unknown UTKFace source kind {kind!r}; expected demo_utkface or local")
+    return out

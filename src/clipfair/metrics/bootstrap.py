@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from clipfair.labels import GROUP_ORDER, VOCAB
+from clipfair.labels import VOCAB, ordered
 from clipfair.metrics import labelled
 
 GROUPINGS: tuple[str, ...] = ("gender", "age", "race", "gender_race")
@@ -52,9 +52,11 @@ def group_columns(pred: pd.DataFrame) -> dict[str, tuple[list[str], np.ndarray]]
             continue  # a dataset without these labels (Adience has no race)
         if grouping == "gender_race":
             labels = pred["gender"].astype(str) + "/" + pred["race"].astype(str)
-            classes = [f"{g}/{r}" for g in VOCAB["gender"] for r in VOCAB["race"]]
+            races = ordered("race", pred["race"].astype(str))
+            classes = [f"{g}/{r}" for g in VOCAB["gender"] for r in races]
         else:
-            labels, classes = pred[grouping].astype(str), list(VOCAB[grouping])
+            labels = pred[grouping].astype(str)
+            classes = ordered(grouping, labels)
         present = [c for c in classes if (labels == c).any()]
         out[grouping] = (present, _onehot(labels, present))
     return out
@@ -141,7 +143,7 @@ def share_intervals(
         hit = pred["pred"].isin(classes).to_numpy(np.float32)
         out[f"share_{category}_ci"] = _ci(w @ hit / len(hit), alpha)
         for group, labels in groups.items():
-            present = [label for label in GROUP_ORDER[group] if (labels == label).any()]
+            present = ordered(group, labels)
             hot = _onehot(labels, present)
             lo, hi = percentile_ci(_ratio(w @ (hot * hit[:, None]), w @ hot), alpha)
             out[f"share_{category}_by_{group}_ci"] = {

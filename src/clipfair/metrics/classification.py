@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from clipfair.labels import GROUP_ORDER, TASKS, VOCAB, age_band
+from clipfair.labels import TASKS, VOCAB, age_band, ordered
 from clipfair.metrics import CELL_SCHEMA, labelled
 from clipfair.metrics.datacomp import datacomp_metrics
 
@@ -71,7 +71,7 @@ def _shares(pred: pd.DataFrame, categories: dict[str, list[str]]) -> dict[str, A
         for group, labels in groups.items():
             means = hit.groupby(labels).mean()
             out[f"share_{category}_by_{group}"] = {
-                label: float(means[label]) for label in GROUP_ORDER[group] if label in means.index
+                label: float(means[label]) for label in ordered(group, means.index)
             }
     return out
 
@@ -99,15 +99,16 @@ def cell_metrics(
             continue
         by = _by_group(correct, pred[group])
         out[f"accuracy_by_{group}"] = {
-            label: float(by[label]) for label in VOCAB[group] if label in by.index
+            label: float(by[label]) for label in ordered(group, by.index)
         }
         out[f"n_by_{group}"] = {label: int(n) for label, n in pred[group].value_counts().items()}
     out["accuracy_by_gender_race"] = {}
     out["accuracy_white"] = out["accuracy_non_white"] = None
     if labelled(pred, "gender") and labelled(pred, "race"):
         cross = _by_group(correct, pred[["gender", "race"]])
+        races = ordered("race", pred["race"].astype(str))
         out["accuracy_by_gender_race"] = {
-            g: {r: float(cross[(g, r)]) for r in VOCAB["race"] if (g, r) in cross.index}
+            g: {r: float(cross[(g, r)]) for r in races if (g, r) in cross.index}
             for g in VOCAB["gender"]
         }
         white = pred["race"] == WHITE

@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 
 from clipfair.io import write_csv, write_json, write_parquet
-from clipfair.labels import GROUP_ORDER, TASKS, VOCAB
+from clipfair.labels import TASKS, ordered
 from clipfair.metrics import CELL_SCHEMA
 from clipfair.metrics.bootstrap import GROUPINGS
 
@@ -75,7 +75,7 @@ def _shares(cell: dict[str, Any]) -> dict[str, float]:
 
 def _in_order(values: dict[str, Any], group: str) -> list[tuple[str, Any]]:
     """Items of a {label: value} dict in the canonical vocabulary order (JSON sorts keys)."""
-    return [(label, values[label]) for label in GROUP_ORDER[group] if label in values]
+    return [(label, values[label]) for label in ordered(group, values)]
 
 
 def wide_table(cells: list[dict[str, Any]]) -> pd.DataFrame:
@@ -185,7 +185,8 @@ def gender_by_race(cells: list[dict[str, Any]]) -> pd.DataFrame:
         for gender, by_race in cell["accuracy_by_gender_race"].items():
             rows.append({**key, "gender": gender, **by_race})
         rows.append({**key, "gender": "overall", **cell["accuracy_by_race"]})
-    return pd.DataFrame(rows, columns=[*CELL, "gender", *VOCAB["race"]])
+    races = ordered("race", [r for row in rows for r in row if r not in (*CELL, "gender")])
+    return pd.DataFrame(rows, columns=[*CELL, "gender", *races])
 
 
 def denigration(cells: list[dict[str, Any]]) -> pd.DataFrame:

@@ -147,6 +147,57 @@ def test_dvc_plots_render(dvc_repo):
         assert f"metrics_plots_{name}_csv" in html, name  # one vega-lite spec per plot
 
 
+def _chromium():
+    """Debian's Chromium: CI installs it (CLIPFAIR_REQUIRE_CHROMIUM=1 turns its absence into
+    a failure); elsewhere the browser tests say how to get it."""
+    from .browser import CHROMIUM
+
+    if CHROMIUM is None:
+        if os.environ.get("CLIPFAIR_REQUIRE_CHROMIUM") == "1":
+            pytest.fail("chromium is not installed (apt-get install chromium)")
+        pytest.skip("headless Chromium not installed (apt-get install chromium)")
+
+
+@pytest.mark.slow
+def test_dvc_plots_open_offline_in_a_real_browser(dvc_repo):
+    """`dvc plots show` with the project's template (.dvc/config plots.html_template) draws
+    every plot in headless Chromium with the network off; DVC's default page, which loads
+    vega from a CDN, draws none there (the check can fail)."""
+    import dvc_render.html
+
+    from clipfair.report.offline_html import LIBRARIES, inlined_libraries
+
+    from .browser import ARTIFACTS, open_offline
+
+    _chromium()
+    repo = dvc_repo
+    if not (repo / "metrics/plots/topk.csv").is_file():  # the repro test runs first
+        run(["dvc", "repro"], repo, timeout=1500)
+    html = (repo / ".dvc/offline_plots.html").read_text()
+    libs = inlined_libraries(html)
+    assert [(lib["package"], lib["version"]) for lib in libs] == [
+        (p, v) for p, (v, _) in LIBRARIES.items()
+    ]
+    assert all(lib["sha"] == lib["actual"] for lib in libs)  # the file is what npm gave
+    run(["dvc", "plots", "show", "--out", "offline"], repo)
+    page = repo / "offline" / "index.html"
+    assert "cdn.jsdelivr" not in page.read_text()
+    n_plots = page.read_text().count("vegaEmbed('#")
+    assert n_plots >= 7
+    shot = ARTIFACTS / "dvc_plots_offline.png"
+    shown = open_offline(page, screenshot=shot)
+    assert shown.errors == []
+    assert shown.dom.count("<canvas") == n_plots  # one drawn chart per plot
+    assert shot.stat().st_size > 50_000  # a picture of the charts, not a blank page
+    # the same plots through DVC's default page: nothing draws offline
+    default = repo / "default_template.html"
+    default.write_text(dvc_render.html.PAGE_HTML)
+    run(["dvc", "plots", "show", "--out", "cdn", "--html-template", str(default)], repo)
+    broken = open_offline(repo / "cdn" / "index.html")
+    assert broken.dom.count("<canvas") == 0
+    assert any("vegaEmbed is not defined" in e for e in broken.errors)
+
+
 @pytest.mark.slow
 def test_queued_experiment_runs_in_a_temp_copy(dvc_repo):
     repo = dvc_repo

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -125,10 +126,13 @@ def test_vggface_and_adience_cells_sit_next_to_the_clip_ones(demo_project):
     n = summary.loc[summary["eval_data"] == ad, "n"]
     assert n.nunique() == 1 and n.iloc[0] > 150
     assert "vggface_gender_adience2ff" in proc.stdout  # in the printed table
-    # the cross-dataset figure's data: 4 (train, eval) pairs x (4 CLIP probes + VGG-Face)
+    # the cross-dataset figure's data: FairFace/Adience (train, eval) pairs x (4 CLIP probes +
+    # VGG-Face); UTKFace's and the other crop's pairs x the 4 CLIP probes
     cross = pd.read_csv(proj / "metrics" / "plots" / "cross_dataset.csv")
+    utk, crop = "utkface_demo", "fairface_demo_125"
     assert cross.groupby("data").size().to_dict() == {
-        f"{a} -> {b}": 5 for a in (ad, ff) for b in (ad, ff)
+        **{f"{a} -> {b}": 5 for a in (ad, ff) for b in (ad, ff)},
+        **{f"{a} -> {b}": 4 for a, b in ((utk, utk), (utk, ff), (ff, utk), (crop, crop))},
     }
 
 
@@ -156,6 +160,30 @@ def test_fairness_tables_are_written(demo_project):
             "toxicity_crime_race:6", "toxicity_nonhuman_wg"} <= den_keys  # fmt: skip
     assert "acc_race_wg" in set(dc.loc[dc["method"] == "probe_race", "key"])
     assert not (dc["method"] == "probe_gender_ff2adience").any()  # Adience: no race groups
+
+
+@pytest.mark.slow
+def test_utkface_cells_with_cis_by_its_own_races(demo_project):
+    """UTKFace (format utkface): gender and age cells within and across datasets, grouped by
+    UTKFace's five races, DataComp's keys with UTKFace's race codes, its bad names skipped."""
+    proj, proc = demo_project
+    summary = pd.read_csv(proj / "metrics" / "summary.csv").fillna({"train_data": ""})
+    utk = summary[summary["method"].str.contains("utk")]
+    assert len(utk) == 8 * 4  # 8 methods x 4 CLIP models
+    pairs = {(r.method, r.train_data, r.eval_data) for r in utk.itertuples()}
+    assert ("probe_age_utk2ff", "utkface_demo", "fairface_demo") in pairs
+    assert ("zs_raw_gender_labels_mean_utkface", "", "utkface_demo") in pairs
+    on_utk = utk[utk["eval_data"] == "utkface_demo"]
+    assert (on_utk["n"] == 160).all()  # 800 faces: the seeded stratified val fifth
+    assert (on_utk["accuracy_ci_low"] < on_utk["accuracy"]).all()
+    assert {"acc_race=Asian", "acc_race=Others"} <= set(summary.columns)
+    assert on_utk["acc_race=Others"].notna().all()
+    dc = pd.read_csv(proj / "metrics" / "datacomp.csv")
+    keys = set(dc.loc[dc["method"] == "probe_gender_utkface", "key"])
+    assert "acc_gender_x_race:4_gender:1" in keys and "acc_gender_x_race:5_gender:0" not in keys
+    rejected = pd.read_csv(proj / "data/interim/utkface_demo/val_rejected.csv")
+    assert len(rejected) == 3 and rejected["reason"].str.contains("field").all()
+    assert "probe_gender_utkface" in proc.stdout
 
 
 @pytest.mark.slow
@@ -375,11 +403,39 @@ def test_comparison_names_the_cells_that_differ(demo_project):
     assert "differs" in proc.stdout and "Holm-adjusted" in proc.stdout  # the printed rule
 
 
+def _report_opens_offline(report: Path) -> None:
+    """The Snakemake report in headless Chromium with the network off: no script error, no
+    reStructuredText error in the text, the workflow graph drawn, every plot's PNG embedded
+    and a real picture (the report shows results from its own data URIs)."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    from .browser import ARTIFACTS, open_offline
+    from .test_dvc import _chromium
+
+    _chromium()
+    shown = open_offline(report, screenshot=ARTIFACTS / "snakemake_report_offline.png")
+    assert shown.errors == []
+    assert "System Message" not in shown.dom and "FairFace x CLIP-family" in shown.dom
+    assert shown.dom.count("<canvas") >= 1  # the rule graph
+    html = report.read_text(errors="replace")
+    assert not re.search(r"<script[^>]+src=\"https?:", html)  # nothing fetched from a CDN
+    embedded = dict(re.findall(r'"metrics/plots/(\w+)\.png": \{.*?"data_uri": "data:image/png;'
+                               r'[^,]*base64,([A-Za-z0-9+/=]+)"', html))  # fmt: skip
+    assert {"accuracy_by_race", "topk", "probe_sweep", "cross_dataset"} <= set(embedded)
+    for name, data in embedded.items():
+        picture = np.asarray(Image.open(io.BytesIO(base64.b64decode(data))).convert("L"))
+        assert picture.shape[0] > 100 and picture.std() > 5, name  # drawn, not blank
+
+
 @pytest.mark.slow
 def test_snakemake_report_has_the_tables_and_plots(demo_project):
     proj, _ = demo_project
     run([*DEMO, "--report", "report.html"], proj)
     html = (proj / "report.html").read_text(errors="replace")
+    _report_opens_offline(proj / "report.html")
     assert len(html) > 50_000
     for name in ("summary.csv", "comparison.csv", "accuracy_by_race.png", "topk.png"):
         assert name in html, name

@@ -70,10 +70,25 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}")
 
 
+def cmd_offline_template(args: argparse.Namespace) -> None:
+    from clipfair.report.offline_html import build_template
+
+    for package, integrity in build_template(args.out).items():
+        print(f"{package}: npm integrity {integrity}")
+    print(f"wrote {args.out} (.dvc/config plots.html_template names it)")
+
+
 def register(add: Add) -> None:
     p = add("validate-config", cmd_validate, "validate a params file against the schema")
     p.add_argument("params", nargs="?", default="params.yaml")
     p.add_argument("--schema", default="workflow/schemas/params.schema.yaml")
+
+    p = add(
+        "offline-plots-template",
+        cmd_offline_template,
+        "write the dvc plots HTML template with vega inlined (npm), for pages without network",
+    )
+    p.add_argument("--out", default=".dvc/offline_plots.html")
 
     p = add("prompts", cmd_prompts, "print a zero-shot label set: class -> prompts")
     p.add_argument("name", nargs="?", help="label set name (none: list every set)")

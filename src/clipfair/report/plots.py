@@ -27,7 +27,11 @@ def accuracy_by_race(cells: list[dict[str, Any]], references: dict[str, str]) ->
     """Rows (task, cell, role, race, accuracy, ci_low, ci_high) for reference and best cells."""
     rows = []
     for task in VOCAB:
-        of_task = [c for c in cells if c["task"] == task and c["accuracy_by_race"]]
+        of_task = [  # FairFace's races (UTKFace cells group by UTKFace's own)
+            c for c in cells
+            if c["task"] == task and c["accuracy_by_race"]
+            and set(c["accuracy_by_race"]) <= set(VOCAB["race"])
+        ]  # fmt: skip
         if not of_task:
             continue
         best = max(of_task, key=lambda c: c["accuracy"])
@@ -50,11 +54,12 @@ def accuracy_by_race(cells: list[dict[str, Any]], references: dict[str, str]) ->
                             "accuracy": cell["accuracy_by_race"][race],
                             "ci_low": lo,
                             "ci_high": hi,
+                            "panel": task,
+                            "series": f"{role}: {cell_key(cell)}",
                         }
                     )
-    return pd.DataFrame(
-        rows, columns=["task", "cell", "role", "race", "accuracy", "ci_low", "ci_high"]
-    )
+    columns = ["task", "cell", "role", "race", "accuracy", "ci_low", "ci_high", "panel", "series"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def probe_sweep(cells: list[dict[str, Any]]) -> pd.DataFrame:
@@ -96,9 +101,11 @@ def cross_dataset(cells: list[dict[str, Any]]) -> pd.DataFrame:
                 "accuracy": cell["accuracy"],
                 "ci_low": lo,
                 "ci_high": hi,
+                "panel": "gender",
+                "series": f"{cell['backbone']}/{cell['datasource']} {kind}",
             }
         )
-    columns = ["model", "kind", "data", "accuracy", "ci_low", "ci_high"]
+    columns = ["model", "kind", "data", "accuracy", "ci_low", "ci_high", "panel", "series"]
     df = pd.DataFrame(rows, columns=columns)
     if df.empty or df["data"].nunique() < 2:  # one dataset: nothing crosses
         return df.iloc[0:0]

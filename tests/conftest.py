@@ -47,6 +47,8 @@ SMALL_DEMO = {
     "datasources": {"demo_full": {"train": {"epochs": 3}}},
     "grid": {
         "adience": None,
+        "other_crop": None,
+        "utkface": None,
         "backbones": ["tiny-vit"],
         "datasources": ["demo_full"],
         "methods": ["probe_gender", "ft_gender"],

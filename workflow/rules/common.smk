@@ -293,13 +293,19 @@ PLOT_DATA = [
 
 
 # the datasets every CLIP model embeds (train and val of each): grid.dataset and grid.adience
-# every dataset of the grid's roles: each model's embed job encodes them all
+# the datasets some cell trains on or predicts (a role the grid names but no method uses is
+# neither acquired nor embedded)
+DATASETS_READ = {
+    method_data(config, c.method)[split] for c in cells(config) for split in ("train", "eval")
+} - {None}
+# each model's embed job encodes them all, grid.dataset first
 EMBED_DATASETS = [
-    d for d in (DATASET, *(config["grid"].get(k) for k in ("other_crop", "adience", "utkface")))
-    if d
+    d
+    for d in (DATASET, *(config["grid"].get(k) for k in ("other_crop", "adience", "utkface")))
+    if d and (d == DATASET or d in DATASETS_READ)
 ]
 # the VGG-Face transfer scores FairFace and Adience (no VGG-Face cell reads the other crop)
-VGGFACE_SCORED = [d for d in (DATASET, config["grid"].get("adience")) if d]
+VGGFACE_SCORED = [d for d in (DATASET, config["grid"].get("adience")) if d in EMBED_DATASETS]
 
 
 def embed_inputs(wildcards):

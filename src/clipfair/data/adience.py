@@ -25,8 +25,7 @@ from clipfair.data.ingest import (
     IngestError,
     _raise_if,
     check_expected,
-    decode_into_cache,
-    drop_rows,
+    decode_keeping_good_rows,
     write_report,
 )
 from clipfair.io import atomic_path, write_parquet
@@ -136,20 +135,11 @@ def ingest_adience(
     index = index[~index["file"].isin({b.file for b in missing})].reset_index(drop=True)
     if index.empty:
         raise IngestError(f"{root}: no {split} faces (val_folds={val_folds})")
-    failed = decode_into_cache(
-        lambda f: (root / f).read_bytes(),
-        str(root),
-        index["file"].tolist(),
-        out_images,
-        image_size,
-        threads,
+    index, failed = decode_keeping_good_rows(
+        lambda f: (root / f).read_bytes(), str(root), index, out_images, image_size, threads,
         strict=on_bad_rows == "fail",
-    )
-    if failed:
-        keep = ~index["file"].isin({b.file for b in failed}).to_numpy()
-        drop_rows(out_images, keep)
-        index = index[keep].reset_index(drop=True)
-        bad += failed
+    )  # fmt: skip
+    bad += failed
     notes = [f"dropped {n} faces with gender {g!r}" for g, n in sorted(dropped.items())]
     _raise_if(check_expected(index, expect, f"{root} {split}"), "counts differ from expect:")
     if report is not None:

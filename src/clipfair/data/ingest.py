@@ -278,6 +278,27 @@ def decode_into_cache(
     return failed
 
 
+def decode_keeping_good_rows(
+    read: Callable[[str], bytes],
+    source: str,
+    index: pd.DataFrame,
+    out_npy: str | Path,
+    size: int,
+    threads: int,
+    strict: bool,
+) -> tuple[pd.DataFrame, list[BadRow]]:
+    """:func:`decode_into_cache` of ``index["file"]``; the rows whose image could not be read
+    or decoded leave the cache and the index (returned with them as bad rows)."""
+    failed = decode_into_cache(
+        read, source, index["file"].tolist(), out_npy, size, threads, strict=strict
+    )
+    if failed:
+        keep = ~index["file"].isin({b.file for b in failed}).to_numpy()
+        drop_rows(out_npy, keep)
+        index = index[keep].reset_index(drop=True)
+    return index, failed
+
+
 def drop_rows(npy_path: str | Path, keep: np.ndarray) -> None:
     """Rewrite a cache keeping the rows where ``keep`` is True (atomically)."""
     images = CacheReader(npy_path)

@@ -26,8 +26,7 @@ from clipfair.data.ingest import (
     IngestError,
     _raise_if,
     check_expected,
-    decode_into_cache,
-    drop_rows,
+    decode_keeping_good_rows,
     write_report,
 )
 from clipfair.io import atomic_path, write_parquet
@@ -156,15 +155,11 @@ def ingest_utkface(
     index = labels[labels["split"] == split].sort_values("position").reset_index(drop=True)
     read, tar = _reader(archive)
     with tar:
-        failed = decode_into_cache(
-            read, str(archive), index["file"].tolist(), out_images, image_size, threads,
+        index, failed = decode_keeping_good_rows(
+            read, str(archive), index, out_images, image_size, threads,
             strict=on_bad_rows == "fail",
         )  # fmt: skip
-    if failed:
-        keep = ~index["file"].isin({b.file for b in failed}).to_numpy()
-        drop_rows(out_images, keep)
-        index = index[keep].reset_index(drop=True)
-        bad += failed
+    bad += failed
     _raise_if(check_expected(index, expect, f"{archive} {split}"), "counts differ from expect:")
     if report is not None:
         write_report(report, bad, [])

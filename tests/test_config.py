@@ -226,20 +226,28 @@ def test_both_crops_in_one_grid(params):
         resolve_params(params, SCHEMA)
 
 
-def test_utkface_cells_are_gender_and_age_cells(params):
+def test_utkface_cells_and_its_own_race_classes(params):
     params["grid"]["utkface"] = "utkface"
     resolved = resolve_params(copy.deepcopy(params), SCHEMA)
     utk = {c.method for c in cells(resolved) if "utk" in c.method}
     assert utk == {"zs_raw_gender_labels_mean_utkface", "zs_age_mean_utkface",
-                   "probe_gender_utkface", "probe_age_utkface", "probe_gender_utk2ff",
-                   "probe_gender_ff2utk", "probe_age_utk2ff", "probe_age_ff2utk"}  # fmt: skip
+                   "zs_utkface_race_mean_utkface", "probe_gender_utkface", "probe_race_utkface",
+                   "probe_age_utkface", "probe_gender_utk2ff", "probe_gender_ff2utk",
+                   "probe_age_utk2ff", "probe_age_ff2utk"}  # fmt: skip
     assert method_data(resolved, "probe_age_utk2ff") == {
         "train": "utkface", "eval": "fairface", "padding": "0.25"}  # fmt: skip
-    params["methods"]["probe_race_utkface"] = {"kind": "linear_probe", "task": "race",
-                                               "eval_on": "utkface"}  # fmt: skip
-    with pytest.raises(ConfigError, match=r"probe_race_utkface predicts race on UTKFace"):
-        resolve_params(copy.deepcopy(params), SCHEMA)
-    del params["methods"]["probe_race_utkface"]
+    # race never crosses the two vocabularies, and a zero-shot set names the classes it scores
+    crossing = copy.deepcopy(params)
+    crossing["methods"]["probe_race_utk2ff"] = {"kind": "linear_probe", "task": "race",
+                                                "train_on": "utkface"}  # fmt: skip
+    with pytest.raises(ConfigError, match=r"probe_race_utk2ff crosses UTKFace and FairFace"):
+        resolve_params(crossing, SCHEMA)
+    wrong_set = copy.deepcopy(params)
+    wrong_set["methods"]["zs_raw_race_labels_mean_utkface"] = {
+        "kind": "zeroshot", "task": "race", "label_set": "raw_race_labels",
+        "aggregation": "mean", "eval_on": "utkface"}  # fmt: skip
+    with pytest.raises(ConfigError, match=r"predicts utkface race classes with label set"):
+        resolve_params(wrong_set, SCHEMA)
     params["datasets"]["utkface"]["padding"] = "0.25"
     with pytest.raises(ConfigError, match=r"datasets\.utkface: padding is for FairFace"):
         resolve_params(copy.deepcopy(params), SCHEMA)

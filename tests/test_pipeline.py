@@ -169,7 +169,7 @@ def test_utkface_cells_with_cis_by_its_own_races(demo_project):
     proj, proc = demo_project
     summary = pd.read_csv(proj / "metrics" / "summary.csv").fillna({"train_data": ""})
     utk = summary[summary["method"].str.contains("utk")]
-    assert len(utk) == 8 * 4  # 8 methods x 4 CLIP models
+    assert len(utk) == 10 * 4  # 10 methods x 4 CLIP models
     pairs = {(r.method, r.train_data, r.eval_data) for r in utk.itertuples()}
     assert ("probe_age_utk2ff", "utkface_demo", "fairface_demo") in pairs
     assert ("zs_raw_gender_labels_mean_utkface", "", "utkface_demo") in pairs
@@ -181,6 +181,18 @@ def test_utkface_cells_with_cis_by_its_own_races(demo_project):
     dc = pd.read_csv(proj / "metrics" / "datacomp.csv")
     keys = set(dc.loc[dc["method"] == "probe_gender_utkface", "key"])
     assert "acc_gender_x_race:4_gender:1" in keys and "acc_gender_x_race:5_gender:0" not in keys
+    # race in UTKFace's own five classes: the probe and zero-shot with utkface_race
+    race = json.loads(
+        (proj / "metrics/cells/tiny-vit/demo_full/probe_race_utkface.json").read_text()
+    )
+    assert list(race["per_class"]) == ["White", "Black", "Asian", "Indian", "Others"]
+    assert set(race["accuracy_by_race"]) == {"White", "Black", "Asian", "Indian", "Others"}
+    assert race["accuracy"] > 0.4  # skin tone is learnable: well above 1/5
+    zs = json.loads(
+        (proj / "metrics/cells/tiny-vit/demo_full/zs_utkface_race_mean_utkface.json").read_text()
+    )
+    assert zs["method_info"]["task_classes"] == list(race["per_class"])
+    assert "acc_race_race_binary:1" in race["datacomp"]
     rejected = pd.read_csv(proj / "data/interim/utkface_demo/val_rejected.csv")
     assert len(rejected) == 3 and rejected["reason"].str.contains("field").all()
     assert "probe_gender_utkface" in proc.stdout

@@ -209,6 +209,31 @@ def _check_pairs(params: dict[str, Any]) -> None:
             )
 
 
+def _check_race_vocabulary(name: str, spec: dict[str, Any], label_set_dir: str | None) -> None:
+    """A race method stays within one vocabulary: UTKFace's five races are not FairFace's
+    seven, so no race model crosses the two, and a zero-shot set names the classes it scores."""
+    from clipfair.grid import TRAINED_KINDS
+    from clipfair.methods.label_sets import get_label_set
+
+    roles = [spec.get("eval_on", "fairface")]
+    if spec["kind"] in TRAINED_KINDS:
+        roles.append(spec.get("train_on", "fairface"))
+    vocabularies = {"utkface" if role == "utkface" else "fairface" for role in roles}
+    if len(vocabularies) > 1:
+        raise ConfigError(
+            f"params: methods.{name} crosses UTKFace and FairFace for race, whose classes "
+            "differ (UTKFace: White, Black, Asian, Indian, Others); race methods stay within one"
+        )
+    if spec["kind"] == "zeroshot":
+        label_set = get_label_set(spec["label_set"], label_set_dir)
+        (wanted,) = vocabularies
+        if label_set.vocabulary != wanted:
+            raise ConfigError(
+                f"params: methods.{name} predicts {wanted} race classes with label set "
+                f"{spec['label_set']!r}, whose classes are {label_set.vocabulary}'s"
+            )
+
+
 def _check_methods(params: dict[str, Any]) -> None:
     """Adience methods are gender methods; fine-tune head sets exist and have the task;
     zero-shot label sets exist and predict the method's task."""
@@ -232,12 +257,8 @@ def _check_methods(params: dict[str, Any]) -> None:
                 f"params: methods.{name} uses Adience, which has gender labels only; "
                 f"its task is {spec['task']!r}"
             )
-        if "utkface" in roles and spec["task"] == "race":
-            raise ConfigError(
-                f"params: methods.{name} predicts race on UTKFace, whose five race classes "
-                "(White, Black, Asian, Indian, Others) are not FairFace's seven; UTKFace cells "
-                "are gender and age cells (its races group them)"
-            )
+        if spec["task"] == "race":
+            _check_race_vocabulary(name, spec, label_set_dir)
         if spec["kind"] == "vggface_transfer" and "vggface" not in params:
             raise ConfigError(f"params: methods.{name} needs the 'vggface:' section")
         if spec["kind"] == "finetune":

@@ -9,6 +9,7 @@ use :func:`alphabetical` for those, never the canonical codes.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 AGES: tuple[str, ...] = (
     "0-2",
@@ -44,6 +45,40 @@ def age_band(age: str) -> str:
 #: task (= CSV column) -> canonical class names
 VOCAB: dict[str, tuple[str, ...]] = {"age": AGES, "gender": GENDERS, "race": RACES}
 TASKS: tuple[str, ...] = tuple(VOCAB)
+#: UTKFace's races (its file names' codes 0-4), which are not FairFace's seven
+UTK_RACES: tuple[str, ...] = ("White", "Black", "Asian", "Indian", "Others")
+#: label vocabularies by name: FairFace's (every dataset's but UTKFace's), UTKFace's own races
+VOCABULARIES: dict[str, dict[str, tuple[str, ...]]] = {
+    "fairface": VOCAB,
+    "utkface": {**VOCAB, "race": UTK_RACES},
+}
+
+
+def index_vocabulary(index: Any) -> str:
+    """The vocabulary of an ingested index's labels: its ``vocabulary`` column (UTKFace's
+    ingest writes one), else FairFace's."""
+    if "vocabulary" in index.columns and len(index):
+        return str(index["vocabulary"].iloc[0])
+    return "fairface"
+
+
+def task_classes(index: Any, task: str) -> list[str]:
+    """The classes of ``task`` in the vocabulary of ``index``, in its code order."""
+    return list(VOCABULARIES[index_vocabulary(index)][task])
+
+
+def probe_classes(inputs: dict[str, Any], task: str) -> list[str]:
+    """The classes a trained method learns and predicts; its train and val splits must share
+    them (UTKFace's races are not FairFace's: no race model crosses the two)."""
+    classes = task_classes(inputs["val_index"], task)
+    trained = task_classes(inputs["train_index"], task)
+    if trained != classes:
+        raise ValueError(
+            f"the train split's {task} classes {trained} are not the val split's {classes}"
+        )
+    return classes
+
+
 #: the canonical label order of every grouping (the tasks' columns and the age bands)
 GROUP_ORDER: dict[str, tuple[str, ...]] = {**VOCAB, "age_band": AGE_BANDS}
 

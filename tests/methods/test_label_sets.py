@@ -182,8 +182,8 @@ def test_fairface_words_ensemble_is_create_ensemble_py_without_race_neutral_prom
 def test_every_shipped_set_covers_its_task_and_lists_its_extra_classes():
     for name in available():
         ls = get_label_set(name)
-        assert set(VOCAB[ls.task]) <= set(ls.prompts), name
-        extra = set(ls.prompts) - set(VOCAB[ls.task])
+        assert set(ls.classes) <= set(ls.prompts), name
+        extra = set(ls.prompts) - set(ls.classes)
         assert extra == {c for cs in ls.categories.values() for c in cs}, name
     den = get_label_set("denigration")
     assert den.categories == {
@@ -238,3 +238,33 @@ def test_a_user_set_is_found_and_a_bad_one_is_named(tmp_path):
         with pytest.raises(LabelSetError, match=message) as info:
             parse_label_set(tmp_path / name)
         assert name in str(info.value)  # the error names the file
+
+
+def test_a_set_in_utkfaces_vocabulary_names_its_five_races(tmp_path):
+    utk = get_label_set("utkface_race")
+    assert utk.vocabulary == "utkface"
+    assert list(utk.prompts) == ["White", "Black", "Asian", "Indian", "Others"]
+    assert get_label_set("raw_race_labels").vocabulary == "fairface"
+    bad = tmp_path / "x.yaml"
+    bad.write_text("task: race\nvocabulary: utkface\nprompts: {White: [a], Black: [b]}\n")
+    with pytest.raises(LabelSetError, match=r"no prompts for the race classes \['Asian'"):
+        parse_label_set(bad)
+    bad.write_text("task: race\nvocabulary: klingon\nprompts: {White: [a]}\n")
+    with pytest.raises(LabelSetError, match=r"vocabulary is 'klingon'"):
+        parse_label_set(bad)
+
+
+def test_a_probe_never_trains_on_one_vocabulary_and_predicts_another():
+    import pandas as pd
+
+    from clipfair.labels import probe_classes, task_classes
+
+    utk = pd.DataFrame({"race": ["Asian"], "vocabulary": ["utkface"]})
+    ff = pd.DataFrame({"race": ["White"]})
+    assert task_classes(utk, "race")[2:] == ["Asian", "Indian", "Others"]
+    assert task_classes(utk, "gender") == task_classes(ff, "gender") == ["Male", "Female"]
+    assert probe_classes({"train_index": utk, "val_index": utk}, "race") == task_classes(
+        utk, "race"
+    )
+    with pytest.raises(ValueError, match=r"train split's race classes .* not the val split's"):
+        probe_classes({"train_index": utk, "val_index": ff}, "race")

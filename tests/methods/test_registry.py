@@ -55,7 +55,10 @@ def test_nearest_mean_predicts_the_closest_class_centre():
     x = centres[y] + rng.normal(0, 1, (400, 8))
     index = pd.DataFrame({"gender_code": y[:300]})
     scores, classes, info = run(
-        {"task": "gender"}, {"train": x[:300], "train_index": index, "val": x[300:]}, 0, {}
+        {"task": "gender"},
+        {"train": x[:300], "train_index": index, "val": x[300:], "val_index": index[:100]},
+        0,
+        {},
     )
     assert classes == ["Male", "Female"] and scores.shape == (100, 2)
     assert (scores.argmax(1) == y[300:]).mean() > 0.95

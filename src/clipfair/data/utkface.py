@@ -7,7 +7,8 @@ lack a field; they are bad rows (fail, or skipped and named in the report), like
 UTKFace has no split: a seeded 80/20 split stratified by gender x race x age group is made at
 ingest, and each index records it (``split``, ``split_seed``). Ingest ends like FairFace's: a
 parquet index and a uint8 image cache. Race keeps UTKFace's own five names (they are not
-FairFace's seven), so UTKFace cells are gender and age cells, grouped by UTKFace's races.
+FairFace's seven): the index says so (``vocabulary: utkface``), and race cells on UTKFace use
+UTKFace's classes (:data:`clipfair.labels.VOCABULARIES`).
 """
 
 from __future__ import annotations
@@ -30,11 +31,10 @@ from clipfair.data.ingest import (
     write_report,
 )
 from clipfair.io import atomic_path, write_parquet
-from clipfair.labels import AGES, GENDERS
+from clipfair.labels import AGES, GENDERS, UTK_RACES
 
 ARCHIVE = "UTKFace.tar.gz"
 UTK_GENDERS: tuple[str, ...] = ("Male", "Female")  # the file name's 0 and 1
-UTK_RACES: tuple[str, ...] = ("White", "Black", "Asian", "Indian", "Others")  # 0..4
 VAL_SHARE = 0.2
 NAME = re.compile(r"^(\d+)_(\d+)_(\d+)_(\d+)\.jpg(\.chip\.jpg)?$")
 #: FairFace's age groups by their lower bound (the last, "more than 70", from 70 up)
@@ -168,6 +168,8 @@ def ingest_utkface(
     index["split_seed"] = seed
     index["age_code"] = index["age"].map(AGES.index)
     index["gender_code"] = index["gender"].map(GENDERS.index)
+    index["race_code"] = index["race"].map(UTK_RACES.index)
+    index["vocabulary"] = "utkface"  # race is UTKFace's own five classes
     index["row"] = np.arange(len(index))
     write_parquet(out_index, index)
     print(

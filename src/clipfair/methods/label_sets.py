@@ -14,6 +14,8 @@ File format::
       non_human: [animal, gorilla]     # images is reported (CLIP paper Tables 6-7)
     excluded: [...]                    # optional: prompts of the source file left out, kept
                                        # for the record (`clipfair prompts` shows them)
+    vocabulary: utkface                # optional: the classes are UTKFace's (its five races);
+                                       # default fairface
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from pathlib import Path
 
 import yaml
 
-from clipfair.labels import VOCAB
+from clipfair.labels import VOCAB, VOCABULARIES
 
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "label_sets"
 
@@ -43,16 +45,22 @@ class LabelSet:
     categories: dict[str, list[str]] = field(default_factory=dict)
     excluded: list[str] = field(default_factory=list)
     path: Path | None = None
+    vocabulary: str = "fairface"  # whose classes: clipfair.labels.VOCABULARIES
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """The task's classes in the set's vocabulary."""
+        return VOCABULARIES[self.vocabulary][self.task]
 
     @property
     def min_prompts(self) -> int:
         """Fewest prompts of any task class (bounds the useful top-k)."""
-        return min(len(self.prompts[c]) for c in VOCAB[self.task])
+        return min(len(self.prompts[c]) for c in self.classes)
 
     @property
     def max_prompts(self) -> int:
         """Most prompts of any task class (1: every aggregation is the same rule)."""
-        return max(len(self.prompts[c]) for c in VOCAB[self.task])
+        return max(len(self.prompts[c]) for c in self.classes)
 
     @property
     def sha256(self) -> str:
@@ -106,12 +114,18 @@ def parse_label_set(path: str | Path) -> LabelSet:
         raise LabelSetError(f"{path}: not valid YAML ({exc})") from None
     if not isinstance(raw, dict):
         raise LabelSetError(f"{path}: expected a mapping with task and prompts")
-    unknown = set(raw) - {"task", "prompts", "categories", "excluded"}
+    unknown = set(raw) - {"task", "prompts", "categories", "excluded", "vocabulary"}
     if unknown:
         raise LabelSetError(f"{path}: unknown keys {sorted(unknown)}")
     task = raw.get("task")
     if task not in VOCAB:
         raise LabelSetError(f"{path}: task is {task!r}; expected one of {list(VOCAB)}")
+    vocabulary = raw.get("vocabulary", "fairface")
+    if vocabulary not in VOCABULARIES:
+        raise LabelSetError(
+            f"{path}: vocabulary is {vocabulary!r}; expected one of {list(VOCABULARIES)}"
+        )
+    vocab = VOCABULARIES[vocabulary]
     if not isinstance(raw.get("prompts"), dict):
         raise LabelSetError(f"{path}: prompts must map each class to its prompts")
     prompts = {str(c): _strings(p, f"{path}: prompts.{c}") for c, p in raw["prompts"].items()}
@@ -119,10 +133,10 @@ def parse_label_set(path: str | Path) -> LabelSet:
         str(c): _strings(m, f"{path}: categories.{c}")
         for c, m in (raw.get("categories") or {}).items()
     }
-    missing = [c for c in VOCAB[task] if c not in prompts]
+    missing = [c for c in vocab[task] if c not in prompts]
     if missing:
         raise LabelSetError(f"{path}: no prompts for the {task} classes {missing}")
-    extra = [c for c in prompts if c not in VOCAB[task]]
+    extra = [c for c in prompts if c not in vocab[task]]
     in_categories = [c for members in categories.values() for c in members]
     if sorted(extra) != sorted(in_categories):
         raise LabelSetError(
@@ -136,7 +150,7 @@ def parse_label_set(path: str | Path) -> LabelSet:
     excluded = raw.get("excluded") or []
     if excluded:
         excluded = _strings(excluded, f"{path}: excluded")
-    return LabelSet(task, prompts, categories, excluded, path)
+    return LabelSet(task, prompts, categories, excluded, path, vocabulary)
 
 
 @functools.cache

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
 
-from clipfair.labels import VOCAB
+from clipfair.labels import probe_classes
 from clipfair.methods.logreg import LogRegFit, fit_logreg_batched
 from clipfair.runtime import pick_device
 
@@ -99,7 +99,7 @@ def run(spec: dict[str, Any], inputs: dict[str, Any], seed: int, options: dict[s
     settings = ProbeSettings.from_options(options)
     device = pick_device(settings.device)
     task = spec["task"]
-    classes = list(VOCAB[task])
+    classes = probe_classes(inputs, task)
     x_train = np.ascontiguousarray(inputs["train"], dtype=np.float32)
     y_train = np.ascontiguousarray(inputs["train_index"][f"{task}_code"].to_numpy(np.int64))
     best_c, curve, best_fit = sweep(

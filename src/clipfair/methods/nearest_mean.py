@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from clipfair.labels import VOCAB
+from clipfair.labels import probe_classes
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -33,7 +33,7 @@ def class_means(x: np.ndarray, y: np.ndarray, n_classes: int) -> np.ndarray:
 def run(spec: dict[str, Any], inputs: dict[str, Any], seed: int, options: dict[str, Any]):
     """(val scores = cosine to each class mean, classes, info with each class's train count)."""
     task = spec["task"]
-    classes = list(VOCAB[task])
+    classes = probe_classes(inputs, task)
     y = inputs["train_index"][f"{task}_code"].to_numpy(np.int64)
     means = class_means(inputs["train"], y, len(classes))
     scores = _unit(np.asarray(inputs["val"], dtype=np.float64)) @ means.T

@@ -18,7 +18,7 @@ import pandas as pd
 from clipfair.digests import file_sha256
 from clipfair.embedding_files import load_image_embeddings
 from clipfair.io import write_json, write_parquet
-from clipfair.labels import TASKS
+from clipfair.labels import TASKS, task_classes
 from clipfair.methods import get_method, method_kind
 
 #: the input files a cell may name, and the flag or plan key that gives them
@@ -121,7 +121,8 @@ def run_cell(
         method.predict_index(scores, classes, spec) if hasattr(method, "predict_index") else None
     )
     df = predictions_frame(inputs["val_index"], spec["task"], scores, classes, pred_index)
-    info = {"spec": spec, "data": data or {}, "inputs": input_digests(paths), **info}
+    info = {"spec": spec, "data": data or {}, "inputs": input_digests(paths), **info,
+            "task_classes": task_classes(inputs["val_index"], spec["task"])}  # fmt: skip
     write_parquet(out_predictions, df)
     write_json(out_info, info)
     return df, info

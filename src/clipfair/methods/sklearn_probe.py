@@ -11,7 +11,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
-from clipfair.labels import VOCAB
+from clipfair.labels import probe_classes
 from clipfair.methods.linear_probe import ProbeSettings, holdout_split
 
 
@@ -55,7 +55,7 @@ def fit_sklearn(x: np.ndarray, y: np.ndarray, c: float, max_iter: int) -> Logist
 def run(spec: dict[str, Any], inputs: dict[str, Any], seed: int, options: dict[str, Any]):
     """Sweep C with sklearn on train, refit, return (val scores, classes, info)."""
     task = spec["task"]
-    classes = list(VOCAB[task])
+    classes = probe_classes(inputs, task)
     settings = ProbeSettings.from_options(options)
     x_train = np.asarray(inputs["train"], dtype=np.float32)
     y_train = inputs["train_index"][f"{task}_code"].to_numpy(np.int64)

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from clipfair.labels import VOCAB
+from clipfair.labels import VOCAB, task_classes
 from clipfair.methods.label_sets import get_label_set
 
 AGGREGATIONS = ("mean", "topk", "probtopk", "embavg")
@@ -155,6 +155,12 @@ def run(spec: dict[str, Any], inputs: dict[str, Any], seed: int, options: dict[s
         k,
     )
     label_set = get_label_set(zs.label_set, options["label_set_dir"])
+    expected = task_classes(inputs["val_index"], zs.task)
+    if list(label_set.classes) != expected:
+        raise ValueError(
+            f"label set {zs.label_set!r} has the {label_set.vocabulary} {zs.task} classes "
+            f"{list(label_set.classes)}; the images it predicts are labelled {expected}"
+        )
     info = {
         "label_set": zs.label_set,
         "label_set_sha256": label_set.sha256,

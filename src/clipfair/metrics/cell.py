@@ -25,12 +25,12 @@ def evaluate_cell(
     (backbone/datasource/method); ``weights``: a bootstrap resampling to share between cells
     of the same images."""
     categories = info.get("categories")
-    metrics = cell_metrics(pred, categories)
+    task = str(pred["task"].iloc[0])
+    classes = list(info.get("task_classes") or VOCAB[task])  # UTKFace's races are its own
+    metrics = cell_metrics(pred, categories, classes)
     if weights is None:
         weights = resample_weights(len(pred), n_resamples, seed)
-    metrics.update(
-        cell_intervals(pred, list(VOCAB[metrics["task"]]), n_resamples, seed, alpha, weights)
-    )
+    metrics.update(cell_intervals(pred, classes, n_resamples, seed, alpha, weights))
     if categories:
         metrics.update(share_intervals(pred, categories, weights, alpha))
     backbone, datasource, method = cell.split("/")

@@ -77,9 +77,12 @@ def _shares(pred: pd.DataFrame, categories: dict[str, list[str]]) -> dict[str, A
 
 
 def cell_metrics(
-    pred: pd.DataFrame, categories: dict[str, list[str]] | None = None
+    pred: pd.DataFrame,
+    categories: dict[str, list[str]] | None = None,
+    classes: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Metrics of one predictions frame (columns true, pred, task and the group columns)."""
+    """Metrics of one predictions frame (columns true, pred, task and the group columns);
+    ``classes``: the task's classes (default FairFace's; UTKFace's races are its own)."""
     tasks = pred["task"].unique()
     if len(tasks) != 1:
         raise ValueError(f"predictions mix tasks {list(tasks)}; expected one")
@@ -116,7 +119,7 @@ def cell_metrics(
             out["accuracy_white"] = float(correct[white].mean())
         if (~white).any():
             out["accuracy_non_white"] = float(correct[~white].mean())
-    out["per_class"] = per_class(y_true, y_pred, list(VOCAB[task]))
+    out["per_class"] = per_class(y_true, y_pred, list(classes or VOCAB[task]))
     if categories:
         out.update(_shares(pred, categories))
     out["datacomp"] = datacomp_metrics(pred, categories)

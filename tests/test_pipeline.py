@@ -65,9 +65,9 @@ def test_demo_metrics_clearly_above_chance(demo_project):
     summary = pd.read_csv(proj / "metrics" / "summary.csv")
     assert set(summary["datasource"]) == {"demo_full", "demo_noage", "vggface_random"}
     assert set(summary["backbone"]) == {"tiny-vit", "tiny-hf", "vggface"}
-    # CLIP: 34 FairFace methods (11 explicit + 23 of the sweep) + 4 Adience ones, x 2 x 2;
-    # VGG-Face: its 4 transfer cells
-    assert len(summary) == 38 * 2 * 2 + 4
+    # CLIP: 35 FairFace methods (12 explicit + 23 of the sweep) + 4 Adience ones + 4 on the
+    # other crop + 10 UTKFace ones, x 2 x 2; VGG-Face: its 4 transfer cells
+    assert len(summary) == (35 + 4 + 4 + 10) * 2 * 2 + 4
     for row in summary.itertuples():
         if row.method in THRESHOLDS:
             assert row.accuracy >= THRESHOLDS[row.method], (row.datasource, row.method)
@@ -280,7 +280,8 @@ def test_changed_hyper_parameter_reruns_only_what_depends_on_it(demo_project, tm
     planned = set(job_stats(out))  # (the output also prints the recorded config's values)
     assert {"cells_probes", "run_config"} <= planned  # the recorded config follows the change
     assert not {"train_clip", "embed", "cells_zeroshot", "finetune"} & planned
-    assert "Run and evaluate 10 probes cells of tiny-vit/demo_full" in out
+    # 7 FairFace probes, 3 Adience, 3 on the other crop, 7 UTKFace
+    assert "Run and evaluate 20 probes cells of tiny-vit/demo_full" in out
 
 
 def test_real_grid_dag_lists_without_network(tmp_path):
@@ -371,7 +372,7 @@ def test_transformers_path_reproduces_open_clip(demo_project):
     clip = summary[summary["backbone"].isin(["tiny-vit", "tiny-hf"])]
     frozen = clip[~clip["method"].str.startswith("ft_")]
     wide = frozen.pivot_table(index=["datasource", "method"], columns="backbone", values="accuracy")
-    assert len(wide) == 2 * (31 + 4)  # + the Adience cells
+    assert len(wide) == 2 * (32 + 4 + 4 + 10)  # + Adience, other-crop and UTKFace cells
     diff = (wide["tiny-hf"] - wide["tiny-vit"]).abs()
     sklearn = diff.index.get_level_values("method").str.startswith("sklearn_probe")
     assert diff[~sklearn].max() <= 0.003, diff[~sklearn]
@@ -594,7 +595,9 @@ def test_zero_shot_cells_equal_an_independent_computation_and_differ(demo_projec
         assert (pred["pred"].to_numpy() == expected).all(), info_path
         assert info["score_rule"] and info["tie_order"]
         checked += 1
-    assert checked == 4 * 25  # every zero-shot cell of the 4 CLIP models (1 on Adience)
+    # every zero-shot cell of the 4 CLIP models: 25 on FairFace, 1 on Adience, 1 on the other
+    # crop, 3 on UTKFace (gender, age, and race in UTKFace's own classes)
+    assert checked == 4 * 30
     rules = ["mean", "embavg", "top1", "top3", "top11", "probtop3", "probtop11"]
     differ = {}
     for datasource in ("demo_full", "demo_noage"):

@@ -89,3 +89,20 @@ def test_run_tables_carry_the_datacomp_keys_and_the_ablation(tmp_path):
     band = den[den["group_type"] == "age_band"]
     assert band["ci_low"].notna().all() and (band["ci_low"] <= band["value"]).all()
     assert len(pd.read_csv(tmp_path / "datacomp.csv")) == len(dc)
+
+
+def test_the_console_table_names_the_crop_only_where_there_is_one(tmp_path, capsys):
+    """Both crops in a run: FairFace rows say their padding, other datasets none (no "nan")."""
+    from clipfair.metrics.summary import render_table
+
+    rng = np.random.default_rng(2)
+    cells = []
+    for eval_data, padding in (("ff", "0.25"), ("ff_125", "1.25"), ("utk", None)):
+        pred = _pred(rng, 200, {"0-2": 0.1, "3-9": 0.1, "10-19": 0.1, "20+": 0.1})
+        info = {"data": {"eval": eval_data, "train": None, "padding": padding}}
+        cells.append(evaluate_cell(pred, info, f"m/d/zs_{eval_data}", n_resamples=50))
+    write_summary(cells, tmp_path)
+    render_table(pd.read_csv(tmp_path / "summary.csv"))  # as `clipfair table` reads it
+    out = capsys.readouterr().out
+    assert "ff (0.25)" in out and "ff_125 (1.25)" in out
+    assert "utk " in out and "nan" not in out and "utk (" not in out

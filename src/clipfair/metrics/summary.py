@@ -297,8 +297,10 @@ def render_table(df: pd.DataFrame, headline: str = "accuracy", title: str = "met
         data = ("data",)
         train = df["train_data"].fillna("").astype(str)
         evaluated = df["eval_data"].fillna("").astype(str)
-        if "padding" in df.columns:  # the crop when the run holds both
-            padding = df["padding"].astype(str).replace({"nan": "", "None": ""})
+        if "padding" in df.columns:  # the crop when the run holds both (CSV: 0.25 / 1.25)
+            padding = df["padding"].map(
+                lambda p: "" if pd.isna(p) or p == "" else f"{float(p):.2f}"
+            )
             if padding[padding != ""].nunique() > 1:
                 evaluated = evaluated + padding.map(lambda p: f" ({p})" if p else "")
         df = df.assign(

@@ -208,24 +208,6 @@ def member_problems(zip_path: Path, files: list[str]) -> tuple[list[BadRow], lis
     return bad, refused
 
 
-def decode_to_cache(
-    zip_path: str | Path,
-    files: list[str],
-    out_npy: str | Path,
-    size: int,
-    threads: int = 2,
-    strict: bool = True,
-) -> list[BadRow]:
-    """Decode ``files`` from the zip into a (N, size, size, 3) uint8 .npy, atomically.
-
-    ``strict``: an undecodable image raises IngestError listing them all, and nothing is
-    written. Otherwise their rows are left black and returned, for ``drop_rows``.
-    """
-    zip_path = Path(zip_path)
-    with open_zip(zip_path) as zf:
-        return decode_into_cache(zf.read, str(zip_path), files, out_npy, size, threads, strict)
-
-
 def _read_or_reason(read: Callable[[str], bytes], name: str) -> bytes | str:
     """A member's bytes, or why they cannot be read (bad CRC, truncated data, bad header)."""
     try:
@@ -243,7 +225,12 @@ def decode_into_cache(
     threads: int = 2,
     strict: bool = True,
 ) -> list[BadRow]:
-    """``decode_to_cache`` for any container: ``read(name)`` gives a file's bytes."""
+    """Decode ``files`` (``read(name)`` gives a file's bytes: a zip's or a tar's member, a
+    folder's file) into a (N, size, size, 3) uint8 .npy, atomically.
+
+    ``strict``: an unreadable or undecodable image raises IngestError listing them all, and
+    nothing is written. Otherwise their rows are left black and returned, for ``drop_rows``.
+    """
     failed: list[BadRow] = []
     with CacheWriter(out_npy, len(files), size) as cache:
         bar = progress(total=len(files), desc=f"decode {Path(out_npy).name}", unit="img")
@@ -383,18 +370,13 @@ def ingest_split(
     out_images = Path(out_images)
     staged = out_images.with_name(f".{out_images.name}.staged.npy")  # ours until all checks pass
     try:
-        failed = decode_to_cache(
-            raw_dir / IMAGES_ZIP,
-            index["file"].tolist(),
-            staged,
-            image_size,
-            threads,
-            strict=on_bad_rows == "fail",
-        )
+        zip_path = raw_dir / IMAGES_ZIP
+        with open_zip(zip_path) as zf:
+            index, failed = decode_keeping_good_rows(
+                zf.read, str(zip_path), index, staged, image_size, threads,
+                strict=on_bad_rows == "fail",
+            )  # fmt: skip
         if failed:
-            keep = ~index["file"].isin({b.file for b in failed}).to_numpy()
-            drop_rows(staged, keep)
-            index = index[keep].reset_index(drop=True)
             bad += failed
             _raise_if_empty(index, csv_path, bad)
             counts = check_expected(index, expect, f"{csv_path}")

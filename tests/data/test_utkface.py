@@ -110,7 +110,8 @@ def test_unsafe_members_are_bad_rows(tmp_path):
             info = tarfile.TarInfo(name)
             info.size = len(buf.getvalue())
             tar.addfile(info, io.BytesIO(buf.getvalue()))
-    labels, bad = list_members(path)
+    with tarfile.open(path) as tar:
+        labels, bad = list_members(tar)
     assert list(labels["file"]) == ["UTKFace/21_0_0_2.jpg.chip.jpg"]
     assert [b.file for b in bad] == ["../20_0_0_1.jpg"] and "unsafe" in bad[0].reason
 

@@ -76,25 +76,28 @@ def _safe(member: tarfile.TarInfo) -> str | None:
     return None
 
 
-def list_members(archive: str | Path) -> tuple[pd.DataFrame, list[BadRow]]:
-    """Every JPEG of the archive with its labels (in archive order); the bad ones with why."""
-    archive = Path(archive)
+def list_members(
+    tar: tarfile.TarFile, archive: str | None = None
+) -> tuple[pd.DataFrame, list[BadRow]]:
+    """Every JPEG of an open archive with its labels (in archive order); the bad ones with
+    why, named by ``archive`` (default: the file's path). Reading the list leaves the members
+    in ``tar``, so decoding reads on from there."""
+    archive = archive or str(tar.name)
     rows, bad, seen = [], [], set()
-    with tarfile.open(archive, "r:*") as tar:
-        for position, member in enumerate(tar):
-            if member.isdir() or not member.name.lower().endswith(".jpg"):
-                continue
+    for position, member in enumerate(tar.getmembers()):
+        if member.isdir() or not member.name.lower().endswith(".jpg"):
+            continue
+        reason = _safe(member)
+        parsed = parse_name(member.name) if reason is None else reason
+        if isinstance(parsed, str):
+            bad.append(BadRow(archive, member.name, parsed))
+            continue
+        if member.name in seen:
             where = f"{archive}:{member.name}"
-            reason = _safe(member)
-            parsed = parse_name(member.name) if reason is None else reason
-            if isinstance(parsed, str):
-                bad.append(BadRow(str(archive), member.name, parsed))
-                continue
-            if member.name in seen:
-                bad.append(BadRow(where, member.name, "listed twice in the archive"))
-                continue
-            seen.add(member.name)
-            rows.append({"file": member.name, "position": position, **parsed})
+            bad.append(BadRow(where, member.name, "listed twice in the archive"))
+            continue
+        seen.add(member.name)
+        rows.append({"file": member.name, "position": position, **parsed})
     columns = ["file", "position", "age_years", "age", "gender", "race"]
     return pd.DataFrame(rows, columns=columns), bad
 
@@ -115,9 +118,9 @@ def stratified_split(labels: pd.DataFrame, seed: int, val_share: float = VAL_SHA
     return out
 
 
-def _reader(archive: Path):
-    """read(name) over the archive, fast when names come in archive order (one gzip pass)."""
-    tar = tarfile.open(archive, "r:*")
+def _reader(tar: tarfile.TarFile):
+    """read(name) over the members ``tar`` has listed (fast when names come in archive
+    order: one more gzip pass)."""
     members = {m.name: m for m in tar.getmembers()}
 
     def read(name: str) -> bytes:
@@ -126,7 +129,7 @@ def _reader(archive: Path):
             raise OSError(f"{name} is not a regular file")
         return handle.read()
 
-    return read, tar
+    return read
 
 
 def ingest_utkface(
@@ -146,17 +149,16 @@ def ingest_utkface(
     archive = Path(archive)
     if not archive.is_file():
         raise IngestError(f"{archive}: not found (expected the release's {ARCHIVE})")
-    labels, bad = list_members(archive)
-    if on_bad_rows == "fail":
-        _raise_if([str(b) for b in bad], f"{archive}: bad rows (on_bad_rows: skip drops them)")
-    if labels.empty:
-        raise IngestError(f"{archive}: no faces with a valid name")
-    labels["split"] = stratified_split(labels, seed)
-    index = labels[labels["split"] == split].sort_values("position").reset_index(drop=True)
-    read, tar = _reader(archive)
-    with tar:
+    with tarfile.open(archive, "r:*") as tar:  # listed once, then decoded from the same listing
+        labels, bad = list_members(tar, str(archive))
+        if on_bad_rows == "fail":
+            _raise_if([str(b) for b in bad], f"{archive}: bad rows (on_bad_rows: skip drops them)")
+        if labels.empty:
+            raise IngestError(f"{archive}: no faces with a valid name")
+        labels["split"] = stratified_split(labels, seed)
+        index = labels[labels["split"] == split].sort_values("position").reset_index(drop=True)
         index, failed = decode_keeping_good_rows(
-            read, str(archive), index, out_images, image_size, threads,
+            _reader(tar), str(archive), index, out_images, image_size, threads,
             strict=on_bad_rows == "fail",
         )  # fmt: skip
     bad += failed

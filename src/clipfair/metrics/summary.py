@@ -297,16 +297,17 @@ def render_table(df: pd.DataFrame, headline: str = "accuracy", title: str = "met
         data = ("data",)
         train = df["train_data"].fillna("").astype(str)
         evaluated = df["eval_data"].fillna("").astype(str)
+        crop = pd.Series("", index=df.index)
         if "padding" in df.columns:  # the crop when the run holds both (CSV: 0.25 / 1.25)
             padding = df["padding"].map(
                 lambda p: "" if pd.isna(p) or p == "" else f"{float(p):.2f}"
             )
             if padding[padding != ""].nunique() > 1:
-                evaluated = evaluated + padding.map(lambda p: f" ({p})" if p else "")
+                crop = padding.map(lambda p: f" ({p})" if p else "")
         df = df.assign(
             data=[
-                e if t in ("", e.split(" (")[0]) else f"{t} -> {e}"
-                for t, e in zip(train, evaluated, strict=True)
+                f"{e}{c}" if t in ("", e) else f"{t} -> {e}{c}"
+                for t, e, c in zip(train, evaluated, crop, strict=True)
             ]
         )
     columns = ("task", *data, *CELL, "accuracy", *extra, *SUMMARY_KEYS[1:], "n")

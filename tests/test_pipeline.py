@@ -28,7 +28,7 @@ THRESHOLDS = {
     "zs_raw_race_labels_mean": 0.55,
     "zs_age_race_gender_labels_top11": 0.80,
     "zs_original_clip_labels_top1": 0.80,
-    "zs_denigration_top1": 0.80,
+    "zs_denigration_top1": 0.75,  # measured 0.78 (demo_full) and 0.86 (demo_noage)
     "ft_gender": 0.80,  # fine-tuned heads (2 epochs)
     "ft_race": 0.55,
     "ft_age": 0.30,

@@ -17,6 +17,7 @@ rule acquire:
         ),
         out=lambda w, output: os.path.dirname(output.zip),
         lock=DOWNLOADS_LOCK,
+    priority: PRIORITY["data"]
     conda:
         CONDA_ENV
     log:
@@ -48,6 +49,7 @@ rule ingest:
         on_count_mismatch=lambda w: config["datasets"][w.dataset].get("on_count_mismatch", "fail"),
         expect=lambda w: as_json(expected_counts(w.dataset, w.split)),
     threads: 2
+    priority: PRIORITY["data"]
     conda:
         CONDA_ENV
     log:
@@ -75,6 +77,7 @@ rule acquire_adience:
     params:
         code=code("clipfair.data.acquire"),  # the code it runs: changed code reruns it
         source=lambda w: as_json(config["datasets"][w.dataset]["source"]),
+    priority: PRIORITY["data"]
     conda:
         CONDA_ENV
     log:
@@ -104,6 +107,7 @@ rule ingest_adience:
         on_bad_rows=lambda w: config["datasets"][w.dataset].get("on_bad_rows", "fail"),
         expect=lambda w: as_json(expected_counts(w.dataset, w.split)),
     threads: 2
+    priority: PRIORITY["data"]
     conda:
         CONDA_ENV
     log:
@@ -131,6 +135,7 @@ rule acquire_utkface:
     params:
         code=code("clipfair.data.acquire"),  # the code it runs: changed code reruns it
         source=lambda w: as_json(config["datasets"][w.dataset]["source"]),
+    priority: PRIORITY["data"]
     conda:
         CONDA_ENV
     log:
@@ -160,6 +165,7 @@ rule ingest_utkface:
         on_bad_rows=lambda w: config["datasets"][w.dataset].get("on_bad_rows", "fail"),
         expect=lambda w: as_json(expected_counts(w.dataset, w.split)),
     threads: 2
+    priority: PRIORITY["data"]
     conda:
         CONDA_ENV
     log:

@@ -37,6 +37,7 @@ rule embed:
     threads: config["embed"]["threads"]
     resources:
         gpu=0,  # a cluster profile asks for one (workflow/profiles/slurm)
+    priority: PRIORITY["embed"]
     conda:
         CONDA_ENV
     log:

@@ -28,7 +28,8 @@ for _batch, (_methods, _backbones, _datasources) in cell_batches().items():
             schema=CELL_SCHEMA,  # a new metrics layout re-evaluates every cell
             n=len(_methods),
             batch=_batch,
-        threads: max(METHODS[config["methods"][m]["kind"]].threads for m in _methods)
+        threads: batch_threads(_methods)
+        priority: PRIORITY["cells"]
         conda:
             CONDA_ENV
         log:

@@ -21,6 +21,7 @@ rule train_clip:
     threads: config["train_clip"]["threads"]
     resources:
         gpu=0,  # a cluster profile asks for one (workflow/profiles/slurm)
+    priority: PRIORITY["train"]
     conda:
         CONDA_ENV
     log:
@@ -36,7 +37,8 @@ rule train_clip:
         " --epochs {params.train[epochs]} --seed {params.train[seed]}"
         " --captions {params.train[captions]} --batch-size {params.opt[batch_size]}"
         " --lr {params.opt[lr]} --weight-decay {params.opt[weight_decay]}"
-        " --drop-attribute {params.opt[drop_attribute]} --threads {threads} > {log} 2>&1"
+        " --drop-attribute {params.opt[drop_attribute]}"
+        " --token-embedding {params.opt[token_embedding]} --threads {threads} > {log} 2>&1"
 
 
 rule convert_hf:
@@ -47,6 +49,7 @@ rule convert_hf:
         directory(PATHS["converted"]),
     params:
         code=code("clipfair.models.hf_convert"),  # the code it runs: changed code reruns it
+    priority: PRIORITY["convert"]
     conda:
         CONDA_ENV
     log:
@@ -116,6 +119,7 @@ rule vggface_weights:
         code=code("clipfair.models.vggface_weights"),  # the code it runs: changed code reruns it
         datasource=datasource_entry_json,
         archive_dir=lambda w: path("download_dir", backbone=w.backbone),
+    priority: PRIORITY["data"]
     conda:
         CONDA_ENV
     log:

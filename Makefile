@@ -34,7 +34,7 @@ demo: venv
 
 # one pytest worker per core; the tests that share a pipeline run stay on one worker
 # (tests/conftest.py: SHARED_RUNS)
-XDIST := -n auto --dist loadgroup
+XDIST := -n auto
 
 test: venv
 	pytest $(XDIST) $(PYTEST_ARGS)

@@ -24,19 +24,29 @@ os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get(
 os.environ.setdefault("CLIPFAIR_CACHE", tempfile.mkdtemp(prefix="clipfair-cache-"))
 
 
-# Tests that read a shared pipeline run (a fixture below or in their module) go to one xdist
-# worker, so each run happens once: `make test` runs pytest -n auto --dist loadgroup, which
-# spreads the other tests over the other core meanwhile.
-SHARED_RUNS = {"demo_project": "full_demo", "small_demo_run": "small_demo"}
+# `make test` runs pytest -n auto (a worker per core). The modules that share one pipeline run
+# (demo_project: the full demo; small_demo_run: the small one, the DVC repo made from it) each
+# go to one worker as a whole, so each run happens once; every other test is its own unit,
+# spread over the workers meanwhile. (xdist's own --dist loadgroup marks do not group under
+# pytest 9.2: it renames item._nodeid, which pytest 9 no longer reads.)
+SHARED_RUNS = {
+    "tests/test_pipeline.py": "full_demo",
+    "tests/test_dvc.py": "small_demo",
+    "tests/test_fault_injection.py": "small_demo",
+    "tests/test_slurm.py": "small_demo",
+}
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        for fixture, group in SHARED_RUNS.items():
-            if fixture in item.fixturenames:  # the fixture closure: dvc_repo counts too
-                item.add_marker(pytest.mark.xdist_group(group))
-                break
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedRunScheduling(LoadScopeScheduling):
+        """Largest units first (xdist's loadscope order): the two shared runs start at once."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            return SHARED_RUNS.get(nodeid.split("::", 1)[0], nodeid)
+
+    return SharedRunScheduling(config, log)
 
 
 @pytest.fixture(scope="session")

@@ -153,3 +153,46 @@ def test_kept_base_features_train_the_same_head_as_running_the_base_every_epoch(
     weights = [load_file(tmp_path / f"{budget}.safetensors") for budget in (0, 1024)]
     for key in weights[0]:
         torch.testing.assert_close(weights[0][key], weights[1][key], rtol=1e-4, atol=1e-5)
+
+
+def test_scoring_from_the_kept_base_features_equals_running_the_base(t7_file, tmp_path):
+    """transfer_job scores the val split it trained on from the base's features kept during
+    training: the same scores as running the base over the images again."""
+    import pandas as pd
+
+    from clipfair.models.vggface_gender import (
+        FaceBatches,
+        TransferSettings,
+        frozen_features,
+        load_transfer,
+        score_cache,
+        transfer_job,
+    )
+
+    _, t7 = t7_file
+    rng = np.random.default_rng(0)
+    splits = {}
+    for split, n in (("train", 40), ("val", 24)):
+        index, images = tmp_path / f"{split}.parquet", tmp_path / f"{split}_images.npy"
+        pd.DataFrame(
+            {"file": [f"{split}/{i}.jpg" for i in range(n)],
+             "gender": rng.choice(["Female", "Male"], n)}
+        ).to_parquet(index)  # fmt: skip
+        np.save(images, rng.integers(0, 256, (n, 64, 64, 3), dtype=np.uint8))
+        splits[split] = (index, images)
+    settings = TransferSettings(epochs=2, lr=1e-3, batch_train=16, batch_val=8, hidden=16,
+                                keep_layers=31, memory="low", device="cpu")  # fmt: skip
+    model_path = tmp_path / "model.safetensors"
+    scores = [(*splits["val"], tmp_path / "val_scores.parquet"),
+              (*splits["train"], tmp_path / "train_scores.parquet")]  # fmt: skip
+    out = transfer_job(t7, splits["train"], splits["val"], settings, model_path,
+                       tmp_path / "history.json", scores, seed=0)  # fmt: skip
+    assert [reused for _, _, reused in out["scored"]] == [True, False]
+
+    data = FaceBatches.from_cache(*splits["val"], "low")
+    again = score_cache(model_path, *splits["val"], tmp_path / "again.parquet", batch_size=8)
+    kept = pd.read_parquet(tmp_path / "val_scores.parquet")
+    pd.testing.assert_frame_equal(kept, again, rtol=1e-5, atol=1e-6)
+    feats = frozen_features(load_transfer(model_path), data, 8)
+    with pytest.raises(ValueError, match=r"23 base features for 24 images of .*val\.parquet"):
+        score_cache(model_path, *splits["val"], tmp_path / "x.parquet", base_features=feats[1:])

@@ -86,8 +86,9 @@ def cmd_vggface_transfer(args: argparse.Namespace) -> None:
         args.out_history, [tuple(map(Path, s.split(","))) for s in args.score or []], args.seed,
     )  # fmt: skip
     print(f"trained on {out['train_faces']} faces ({out['device']}) -> {args.out_model}")
-    for path, n in out["scored"]:
-        print(f"scored {n} faces -> {path}")
+    for path, n, reused in out["scored"]:
+        how = " (the base's features from training)" if reused else ""
+        print(f"scored {n} faces -> {path}{how}")
 
 
 def cmd_vggface_weights(args: argparse.Namespace) -> None:

@@ -192,6 +192,7 @@ def fit(
     seed: int,
     device: str = "cpu",
     feature_cache_mb: float = FEATURE_CACHE_MB,
+    kept_features: dict[str, torch.Tensor] | None = None,
 ) -> dict[str, Any]:
     """Train the transfer head on ``data["train"]``, score ``data["val"]`` after every epoch,
     save the model (safetensors, architecture in the metadata); return the history.
@@ -199,7 +200,8 @@ def fit(
     The base is frozen and has no dropout or statistics in eval mode, so its output for an
     image never changes: when both splits' features fit ``feature_cache_mb``, the base runs
     once per image and every epoch trains the head on the kept features (the same batches,
-    order and updates as running the base each epoch; tested). Else it runs every epoch."""
+    order and updates as running the base each epoch; tested). Else it runs every epoch.
+    ``kept_features``: a dict that receives those features by split (left empty if none)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = GenderTransfer(base, keep_layers, hidden).to(device)
@@ -207,6 +209,8 @@ def fit(
     n_all = len(data["train"]) + len(data["val"])
     cached = _feature_mb(model, n_all) <= feature_cache_mb
     feats = {s: frozen_features(model, data[s], batch_val) for s in data} if cached else {}
+    if kept_features is not None:
+        kept_features.update(feats)
     history = []
     for epoch in range(epochs):
         model.train()
@@ -315,17 +319,28 @@ def score_cache(
     out: str | Path,
     batch_size: int = 64,
     device: str = "cpu",
+    base_features: torch.Tensor | None = None,
 ) -> pd.DataFrame:
     """Scores of an ingested split (the pipeline's cells): file + ``gender:score_<label>``
-    (sigmoid for Male, its complement for Female), in the index's order."""
+    (sigmoid for Male, its complement for Female), in the index's order. ``base_features``:
+    the frozen base's output for these images, in order, when training already computed it
+    (the head then scores them; the base does not run again)."""
     from clipfair.labels import VOCAB
     from clipfair.scores import write_scores
 
     model = load_transfer(model_path).to(device)
     data = FaceBatches.from_cache(index, images, "low")
-    male = []
-    for imgs, _ in progress(iterable=data.batches(batch_size), desc="score", unit="batch"):
-        male.append(torch.sigmoid(model(preprocess(imgs.to(device), model.image_size))).cpu())
+    if base_features is not None:
+        if len(base_features) != len(data):
+            raise ValueError(
+                f"{len(base_features)} base features for {len(data)} images of {index}"
+            )
+        male = [torch.sigmoid(model.head(base_features.to(device)).squeeze(1)).cpu()]
+    else:
+        male = [
+            torch.sigmoid(model(preprocess(imgs.to(device), model.image_size))).cpu()
+            for imgs, _ in progress(iterable=data.batches(batch_size), desc="score", unit="batch")
+        ]
     p = torch.cat(male).double().numpy()
     by_label = {"Male": p, "Female": 1 - p}
     gender = np.stack([by_label[label] for label in VOCAB["gender"]], axis=1)
@@ -371,15 +386,21 @@ def transfer_job(
         split: FaceBatches.from_cache(index, images, settings.memory)
         for split, (index, images) in (("train", train), ("val", val))
     }
+    kept: dict[str, torch.Tensor] = {}
     out = fit(
         load_t7(weights), data, out_model, epochs=settings.epochs,
         batch_train=settings.batch_train, batch_val=settings.batch_val,
         keep_layers=settings.keep_layers, hidden=settings.hidden, lr=settings.lr, seed=seed,
-        device=device,
+        device=device, kept_features=kept,
     )  # fmt: skip
     write_json(out_history, out)
-    scored = [
-        (out_path, len(score_cache(out_model, index, images, out_path, settings.batch_val, device)))
-        for index, images, out_path in score
-    ]
+    scored = []
+    for index, images, out_path in score:
+        # the val split trained on: its base features were computed during training
+        same = (Path(index).resolve(), Path(images).resolve()) == tuple(
+            Path(p).resolve() for p in val
+        )
+        feats = kept.get("val") if same else None
+        df = score_cache(out_model, index, images, out_path, settings.batch_val, device, feats)
+        scored.append((out_path, len(df), feats is not None))
     return {**out, "device": device, "scored": scored}

@@ -42,3 +42,22 @@ def test_missing_checkpoint_and_unknown_model_are_named(tmp_path):
         load_open_clip("tiny-clip-vit", str(tmp_path / "nope.safetensors"), config_dir=CONFIG_DIR)
     with pytest.raises(ValueError, match=r"no model config 'ViT-Q-1'"):
         load_open_clip("ViT-Q-1", None)
+
+
+def test_caption_tokens_match_the_tokenizer_and_tokenize_each_caption_once(random_model):
+    from clipfair.models.train_clip import CaptionTokens, caption
+
+    calls = []
+
+    def counting(texts):
+        calls.append(list(texts))
+        return random_model.tokenizer(texts)
+
+    tokens = CaptionTokens(counting)
+    rng = np.random.default_rng(0)
+    draws = [("20-29", "Female", "Black"), ("more than 70", "Male", "East Asian")] * 40
+    for lo in range(0, len(draws), 16):
+        texts = [caption(a, g, r, rng, 0.3) for a, g, r in draws[lo : lo + 16]]
+        torch.testing.assert_close(tokens(texts), random_model.tokenizer(texts), rtol=0, atol=0)
+    tokenized = [t for call in calls for t in call]
+    assert len(tokenized) == len(set(tokenized)) == len(tokens.ids) < len(draws)

@@ -134,6 +134,7 @@ rule plots:
             if task in input.keys()
         ),
         out_dir=lambda w, output: os.path.dirname(output.data[0]),
+    priority: PRIORITY["plots"]
     conda:
         CONDA_ENV
     log:

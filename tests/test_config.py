@@ -255,3 +255,14 @@ def test_utkface_cells_and_its_own_race_classes(params):
     params["grid"]["utkface"] = "adience"
     with pytest.raises(ConfigError, match=r"grid\.utkface is 'adience'.*expected 'utkface'"):
         resolve_params(params, SCHEMA)
+
+
+def test_the_schemas_training_enums_are_the_trainers_choices():
+    """The schema (YAML) cannot import the choices; this holds it to them."""
+    from clipfair.models.train_choices import CAPTION_STYLES, TOKEN_EMBEDDING
+
+    schema = yaml.safe_load(SCHEMA.read_text())
+    train = schema["properties"]["datasources"]["additionalProperties"]["properties"]["train"]
+    assert tuple(train["properties"]["captions"]["enum"]) == CAPTION_STYLES
+    token = schema["properties"]["train_clip"]["properties"]["token_embedding"]
+    assert tuple(token["enum"]) == TOKEN_EMBEDDING

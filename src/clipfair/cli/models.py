@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 from clipfair.cli.common import Add, backbone_flags, load_backbone, set_threads
+from clipfair.models.train_choices import CAPTION_STYLES, TOKEN_EMBEDDING
 
 
 def cmd_train_clip(args: argparse.Namespace) -> None:
@@ -109,8 +110,8 @@ def register(add: Add) -> None:
     p.add_argument("--model", required=True, help="open_clip model name")
     _required(p, "--epochs", "--batch-size", "--seed", "--threads", type=int)
     _required(p, "--lr", "--weight-decay", "--drop-attribute", type=float)
-    p.add_argument("--captions", required=True, choices=["full", "no_age"])
-    p.add_argument("--token-embedding", required=True, choices=["frozen", "trained"])
+    p.add_argument("--captions", required=True, choices=CAPTION_STYLES)
+    p.add_argument("--token-embedding", required=True, choices=TOKEN_EMBEDDING)
 
     p = add("convert-hf", cmd_convert_hf, "open_clip checkpoint -> transformers CLIPModel folder")
     p.add_argument("--checkpoint", required=True, help="open_clip .safetensors state dict")

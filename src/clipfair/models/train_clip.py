@@ -20,17 +20,10 @@ from clipfair.image_cache import CacheReader
 from clipfair.io import atomic_path
 from clipfair.labels import AGE_WORDS, GENDER_WORDS, RACE_WORDS
 from clipfair.models.backbone import load_open_clip
+from clipfair.models.train_choices import CAPTION_STYLES, TOKEN_EMBEDDING
 from clipfair.progress import progress
 
 log = logging.getLogger(__name__)
-
-CAPTION_STYLES = ("full", "no_age")
-#: ``frozen``: the token embedding keeps its seeded random init. It holds 6.3 M of the tiny
-#: model's 7.4 M parameters; its dense gradient and AdamW state cost a quarter of each step on
-#: the CPU (measured: 85 vs 115 ms at batch 32), and the text transformer learns to read the
-#: fixed vectors (zero-shot on the demo's val, 6 epochs: gender 0.878 vs 0.885, race 0.725 vs
-#: 0.732, age 0.432 vs 0.391 trained).
-TOKEN_EMBEDDING = ("frozen", "trained")
 
 
 def caption(

@@ -253,6 +253,15 @@ def embed_label_set(
     """Embed the prompts of a label set: parquet with columns class, prompt, embedding, and a
     ``.json`` sidecar naming the set (its file's sha256) and the model that embedded it."""
     rows = [(cls, p) for cls, plist in label_set.prompts.items() for p in plist]
+    too_long = backbone.prompts_over_context([p for _, p in rows])
+    if too_long:
+        text, n = too_long[0]
+        raise ValueError(
+            f"label set {name!r} ({label_set.path}): {len(too_long)} prompt(s) longer than the "
+            f"model's text context of {backbone.context_length} tokens, which its tokenizer "
+            f"would cut without a word; first: {text!r} ({n} tokens). Shorten them, or use a "
+            "model with a longer context."
+        )
     feats = backbone.encode_text([p for _, p in rows]).numpy()
     df = pd.DataFrame(rows, columns=["class", "prompt"])
     df["embedding"] = list(feats.astype(np.float32))

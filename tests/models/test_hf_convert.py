@@ -46,3 +46,29 @@ def test_folder_without_config_is_named(tmp_path):
         load_backbone(
             {"library": "transformers", "model": "CLIPModel"}, {}, checkpoint=str(tmp_path)
         )
+
+
+def test_a_prompt_longer_than_the_context_is_named_not_cut(pair, tmp_path):
+    """Both tokenizers would cut a prompt to the tiny model's 16 tokens without a word: the
+    embed step names the label set and the prompt instead, through either library. Every
+    shipped prompt fits (the longest has 12 tokens)."""
+    from clipfair.embed import embed_label_set
+    from clipfair.methods.label_sets import LabelSet
+
+    long = "a photo of a " + " ".join(["very"] * 12) + " old woman"
+    shipped = sorted(
+        {p for name in available() for ps in get_label_set(name).prompts.values() for p in ps}
+    )
+    for backbone in pair:
+        assert backbone.context_length == 16
+        assert backbone.prompts_over_context(shipped) == []
+        assert backbone.prompts_over_context(["a photo of a man", long]) == [(long, 20)]
+        labels = LabelSet(task="gender", prompts={"Female": [long], "Male": ["a man"]},
+                          path=tmp_path / "mine.yaml")  # fmt: skip
+        with pytest.raises(
+            ValueError,
+            match=r"label set 'mine' .*mine\.yaml.*1 prompt\(s\) "
+            r"longer than the model's text context of 16 tokens.*20 tokens",
+        ):
+            embed_label_set(backbone, "mine", labels, tmp_path / "mine.parquet")
+        assert not (tmp_path / "mine.parquet").exists()

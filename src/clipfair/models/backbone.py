@@ -35,6 +35,18 @@ class Backbone:
     autocast_dtype: torch.dtype | None = None
     channels_last: bool = False
     _encode: Any = field(default=None, repr=False)
+    #: the text tower's context in tokens, and a function giving each text's token count
+    #: before the tokenizer cuts it to that (None where the tokenizer cannot tell)
+    context_length: int | None = None
+    token_counts: Any = field(default=None, repr=False)
+
+    def prompts_over_context(self, texts: list[str]) -> list[tuple[str, int]]:
+        """(text, tokens) of each text longer than the context, which the tokenizer would cut
+        without a word (open_clip and transformers both truncate)."""
+        if self.token_counts is None or self.context_length is None:
+            return []
+        counts = self.token_counts(texts)
+        return [(t, n) for t, n in zip(texts, counts, strict=True) if n > self.context_length]
 
     def configure_inference(
         self, precision: str = "auto", channels_last: bool = True, compile: bool = False
@@ -162,9 +174,12 @@ def load_open_clip(
     visual = model.visual
     size = visual.image_size
     size = size[0] if isinstance(size, tuple | list) else size
+    tokenizer = open_clip.get_tokenizer(model_name)
     return Backbone(
         model=model,
-        tokenizer=open_clip.get_tokenizer(model_name),
+        tokenizer=tokenizer,
+        context_length=getattr(tokenizer, "context_length", None),
+        token_counts=_open_clip_token_counts(tokenizer),
         image_size=int(size),
         mean=tuple(visual.image_mean or open_clip.OPENAI_DATASET_MEAN),
         std=tuple(visual.image_std or open_clip.OPENAI_DATASET_STD),
@@ -180,6 +195,16 @@ def load_open_clip(
             **_config_digest(model_name, config_dir),
         },
     )
+
+
+def _open_clip_token_counts(tokenizer: Any) -> Any:
+    """Token counts as open_clip's CLIP tokenizer makes them (start + BPE + end), or None for
+    the tokenizers it wraps otherwise (HF, or a reduction strategy instead of truncation)."""
+    if getattr(tokenizer, "reduction_fn", None) is not None or not hasattr(tokenizer, "encode"):
+        return None
+    if not hasattr(tokenizer, "sot_token_id"):
+        return None
+    return lambda texts: [len(tokenizer.encode(t)) + 2 for t in texts]
 
 
 class HFClipAdapter:
@@ -233,10 +258,15 @@ def load_transformers_clip(
             texts, padding="max_length", max_length=context, truncation=True, return_tensors="pt"
         )
 
+    def token_counts(texts: list[str]) -> list[int]:
+        return [len(ids) for ids in tokenizer(texts)["input_ids"]]  # with start and end
+
     crop = processor.crop_size
     return Backbone(
         model=HFClipAdapter(model),
         tokenizer=tokenize,
+        context_length=int(context),
+        token_counts=token_counts,
         image_size=int(crop if isinstance(crop, int) else crop["height"]),  # dict or SizeDict
         mean=tuple(processor.image_mean),
         std=tuple(processor.image_std),

@@ -37,6 +37,22 @@ SHARED_RUNS = {
 }
 
 
+SHARED_RUN_FIXTURES = {"demo_project": "full_demo", "small_demo_run": "small_demo"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """The scheduler sees test ids only, so SHARED_RUNS must name every module that uses a
+    shared run; a module missing from it would repeat the run on another worker."""
+    for item in items:
+        module = item.nodeid.split("::", 1)[0]
+        for fixture, run in SHARED_RUN_FIXTURES.items():
+            if fixture in item.fixturenames and SHARED_RUNS.get(module) != run:
+                raise pytest.UsageError(
+                    f"{item.nodeid} uses {fixture}: add {module!r}: {run!r} to SHARED_RUNS in "
+                    "tests/conftest.py so its tests share that run's worker"
+                )
+
+
 def pytest_xdist_make_scheduler(config, log):
     from xdist.scheduler import LoadScopeScheduling
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import clipfair
 from clipfair.code_version import code_version
-from clipfair.config import resolve_params, write_run_config
+from clipfair.config import resolve_params
 from clipfair.grid import Cell, cells, compare_references, method_data, pairs
 from clipfair.data.layout import source_for_padding
 from clipfair.methods import METHODS, kind_options

@@ -5,14 +5,18 @@ rule run_config:
     output:
         f"{METRICS}/run_config.yaml",
     params:
-        # what the run ran with: a changed value rewrites the file (it is a params input)
-        resolved=json.dumps(RUN_CONFIG, sort_keys=True),
+        # what the run ran with, in its order: a changed value rewrites the file
+        resolved=json.dumps(RUN_CONFIG),
+    conda:
+        CONDA_ENV
     log:
         "logs/run_config.log",
+    benchmark:
+        "benchmarks/run_config.tsv"
     message:
         "Record the preset and the resolved config in {output}"
-    run:
-        write_run_config(output[0], RUN_CONFIG, log[0])
+    script:
+        "../scripts/run_config.py"
 
 
 rule summarize:

@@ -259,7 +259,9 @@ def load_transformers_clip(
         )
 
     def token_counts(texts: list[str]) -> list[int]:
-        return [len(ids) for ids in tokenizer(texts)["input_ids"]]  # with start and end
+        # uncut, with start and end; verbose=False: its own too-long warning would precede
+        # the error that names the prompt
+        return [len(ids) for ids in tokenizer(texts, verbose=False)["input_ids"]]
 
     crop = processor.crop_size
     return Backbone(

@@ -72,3 +72,25 @@ def test_a_prompt_longer_than_the_context_is_named_not_cut(pair, tmp_path):
         ):
             embed_label_set(backbone, "mine", labels, tmp_path / "mine.parquet")
         assert not (tmp_path / "mine.parquet").exists()
+
+
+def test_the_bpe_vocabulary_is_open_clips_without_importing_it(tmp_path):
+    """The converter reads open_clip's BPE file and byte table in open_clip's order, and a
+    conversion job does not pay open_clip's import (it starts no open_clip model)."""
+    import subprocess
+    import sys
+
+    from open_clip.tokenizer import SimpleTokenizer, bytes_to_unicode
+
+    from clipfair.models.hf_convert import _bytes_to_unicode, clip_bpe
+
+    assert list(_bytes_to_unicode().items()) == list(bytes_to_unicode().items())
+    vocab, merges = clip_bpe()
+    # the same ids; the two special tokens keep transformers' spelling (<|startoftext|>)
+    ours = {tok: i for tok, i in vocab.items() if i < 49406}
+    theirs = {tok: i for tok, i in SimpleTokenizer().encoder.items() if i < 49406}
+    assert ours == theirs and len(vocab) == 49_408 and len(merges) == 48_894
+    probe = "import sys; from clipfair.models.hf_convert import clip_bpe; clip_bpe(); "
+    probe += "print('open_clip' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert out.stdout.strip() == "False", out.stderr

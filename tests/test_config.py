@@ -35,6 +35,9 @@ def test_demo_preset_overlays_the_grid(params):
     resolved = resolve_params(params, SCHEMA)
     assert resolved["grid"]["dataset"] == "fairface_demo"
     assert {c.backbone for c in cells(resolved)} == {"tiny-vit", "tiny-hf", "vggface"}
+    # a datasource's `backbones` list limits its pairs: the transformers twin with demo_full only
+    pairs = {(c.backbone, c.datasource) for c in cells(resolved)}
+    assert ("tiny-hf", "demo_full") in pairs and ("tiny-hf", "demo_noage") not in pairs
     assert resolved["probe"] == params["probe"]  # untouched sections stay
 
 

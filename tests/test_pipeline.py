@@ -45,6 +45,9 @@ THRESHOLDS = {
 # demo_full must read age from the prompts, demo_noage never learnt the words.
 ZS_AGE = {"demo_full": (0.30, 1.0), "demo_noage": (0.0, 0.20)}
 DEMO = ["snakemake", "--cores", "all", "--config", "preset=demo"]
+# The demo's CLIP models: tiny-vit with each datasource, its transformers twin (tiny-hf) with
+# demo_full only (params.yaml: demo_noage lists tiny-vit alone)
+CLIP_MODELS = 3
 # The demo's weak-cue faces (15%) make the zero-shot rules of age_race_gender_labels disagree:
 # every pair on at least one image in one of the two models, and on average (over the pairs)
 # on at least this share of the 1,000 images in each model (measured: 1.1% and 2%)
@@ -66,8 +69,10 @@ def test_demo_metrics_clearly_above_chance(demo_project):
     assert set(summary["datasource"]) == {"demo_full", "demo_noage", "vggface_random"}
     assert set(summary["backbone"]) == {"tiny-vit", "tiny-hf", "vggface"}
     # CLIP: 35 FairFace methods (12 explicit + 23 of the sweep) + 4 Adience ones + 4 on the
-    # other crop + 10 UTKFace ones, x 2 x 2; VGG-Face: its 4 transfer cells
-    assert len(summary) == (35 + 4 + 4 + 10) * 2 * 2 + 4
+    # other crop + 10 UTKFace ones, x the CLIP models; VGG-Face: its 4 transfer cells
+    assert len(summary) == (35 + 4 + 4 + 10) * CLIP_MODELS + 4
+    pairs = set(zip(summary["backbone"], summary["datasource"], strict=True))
+    assert ("tiny-hf", "demo_noage") not in pairs and ("tiny-hf", "demo_full") in pairs
     for row in summary.itertuples():
         if row.method in THRESHOLDS:
             assert row.accuracy >= THRESHOLDS[row.method], (row.datasource, row.method)
@@ -127,13 +132,13 @@ def test_vggface_and_adience_cells_sit_next_to_the_clip_ones(demo_project):
     n = summary.loc[summary["eval_data"] == ad, "n"]
     assert n.nunique() == 1 and n.iloc[0] > 150
     assert "vggface_gender_adience2ff" in proc.stdout  # in the printed table
-    # the cross-dataset figure's data: FairFace/Adience (train, eval) pairs x (4 CLIP probes +
-    # VGG-Face); UTKFace's and the other crop's pairs x the 4 CLIP probes
+    # the cross-dataset figure's data: FairFace/Adience (train, eval) pairs x (3 CLIP probes +
+    # VGG-Face); UTKFace's and the other crop's pairs x the 3 CLIP probes
     cross = pd.read_csv(proj / "metrics" / "plots" / "cross_dataset.csv")
     utk, crop = "utkface_demo", "fairface_demo_125"
     assert cross.groupby("data").size().to_dict() == {
-        **{f"{a} -> {b}": 5 for a in (ad, ff) for b in (ad, ff)},
-        **{f"{a} -> {b}": 4 for a, b in ((utk, utk), (utk, ff), (ff, utk), (crop, crop))},
+        **{f"{a} -> {b}": CLIP_MODELS + 1 for a in (ad, ff) for b in (ad, ff)},
+        **{f"{a} -> {b}": CLIP_MODELS for a, b in ((utk, utk), (utk, ff), (ff, utk), (crop, crop))},
     }
 
 
@@ -151,7 +156,7 @@ def test_fairness_tables_are_written(demo_project):
     # CLIP Table 7's ablation: both label sets for each CLIP model, four age bands x 2 rates
     ablation = pd.read_csv(proj / "metrics" / "child_ablation.csv")
     per_model = ablation.groupby(["backbone", "datasource"]).size()
-    assert len(per_model) == 4 and (per_model == 8).all()
+    assert len(per_model) == CLIP_MODELS and (per_model == 8).all()
     assert set(ablation["with_child_method"]) == {"zs_denigration_child_top1"}
     assert ablation[["without_child_ci_low", "with_child_ci_high"]].notna().all().all()
     # DataComp's keys, one cell of each task
@@ -170,7 +175,7 @@ def test_utkface_cells_with_cis_by_its_own_races(demo_project):
     proj, proc = demo_project
     summary = pd.read_csv(proj / "metrics" / "summary.csv").fillna({"train_data": ""})
     utk = summary[summary["method"].str.contains("utk")]
-    assert len(utk) == 10 * 4  # 10 methods x 4 CLIP models
+    assert len(utk) == 10 * CLIP_MODELS
     pairs = {(r.method, r.train_data, r.eval_data) for r in utk.itertuples()}
     assert ("probe_age_utk2ff", "utkface_demo", "fairface_demo") in pairs
     assert ("zs_raw_gender_labels_mean_utkface", "", "utkface_demo") in pairs
@@ -209,7 +214,7 @@ def test_both_crops_in_one_run(demo_project):
     proj, proc = demo_project
     summary = pd.read_csv(proj / "metrics" / "summary.csv", dtype={"padding": str})
     crop = summary[summary["method"].str.endswith("_other_crop")]
-    assert len(crop) == 4 * 4  # 4 CLIP models x (zero-shot + 3 probes)
+    assert len(crop) == CLIP_MODELS * 4  # zero-shot + 3 probes
     assert set(crop["padding"]) == {"1.25"} and set(crop["eval_data"]) == {"fairface_demo_125"}
     tight = summary[summary["eval_data"] == "fairface_demo"]
     assert set(tight["padding"]) == {"0.25"}
@@ -222,7 +227,7 @@ def test_both_crops_in_one_run(demo_project):
         assert row["accuracy"] < same["accuracy"].item(), row["method"]
     comp = pd.read_csv(proj / "metrics" / "comparison.csv", dtype={"padding": str})
     rows = comp[comp["method"] == "probe_race_other_crop"]
-    assert len(rows) == 4 and set(rows["padding"]) == {"1.25"}
+    assert len(rows) == CLIP_MODELS and set(rows["padding"]) == {"1.25"}
     assert "fairface_demo_125 (1.25)" in proc.stdout  # the printed table names the crop
 
 
@@ -273,8 +278,8 @@ def test_changed_code_reruns_only_the_jobs_that_run_it(demo_project):
     finally:
         module.write_text(original)
     stats = dict(re.findall(r"^(\w+)\s+(\d+)$", out.split("Job stats:")[1], re.M))
-    # the probe cells of the 4 CLIP models, then the tables that read them
-    assert stats.pop("cells_probes") == "4"
+    # the probe cells of the CLIP models, then the tables that read them
+    assert stats.pop("cells_probes") == str(CLIP_MODELS)
     assert set(stats) == {"summarize", "compare", "plots", "reproduce", "all", "total"}, stats
     again = run([*DEMO, "-n"], proj)
     assert "Nothing to be done" in again.stdout + again.stderr  # restored: same fingerprint
@@ -382,7 +387,8 @@ def test_transformers_path_reproduces_open_clip(demo_project):
     clip = summary[summary["backbone"].isin(["tiny-vit", "tiny-hf"])]
     frozen = clip[~clip["method"].str.startswith("ft_")]
     wide = frozen.pivot_table(index=["datasource", "method"], columns="backbone", values="accuracy")
-    assert len(wide) == 2 * (32 + 4 + 4 + 10)  # + Adience, other-crop and UTKFace cells
+    wide = wide.dropna()  # the twin runs with demo_full only
+    assert len(wide) == 32 + 4 + 4 + 10  # + Adience, other-crop and UTKFace cells
     diff = (wide["tiny-hf"] - wide["tiny-vit"]).abs()
     sklearn = diff.index.get_level_values("method").str.startswith("sklearn_probe")
     assert diff[~sklearn].max() <= 0.003, diff[~sklearn]
@@ -605,9 +611,9 @@ def test_zero_shot_cells_equal_an_independent_computation_and_differ(demo_projec
         assert (pred["pred"].to_numpy() == expected).all(), info_path
         assert info["score_rule"] and info["tie_order"]
         checked += 1
-    # every zero-shot cell of the 4 CLIP models: 25 on FairFace, 1 on Adience, 1 on the other
+    # every zero-shot cell of the CLIP models: 25 on FairFace, 1 on Adience, 1 on the other
     # crop, 3 on UTKFace (gender, age, and race in UTKFace's own classes)
-    assert checked == 4 * 30
+    assert checked == CLIP_MODELS * 30
     rules = ["mean", "embavg", "top1", "top3", "top11", "probtop3", "probtop11"]
     differ = {}
     for datasource in ("demo_full", "demo_noage"):

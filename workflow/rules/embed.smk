@@ -37,7 +37,7 @@ rule embed:
     threads: config["embed"]["threads"]
     resources:
         gpu=0,  # a cluster profile asks for one (workflow/profiles/slurm)
-    priority: PRIORITY["embed"]
+    priority: PRIORITY["models"]
     conda:
         CONDA_ENV
     log:

@@ -86,6 +86,7 @@ rule finetune:
         checkpoints=lambda w, output: os.path.join(os.path.dirname(output.model), "checkpoints"),
         seed=config["seed"],
     threads: config["finetune"]["threads"]
+    priority: PRIORITY["models"]
     resources:
         gpu=0,  # a cluster profile asks for one (workflow/profiles/slurm)
     conda:
@@ -156,6 +157,7 @@ rule vggface_transfer:
             for d, out in zip(VGGFACE_SCORED, output.scores)
         ),
     threads: VGGFACE.get("threads", 2)
+    priority: PRIORITY["models"]
     resources:
         gpu=0,  # a cluster profile asks for one (workflow/profiles/slurm)
     conda:

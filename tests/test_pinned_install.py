@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import subprocess
+import sys
 import venv
 from pathlib import Path
 
@@ -121,3 +122,23 @@ def test_install_stops_on_a_lock_older_than_the_requirements(empty_venv, tmp_pat
     assert proc.returncode != 0
     assert "is older than" in proc.stderr and "six==0.0.1" in proc.stderr
     assert "run `make lock`" in proc.stderr
+
+
+def test_lock_resolves_requirements_into_every_installed_pin(tmp_path):
+    """`make lock` on a small requirements file: the resolved dependencies and the --no-deps
+    extras are pinned with their installed sizes, pip is not, and the result reads back."""
+    reqs = tmp_path / "requirements.txt"
+    reqs.write_text("requests==2.34.2  # pulls its dependencies in\n")
+    out = tmp_path / "requirements.lock"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts/pinned_install.py"), "lock",
+         str(reqs), str(out), "--no-deps", "six==1.17.0"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    pins = {pinned.normalize(n): (v, mb) for n, v, mb in pinned.read_pins(out)}
+    assert pins["requests"][0] == "2.34.2" and pins["six"][0] == "1.17.0"
+    assert {"urllib3", "idna", "certifi", "charset-normalizer"} <= set(pins)  # resolved
+    assert "pip" not in pins and pins["requests"][1] > 0
+    assert out.read_text().startswith("# Every package of the project's venv, pinned")
+    assert pinned.stale_pins(reqs, pinned.read_pins(out)) == []

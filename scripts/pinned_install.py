@@ -16,6 +16,7 @@ Standard library only: it runs before anything is installed.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import subprocess
@@ -39,6 +40,11 @@ def normalize(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+def pin_line(name: str, version: str, mb: float) -> str:
+    """One line of the lock, as read_pins reads it back."""
+    return f"{name}=={version}  # {mb:.1f} MB"
+
+
 def read_pins(path: Path) -> list[tuple[str, str, float]]:
     """(name, version, installed MB) of every pin; a line that is not one is named."""
     pins = []
@@ -51,11 +57,11 @@ def read_pins(path: Path) -> list[tuple[str, str, float]]:
             raise ValueError(f"{path}:{number}: expected 'name==version  # N MB', got {raw!r}")
         name, version, mb = match.groups()
         pins.append((name, version, float(mb or 0.0)))
-    seen: dict[str, int] = {}
+    seen: set[str] = set()
     for name, _, _ in pins:
         if normalize(name) in seen:
             raise ValueError(f"{path}: {name} is pinned twice")
-        seen[normalize(name)] = 1
+        seen.add(normalize(name))
     return pins
 
 
@@ -117,12 +123,8 @@ def install(
         text=True,
     )
     allowed = {normalize(n) for n in allow_broken}
-    problems = [
-        line
-        for line in check.stdout.splitlines()
-        if line.strip() and normalize(line.split()[0]) not in allowed
-        and not line.startswith("No broken requirements")
-    ]  # fmt: skip
+    broken = check.stdout.splitlines() if check.returncode else []  # one line per problem
+    problems = [ln for ln in broken if ln.strip() and normalize(ln.split()[0]) not in allowed]
     if problems:
         sys.exit(
             f"{lock} does not make a consistent environment (pip check):\n" + "\n".join(problems)
@@ -142,8 +144,6 @@ def installed_mb(python: Path) -> dict[str, tuple[str, float]]:
         "    out[d.metadata['Name']] = [d.version, size / 1e6]\n"
         "print(json.dumps(out))\n"
     )
-    import json
-
     out = subprocess.run([str(python), "-c", probe], check=True, capture_output=True, text=True)
     return {name: (v, mb) for name, (v, mb) in json.loads(out.stdout).items()}
 
@@ -164,7 +164,7 @@ def lock(requirements: Path, out: Path, no_deps: list[str]) -> None:
             subprocess.run([*pip, "--no-deps", *no_deps], check=True)
         dists = installed_mb(python)
     lines = [
-        f"{name}=={version}  # {mb:.1f} MB"
+        pin_line(name, version, mb)
         for name, (version, mb) in sorted(dists.items(), key=lambda kv: normalize(kv[0]))
         if normalize(name) != "pip"
     ]

@@ -74,7 +74,7 @@ def empty_venv(tmp_path_factory) -> Path:
 def _lock_of(tmp_path: Path, names: list[str]) -> Path:
     """A lock holding the repo lock's pins of ``names``."""
     pins = {pinned.normalize(n): (n, v, mb) for n, v, mb in pinned.read_pins(LOCK)}
-    lines = [f"{pins[n][0]}=={pins[n][1]}  # {pins[n][2]} MB" for n in names]
+    lines = [pinned.pin_line(*pins[n]) for n in names]
     path = tmp_path / "small.lock"
     path.write_text("\n".join(lines) + "\n")
     return path

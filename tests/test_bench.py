@@ -152,6 +152,17 @@ def test_bench_stages_reads_benchmark_files_and_counts_links_once(tmp_path):
     assert rows["embed"] == {"rule": "embed", "jobs": 2, "wall_s": 40.0, "max_job_wall_s": 30.0,
                              "cpu_s": 69.0, "peak_rss_mb": 1200.0, "written_mb": 12.0}  # fmt: skip
     assert rows["total"]["jobs"] == 3 and rows["total"]["peak_rss_mb"] == 1200.0
+    # a job forked by the fork server: Snakemake measured its entry point (a small process),
+    # its log's phase line the job itself
+    logs = tmp_path / "logs"
+    (logs / "embed").mkdir(parents=True)
+    phases = {"startup_s": 0.1, "import_s": 0.0, "load_s": 1, "work_s": 8, "cpu_s": 21.5,
+              "peak_rss_mb": 1500.0}  # fmt: skip
+    (logs / "embed" / "a.log").write_text("done\nclipfair-phases " + json.dumps(phases) + "\n")
+    (logs / "summarize.log").write_text("no phase line\n")
+    rows = {r["rule"]: r for r in stage_rows(bench, logs)}
+    assert rows["embed"]["cpu_s"] == 71.5 and rows["embed"]["peak_rss_mb"] == 1500.0
+    assert rows["summarize"]["cpu_s"] == 1.5 and rows["total"]["peak_rss_mb"] == 1500.0
     data, cache = tmp_path / "data", tmp_path / "cache"
     data.mkdir(), cache.mkdir()
     (data / "big.npy").write_bytes(b"x" * 400_000)

@@ -17,6 +17,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from clipfair.phases import parse_phases
+
 from .conftest import ROOT, copy_project, run, use_small_demo
 
 SCRIPT = ROOT / "scripts" / "slurm-local.sh"
@@ -82,10 +84,18 @@ def test_demo_grid_through_slurm_matches_the_local_run(slurm, small_demo_run, tm
     assert {"train_clip", "embed", "finetune", "cells_zeroshot", "cells_probes"} <= rules
     assert not {"summarize", "compare", "plots", "topk_sweep", "reproduce"} & rules
 
-    # ... and the numbers are those of the local run
+    # ... and the numbers are those of the local run, whose jobs forked from its fork server
+    # (clipfair.forkserver) while Slurm's imported for themselves
     a = pd.read_csv(on_slurm / "metrics" / "summary.csv")
     b = pd.read_csv(local / "metrics" / "summary.csv")
     pd.testing.assert_frame_equal(a, b)
+    served = (local / ".snakemake" / "log" / "forkserver.log").read_text()
+    for command in ("train-clip", "embed", "finetune", "run-cells"):
+        assert f"runs clipfair {command} " in served, (command, served[-3000:])
+    assert not (on_slurm / ".snakemake" / "log" / "forkserver.log").exists()
+    for project, imports in ((local, lambda s: s < 0.3), (on_slurm, lambda s: s > 1.0)):
+        (log,) = (project / "logs" / "embed").glob("*.log")
+        assert imports(parse_phases(log.read_text())["import_s"]), (project, log.read_text())
 
 
 def test_slurm_profile_plans_gpu_rules_with_one_gpu(tmp_path):

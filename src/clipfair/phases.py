@@ -27,6 +27,9 @@ from typing import Any
 PREFIX = "clipfair-phases "
 _loading = [0.0]  # seconds inside loading() blocks of this process, imports excluded
 _active: list[PhaseTimer] = []  # the timer of the running command, if any
+# A job forked by the fork server (clipfair.forkserver) started when its entry point did: the
+# time.monotonic() of that moment (None: this process's own creation).
+started_at: float | None = None
 
 
 def process_age_s() -> float | None:
@@ -39,6 +42,30 @@ def process_age_s() -> float | None:
         return max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
     except (OSError, ValueError, IndexError):
         return None
+
+
+def _peak_rss_mb() -> float | None:
+    """Peak resident MiB (a fork server's child counts the pages it shares with the server,
+    as a process that imported the same modules would)."""
+    try:
+        from clipfair.runtime import peak_rss_mb
+    except ImportError:  # not on POSIX (no resource module)
+        return None
+    return round(peak_rss_mb(), 1)
+
+
+def cpu_s() -> float | None:
+    """CPU seconds of this process and its waited-for children (a fork server's child: since
+    the fork)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return round(total, 3)
 
 
 @contextlib.contextmanager
@@ -70,7 +97,7 @@ class PhaseTimer:
     :func:`loading` blocks; :meth:`report` gives the phases in seconds."""
 
     def __init__(self) -> None:
-        self.startup = process_age_s()
+        self.startup = process_age_s() if started_at is None else time.monotonic() - started_at
         self.start = time.perf_counter()
         self.imports = 0.0
         self._depth = 0
@@ -106,6 +133,8 @@ class PhaseTimer:
             "load_s": round(load, 3),
             "work_s": round(max(0.0, self.total - self.imports - load), 3),
             "command_s": round(self.total, 3),
+            "peak_rss_mb": _peak_rss_mb(),
+            "cpu_s": cpu_s(),
         }
 
     def print(self) -> None:

@@ -20,54 +20,60 @@ import time
 
 #: What each process imports, in order. Names after ``:`` are attributes read from the
 #: module (transformers resolves its classes, and imports their modules, on first access);
-#: ``pkg.*`` is the package and every module under it.
+#: ``pkg.*`` is the package and every module under it. The fork server
+#: (:mod:`clipfair.forkserver`) preloads what the jobs import: TORCH_STACK and JOB_LIBRARIES.
+TORCH_STACK = (
+    "torch",
+    "torch.optim",
+    "torchvision",
+    "safetensors.torch",
+    "open_clip",
+    "open_clip.loss",
+    "transformers:CLIPModel,CLIPConfig,CLIPTokenizer,CLIPImageProcessor,AutoTokenizer",
+    "facenet_pytorch",
+    "torchfile",
+    "clipfair.*",
+)
+JOB_LIBRARIES = (
+    "pandas",
+    "pyarrow.parquet",
+    "sklearn.linear_model",
+    "statsmodels.stats.contingency_tables",
+    "matplotlib.pyplot",
+    "rich.console",
+    "rich.table",
+    "gdown",
+    "huggingface_hub",
+    "PIL.JpegImagePlugin",
+    "platformdirs",
+    "pyarrow.dataset",
+    "pyarrow.pandas_compat",
+    "matplotlib.backends.backend_agg",
+    "fairlearn",
+)
+TOOLS = (
+    "snakemake.cli",
+    "snakemake.api",
+    "snakemake.workflow",
+    "snakemake.report",
+    "snakemake_executor_plugin_slurm",
+    "smart_open",
+    "yte",
+    "jsonschema",
+    "dvc.cli",
+    "dvc.repo",
+    "pytest",
+    "xdist",
+)
 GROUPS: dict[str, tuple[str, ...]] = {
-    "torch stack": (
-        "torch",
-        "torch.optim",
-        "torchvision",
-        "safetensors.torch",
-        "open_clip",
-        "open_clip.loss",
-        "transformers:CLIPModel,CLIPConfig,CLIPTokenizer,CLIPImageProcessor,AutoTokenizer",
-        "facenet_pytorch",
-        "torchfile",
-        "clipfair.*",
-    ),
-    "workflow stack": (
-        "snakemake.cli",
-        "snakemake.api",
-        "snakemake.workflow",
-        "snakemake.report",
-        "snakemake_executor_plugin_slurm",
-        "smart_open",
-        "yte",
-        "jsonschema",
-        "dvc.cli",
-        "dvc.repo",
-        "pandas",
-        "pyarrow.parquet",
-        "sklearn.linear_model",
-        "statsmodels.stats.contingency_tables",
-        "matplotlib.pyplot",
-        "rich.console",
-        "rich.table",
-        "gdown",
-        "huggingface_hub",
-        "PIL.JpegImagePlugin",
-        "platformdirs",
-        "pyarrow.dataset",
-        "pyarrow.pandas_compat",
-        "matplotlib.backends.backend_agg",
-        "fairlearn",
-        "pytest",
-        "xdist",
-    ),
+    "torch stack": TORCH_STACK,
+    "workflow stack": TOOLS + JOB_LIBRARIES,
 }
 
 
-def import_all(names: tuple[str, ...]) -> None:
-    """Import each module (and read the listed attributes); raise naming the first failure."""
+def import_all(names: tuple[str, ...], failed: list[str] | None = None) -> None:
+    """Import each module (and read the listed attributes); raise naming the first failure,
+    or, given ``failed``, add each failure to it and go on."""
     import importlib
     import pkgutil
 
@@ -85,7 +91,9 @@ def import_all(names: tuple[str, ...]) -> None:
             for attr in filter(None, attrs.split(",")):
                 getattr(mod, attr)
         except Exception as exc:  # reported with the module's name
-            raise SystemExit(f"precompile: importing {module!r} failed: {exc!r}") from exc
+            if failed is None:
+                raise SystemExit(f"precompile: importing {module!r} failed: {exc!r}") from exc
+            failed.append(f"{module}: {exc!r}")
 
 
 def main(argv: list[str] | None = None) -> int:

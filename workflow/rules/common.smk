@@ -4,6 +4,7 @@ from dataclasses import astuple
 from pathlib import Path
 
 import clipfair
+from clipfair import forkserver
 from clipfair.code_version import code_version
 from clipfair.config import resolve_params
 from clipfair.grid import Cell, cells, compare_references, method_data, pairs

@@ -2,7 +2,10 @@
 per-job benchmark files, and the disk the run holds.
 
 Per rule: jobs, wall seconds (summed over jobs, and the longest job), CPU seconds, peak RSS
-(the largest job's, MB) and MB written (``io_out``). Disk: the blocks each folder holds,
+(the largest job's, MB) and MB written (``io_out``). A job that ran in a child of the fork
+server (:mod:`clipfair.forkserver`) is not in the process tree Snakemake measures: its CPU
+seconds and peak RSS come from the phase line its log ends with (:mod:`clipfair.phases`),
+the larger of the two where both are there. Disk: the blocks each folder holds,
 hard links counted once across all of them (DVC's cache may link the workspace's files).
 """
 
@@ -14,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from clipfair.bench.grid import benchmark_records
+from clipfair.phases import parse_phases
 
 COLUMNS = ("rule", "jobs", "wall_s", "max_job_wall_s", "cpu_s", "peak_rss_mb", "written_mb")
 
@@ -25,18 +29,30 @@ def _number(value: str | None) -> float:
         return 0.0
 
 
-def stage_rows(benchmarks: str | Path) -> list[dict[str, Any]]:
-    """One row per rule (in the order of first appearance by time), plus ``total``."""
+def _job_phases(benchmarks: Path, tsv: Path, logs: Path | None) -> dict[str, Any]:
+    log = None if logs is None else (logs / tsv.relative_to(benchmarks)).with_suffix(".log")
+    if log is None or not log.is_file():
+        return {}
+    return parse_phases(log.read_text(errors="replace")) or {}
+
+
+def stage_rows(benchmarks: str | Path, logs: str | Path | None = None) -> list[dict[str, Any]]:
+    """One row per rule (in the order of first appearance by time), plus ``total``; ``logs``
+    (the run's ``logs/``) adds what the jobs' phase lines measured."""
+    benchmarks = Path(benchmarks)
     records = benchmark_records(benchmarks)
     rows: dict[str, dict[str, Any]] = {}
-    for rule, _, rec in sorted(records, key=lambda r: r[1].stat().st_mtime):
+    for rule, tsv, rec in sorted(records, key=lambda r: r[1].stat().st_mtime):
+        phases = _job_phases(benchmarks, tsv, None if logs is None else Path(logs))
+        cpu = max(_number(rec.get("cpu_time")), phases.get("cpu_s") or 0.0)
+        rss = max(_number(rec.get("max_rss")), phases.get("peak_rss_mb") or 0.0)
         for key in (rule, "total"):
             row = rows.setdefault(key, dict.fromkeys(COLUMNS, 0.0) | {"rule": key, "jobs": 0})
             row["jobs"] += 1
             row["wall_s"] += _number(rec.get("s"))
             row["max_job_wall_s"] = max(row["max_job_wall_s"], _number(rec.get("s")))
-            row["cpu_s"] += _number(rec.get("cpu_time"))
-            row["peak_rss_mb"] = max(row["peak_rss_mb"], _number(rec.get("max_rss")))
+            row["cpu_s"] += cpu
+            row["peak_rss_mb"] = max(row["peak_rss_mb"], rss)
             row["written_mb"] += _number(rec.get("io_out"))
     total = rows.pop("total", None)
     out = list(rows.values()) + ([total] if total else [])
@@ -87,7 +103,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
 def stage_report(run: Path, out: Path, disk_dirs: list[str]) -> str:
     """``clipfair bench-stages``: the per-stage table of a finished run (``out``) and its disk
     use (``disk.csv`` beside it); returns both as markdown."""
-    rows = stage_rows(run / "benchmarks")
+    rows = stage_rows(run / "benchmarks", run / "logs")
     if not rows:
         raise FileNotFoundError(
             f"no benchmark files under {run / 'benchmarks'}: run the pipeline there first"

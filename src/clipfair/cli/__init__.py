@@ -41,6 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    if argv is None and os.environ.get("CLIPFAIR_FORKSERVER"):  # a job of a local run
+        from clipfair.forkserver import forward
+
+        code = forward(sys.argv[1:])
+        if code is not None:
+            sys.exit(code)
     logging.basicConfig(level=os.environ.get("CLIPFAIR_LOG", "INFO"), format="%(message)s")
     args = build_parser().parse_args(argv)
     from clipfair.phases import PhaseTimer

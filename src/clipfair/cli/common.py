@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 from collections.abc import Callable
 from typing import Protocol
 
@@ -16,17 +14,6 @@ class Add(Protocol):
     """Registers one subcommand: ``add(name, handler, help)`` -> its parser."""
 
     def __call__(self, name: str, func: Handler, help: str) -> argparse.ArgumentParser: ...
-
-
-def set_threads(n: int) -> None:
-    """The job's threads for torch and BLAS, without importing torch: a command that never
-    needs it (zero-shot cells, tables) does not pay its seconds of import. torch reads
-    ``OMP_NUM_THREADS`` when it is imported; if it already is, it is set directly."""
-    n = max(1, n)
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = str(n)
-    if "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(n)
 
 
 def pairs(values: list[str] | None) -> dict[str, str]:

@@ -9,7 +9,8 @@ import argparse
 import json
 from pathlib import Path
 
-from clipfair.cli.common import Add, pairs, set_threads
+from clipfair.cli.common import Add, pairs
+from clipfair.runtime import set_threads
 
 
 def cmd_run_cells(args: argparse.Namespace) -> None:

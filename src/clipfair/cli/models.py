@@ -9,8 +9,9 @@ import argparse
 import json
 from pathlib import Path
 
-from clipfair.cli.common import Add, backbone_flags, load_backbone, set_threads
+from clipfair.cli.common import Add, backbone_flags, load_backbone
 from clipfair.models.train_choices import CAPTION_STYLES, TOKEN_EMBEDDING
+from clipfair.runtime import set_threads
 
 
 def cmd_train_clip(args: argparse.Namespace) -> None:

@@ -7,7 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from clipfair.cli.common import Add, set_threads
+from clipfair.cli.common import Add
+from clipfair.runtime import set_threads
 
 
 def cmd_validate(args: argparse.Namespace) -> None:

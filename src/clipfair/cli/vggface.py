@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from clipfair.cli.common import Add, set_threads
+from clipfair.cli.common import Add
+from clipfair.runtime import set_threads
 
 
 def cmd_vggface(args: argparse.Namespace) -> None:

@@ -1,0 +1,168 @@
+"""The fork server: jobs forked from one preloaded process give what a fresh process gives."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from clipfair import forkserver
+from clipfair.phases import PREFIX
+from tests.conftest import ROOT, tiny_open_clip_and_hf
+
+
+def _wait_ready(server: forkserver.Server, timeout: float = 120) -> None:
+    end = time.monotonic() + timeout
+    while not os.path.exists(server.path):
+        assert server.process.poll() is None, server.log.read_text()
+        assert time.monotonic() < end, "the server did not get ready"
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    """A preloaded server; the jobs get its path through their env, not this process's."""
+    srv = forkserver.start(tmp_path_factory.mktemp("forkserver") / "forkserver.log")
+    os.environ.pop(forkserver.ENV)  # only the subprocesses given `env` below use it
+    _wait_ready(srv)
+    yield srv
+    srv.stop()
+
+
+def _env_of(server: forkserver.Server) -> dict[str, str]:
+    """The server's environment: what a Snakemake job started beside it has."""
+    raw = Path(f"/proc/{server.process.pid}/environ").read_bytes()
+    return dict(item.split("=", 1) for item in raw.decode().split("\0") if "=" in item)
+
+
+def _phases(stderr: str) -> dict:
+    lines = [x for x in stderr.splitlines() if x.startswith(PREFIX)]
+    assert len(lines) == 1, stderr[-2000:]
+    return json.loads(lines[0][len(PREFIX) :])
+
+
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True)
+    return [int(x) for x in out.stdout.split()]
+
+
+def test_a_forked_job_writes_what_a_fresh_process_writes_without_importing(server, tmp_path):
+    """convert-hf (torch + transformers) run both ways: the same files byte for byte, the same
+    output; the forked one spends no time importing, and says how long it took to start."""
+    _, _ = tiny_open_clip_and_hf(tmp_path)
+    config = ROOT / "workflow" / "models" / "tiny-clip-vit.json"
+    env = _env_of(server) | {"CLIPFAIR_PHASES": "1"}
+    results = {}
+    for how in ("plain", "forked"):
+        job_env = env | ({forkserver.ENV: server.path} if how == "forked" else {})
+        out = tmp_path / how
+        cmd = f"clipfair convert-hf --checkpoint {tmp_path / 'oc.safetensors'}"
+        cmd += f" --model-config {config} --out {out}"
+        proc = subprocess.run(cmd, shell=True, capture_output=True, text=True, env=job_env)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert "fork server not used" not in proc.stderr
+        results[how] = (proc, _phases(proc.stderr))
+    files = sorted(p.name for p in (tmp_path / "plain").iterdir())
+    assert files == sorted(p.name for p in (tmp_path / "forked").iterdir())
+    for name in files:
+        a, b = (tmp_path / "plain" / name).read_bytes(), (tmp_path / "forked" / name).read_bytes()
+        assert a == b, name
+    plain, forked = results["plain"][1], results["forked"][1]
+    assert plain["import_s"] > 1.0 and forked["import_s"] < 0.2, (plain, forked)
+    assert 0 < forked["startup_s"] < 5 and forked["peak_rss_mb"] > 100
+    said = {
+        how: proc.stdout.replace(str(tmp_path / how), "OUT") for how, (proc, _) in results.items()
+    }
+    assert said["plain"] == said["forked"] and "OUT" in said["plain"]
+
+
+def test_exit_status_stdin_env_and_cancelling_go_through(server, tmp_path):
+    env = _env_of(server) | {forkserver.ENV: server.path}
+    # argparse's error (2) and a known input problem (1, one line naming the item): what a
+    # fresh process says, forked
+    for argv in (["embed", "--nope"], ["bench-grid", str(tmp_path / "none")]):
+        forked = subprocess.run(["clipfair", *argv], capture_output=True, text=True, env=env)
+        plain = subprocess.run(
+            ["clipfair", *argv], capture_output=True, text=True, env=env | {forkserver.ENV: ""}
+        )
+        assert forked.returncode == plain.returncode and forked.returncode in (1, 2)
+        assert forked.stderr == plain.stderr and forked.stdout == plain.stdout
+        assert f"runs clipfair {' '.join(argv)}" in server.log.read_text()
+    assert "exited 2" in server.log.read_text() and "exited 1" in server.log.read_text()
+    # so does stdin (the child reads the entry point's)
+    said = [
+        subprocess.run(
+            ["clipfair", "validate-config", "/dev/stdin"],
+            input=(ROOT / "params.yaml").read_text().replace("\nseed: 0\n", "\nseed: -1\n"),
+            capture_output=True,
+            text=True,
+            env=env | extra,
+        )
+        for extra in ({}, {forkserver.ENV: ""})
+    ]
+    assert said[0].returncode == said[1].returncode != 0 and "seed" in said[0].stderr
+    assert said[0].stderr == said[1].stderr
+    # a variable the server did not have: the job runs by itself, and says so
+    other = subprocess.run(
+        ["clipfair", "--version"], capture_output=True, text=True, env=env | {"HF_HOME": "/x"}
+    )
+    assert other.returncode == 0 and other.stdout.startswith("clipfair")
+    assert "environment variable HF_HOME differs" in other.stderr
+    # under Slurm the job's own process runs it (no message: the socket is not even tried)
+    slurm = subprocess.run(
+        ["clipfair", "--version"], capture_output=True, text=True, env=env | {"SLURM_JOB_ID": "1"}
+    )
+    assert slurm.returncode == 0 and slurm.stderr == ""
+
+    # Snakemake cancels a job by killing its process: the forked child goes with it
+    log = tmp_path / "probe.log"
+    job = subprocess.Popen(
+        f"exec clipfair bench-probe --n-train 400000 --threads 1 > {log} 2>&1", shell=True, env=env
+    )
+    end = time.monotonic() + 60
+    while not _children(server.process.pid):
+        assert time.monotonic() < end and job.poll() is None, log.read_text()
+        time.sleep(0.1)
+    (child,) = _children(server.process.pid)
+    job.send_signal(signal.SIGTERM)
+    job.wait(10)
+    end = time.monotonic() + 10
+    while child in _children(server.process.pid):
+        assert time.monotonic() < end, "the forked job outlived its entry point"
+        time.sleep(0.1)
+    assert server.process.poll() is None  # the server goes on serving
+
+
+def test_the_server_exits_with_its_parent_and_removes_its_socket(tmp_path):
+    """Snakemake killed (no onsuccess/onerror): the server notices its parent is gone."""
+    script = (
+        "import sys, time; from pathlib import Path; from clipfair import forkserver\n"
+        f"s = forkserver.start(Path({str(tmp_path / 'fs.log')!r}))\n"
+        "print(s.path, s.process.pid, flush=True); time.sleep(600)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    path, pid = parent.stdout.readline().split()
+    end = time.monotonic() + 120
+    while not os.path.exists(path):
+        assert time.monotonic() < end
+        time.sleep(0.1)
+    parent.kill()
+    parent.wait()
+    end = time.monotonic() + 10
+    while os.path.exists(f"/proc/{pid}") and "zombie" not in _state(int(pid)):
+        assert time.monotonic() < end, "the server outlived its parent"
+        time.sleep(0.1)
+    assert not os.path.exists(path)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split("\n")[0].lower()
+    except (OSError, IndexError):
+        return "zombie"

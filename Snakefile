@@ -42,7 +42,7 @@ FORKSERVER = []
 
 
 onstart:
-    if workflow.local_exec and workflow.is_main_process:
+    if workflow.local_exec and workflow.is_main_process and forkserver.worth_it(workflow.dag.needrun_jobs()):
         FORKSERVER.append(forkserver.start(Path(".snakemake/log/forkserver.log")))
 
 

@@ -166,3 +166,15 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split("\n")[0].lower()
     except (OSError, IndexError):
         return "zombie"
+
+
+def test_only_a_run_of_several_jobs_starts_a_server():
+    from types import SimpleNamespace
+
+    def jobs(n_model: int, n_local: int) -> list:
+        return [SimpleNamespace(is_local=False)] * n_model + [
+            SimpleNamespace(is_local=True)
+        ] * n_local
+
+    assert forkserver.worth_it(jobs(forkserver.MIN_JOBS, 0))
+    assert not forkserver.worth_it(jobs(forkserver.MIN_JOBS - 1, 10))  # the tables: local rules

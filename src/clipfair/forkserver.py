@@ -37,12 +37,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from clipfair.runtime import THREAD_ENV
 
 ENV = "CLIPFAIR_FORKSERVER"  # the socket's path, for the jobs
+MIN_JOBS = 5  # jobs (not local rules) a run needs for a server to pay off
 OFF_ENV = "CLIPFAIR_NO_FORKSERVER"
 # Variables that may differ between the server and a job: set by the shell for each command,
 # read at call time, or set by Snakemake for each job and applied by the child itself
@@ -254,6 +257,7 @@ def _kill_group(pid: int, sig: int = signal.SIGTERM) -> None:
 def serve(path: str, parent: int) -> None:
     """Preload, then listen on ``path`` until SIGTERM or until ``parent`` is gone."""
     before = dict(os.environ)
+    began, cpu = time.monotonic(), time.process_time()
     failed = preload()
     set_by_imports = {k: v for k, v in os.environ.items() if before.get(k) != v}
     state = _State(before, set_by_imports, _cuda_loaded())
@@ -270,7 +274,11 @@ def serve(path: str, parent: int) -> None:
     listener.bind(tmp)
     listener.listen(64)
     os.replace(tmp, path)  # the socket appears when the server is ready
-    print(f"forkserver: ready on {path} (pid {os.getpid()})", file=sys.stderr, flush=True)
+    print(
+        f"forkserver: ready on {path} (pid {os.getpid()}), imports took"
+        f" {time.monotonic() - began:.1f} s ({time.process_time() - cpu:.1f} s CPU)",
+        flush=True,
+    )
     jobs: dict[int, _Job] = {}  # by the connection's fd
     try:
         while not stopping and os.getppid() == parent:
@@ -370,6 +378,13 @@ class Server:
             os.unlink(self.path)
         with contextlib.suppress(OSError):
             os.rmdir(os.path.dirname(self.path))
+
+
+def worth_it(jobs: Iterable[Any]) -> bool:
+    """Whether a run of these Snakemake jobs gains from a server: a rerun of a few cells is
+    done, or has started them, before the server's ~11 s of imports are (local rules, the
+    tables, import no torch)."""
+    return sum(not job.is_local for job in jobs) >= MIN_JOBS
 
 
 def start(log: Path) -> Server | None:

@@ -37,12 +37,18 @@ rule all:
 
 
 # A local run's jobs fork from one process that imported torch, open_clip, ... once
-# (src/clipfair/forkserver.py; CLIPFAIR_NO_FORKSERVER=1 turns it off). Not for cluster jobs.
+# (src/clipfair/forkserver.py; CLIPFAIR_NO_FORKSERVER=1 turns it off). Not for cluster jobs,
+# nor for jobs in conda envs or containers (they have their own interpreter).
 FORKSERVER = []
 
 
 onstart:
-    if workflow.local_exec and workflow.is_main_process and forkserver.worth_it(workflow.dag.needrun_jobs()):
+    if (
+        workflow.local_exec
+        and workflow.is_main_process
+        and not workflow.deployment_settings.deployment_method
+        and forkserver.worth_it(job.rule.resources for job in workflow.dag.needrun_jobs())
+    ):
         FORKSERVER.append(forkserver.start(Path(".snakemake/log/forkserver.log")))
 
 

@@ -168,13 +168,7 @@ def _state(pid: int) -> str:
         return "zombie"
 
 
-def test_only_a_run_of_several_jobs_starts_a_server():
-    from types import SimpleNamespace
-
-    def jobs(n_model: int, n_local: int) -> list:
-        return [SimpleNamespace(is_local=False)] * n_model + [
-            SimpleNamespace(is_local=True)
-        ] * n_local
-
-    assert forkserver.worth_it(jobs(forkserver.MIN_JOBS, 0))
-    assert not forkserver.worth_it(jobs(forkserver.MIN_JOBS - 1, 10))  # the tables: local rules
+def test_only_a_run_with_model_jobs_starts_a_server():
+    model, cell = {"gpu": 0, "mem_mb": 1000}, {"mem_mb": 1000}  # rules' resources
+    assert forkserver.worth_it([model] * forkserver.MIN_MODEL_JOBS + [cell])
+    assert not forkserver.worth_it([model] * (forkserver.MIN_MODEL_JOBS - 1) + [cell] * 20)

@@ -37,7 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,7 +45,7 @@ from typing import Any
 from clipfair.runtime import THREAD_ENV
 
 ENV = "CLIPFAIR_FORKSERVER"  # the socket's path, for the jobs
-MIN_JOBS = 5  # jobs (not local rules) a run needs for a server to pay off
+MIN_MODEL_JOBS = 2  # model jobs a run needs for a server to pay off
 OFF_ENV = "CLIPFAIR_NO_FORKSERVER"
 # Variables that may differ between the server and a job: set by the shell for each command,
 # read at call time, or set by Snakemake for each job and applied by the child itself
@@ -380,11 +380,12 @@ class Server:
             os.rmdir(os.path.dirname(self.path))
 
 
-def worth_it(jobs: Iterable[Any]) -> bool:
-    """Whether a run of these Snakemake jobs gains from a server: a rerun of a few cells is
-    done, or has started them, before the server's ~11 s of imports are (local rules, the
-    tables, import no torch)."""
-    return sum(not job.is_local for job in jobs) >= MIN_JOBS
+def worth_it(resources: Iterable[Mapping[str, Any]]) -> bool:
+    """Whether a run gains from a server, given the resources of its jobs' rules: the model
+    jobs (the rules that declare a ``gpu`` resource) import torch and open_clip, and a run
+    needs two of them, one at least starting after the server's ~11 s of imports (a rerun
+    of a few cells and the tables has none)."""
+    return sum("gpu" in r for r in resources) >= MIN_MODEL_JOBS
 
 
 def start(log: Path) -> Server | None:

@@ -63,6 +63,27 @@ def write_parquet(target: str | os.PathLike[str], df: Any) -> None:
         df.to_parquet(tmp, index=False)
 
 
+def write_safetensors(
+    target: str | os.PathLike[str], tensors: dict[str, Any], metadata: dict[str, str] | None = None
+) -> None:
+    """``safetensors.torch.save_file``, atomically and byte for byte reproducible: the library
+    writes the metadata in its hash map's (per-process random) order, so the same weights
+    made two files, and DVC two versions; here the metadata's keys are sorted in place."""
+    from safetensors.torch import save_file
+
+    with atomic_path(target) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+        with open(tmp, "r+b") as fh:
+            size = int.from_bytes(fh.read(8), "little")
+            header = json.loads(fh.read(size))
+            if "__metadata__" in header:
+                header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
+                text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+                if len(text) <= size:  # the same entries: at most as long, padded as before
+                    fh.seek(8)
+                    fh.write(text.ljust(size))
+
+
 def _flat(obj: Any, prefix: str = "") -> dict[str, Any]:
     if isinstance(obj, dict):
         out: dict[str, Any] = {}

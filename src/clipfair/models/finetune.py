@@ -26,10 +26,10 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 
-from clipfair.io import atomic_path, resume_folder
+from clipfair.io import atomic_path, resume_folder, write_safetensors
 from clipfair.labels import VOCAB
 from clipfair.models.backbone import Backbone
 from clipfair.progress import progress
@@ -223,8 +223,9 @@ def finetune(
             bar.update(len(rows))
         bar.close()
         history.append({"epoch": epoch + 1, "train_loss": total / seen})
-        with atomic_path(checkpoint_dir / f"epoch_{epoch + 1:03d}.safetensors") as tmp:
-            save_file(_state_for_checkpoint(model, opt), str(tmp))
+        write_safetensors(
+            checkpoint_dir / f"epoch_{epoch + 1:03d}.safetensors", _state_for_checkpoint(model, opt)
+        )
         with atomic_path(checkpoint_dir / "history.json") as tmp:
             tmp.write_text(json.dumps(history))
         for old in checkpoint_dir.glob("epoch_*.safetensors"):  # the last one is enough
@@ -285,8 +286,7 @@ def save_model(
         "tower": model.kind,
         "provenance": json.dumps(provenance),
     }
-    with atomic_path(path) as tmp:
-        save_file(state, str(tmp), metadata=meta)
+    write_safetensors(path, state, meta)
     if backbone is not None:
         description = dict(backbone.description)
         description["pretrained"] = relative_to(description.get("pretrained"), path.parent)

@@ -14,10 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from safetensors.torch import save_file
 
 from clipfair.image_cache import CacheReader
-from clipfair.io import atomic_path
+from clipfair.io import write_safetensors
 from clipfair.labels import AGE_WORDS, GENDER_WORDS, RACE_WORDS
 from clipfair.models.backbone import load_open_clip
 from clipfair.models.train_choices import CAPTION_STYLES, TOKEN_EMBEDDING
@@ -128,6 +127,5 @@ def train_tiny_clip(
             bar.set_postfix(loss=f"{last:.3f}", refresh=False)
     bar.close()
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-    with atomic_path(out_path) as tmp:
-        save_file(state, str(tmp), metadata={"model": model_name, "seed": str(seed)})
+    write_safetensors(out_path, state, {"model": model_name, "seed": str(seed)})
     return {"final_loss": last, "steps": total}

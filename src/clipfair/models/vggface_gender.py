@@ -20,11 +20,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from clipfair.data.adience import parse_folds
 from clipfair.image_cache import CacheReader
-from clipfair.io import atomic_path
+from clipfair.io import write_safetensors
 from clipfair.models.vggface import GenderTransfer, VGGFace, VGGFaceConfig, load_t7, preprocess
 from clipfair.progress import progress
 
@@ -253,8 +253,7 @@ def fit(
         "history": json.dumps(history),
     }
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    with atomic_path(out) as tmp:
-        save_file(state, str(tmp), metadata=meta)
+    write_safetensors(out, state, meta)
     return {
         "history": history,
         "train_faces": len(data["train"]),

@@ -118,6 +118,10 @@ def forward(argv: list[str]) -> int | None:
 class _Job:
     conn: socket.socket
     pid: int
+    cancelled_at: float | None = None  # when its entry point went away (SIGTERM sent)
+
+
+KILL_AFTER_S = 10.0  # a cancelled child still there gets SIGKILL
 
 
 def preload() -> list[str]:
@@ -282,8 +286,8 @@ def serve(path: str, parent: int) -> None:
     jobs: dict[int, _Job] = {}  # by the connection's fd
     try:
         while not stopping and os.getppid() == parent:
-            sockets = [listener, wake_r, *(job.conn for job in jobs.values())]
-            readable, _, _ = select.select(sockets, [], [], 1.0)
+            running = [job.conn for job in jobs.values() if job.cancelled_at is None]
+            readable, _, _ = select.select([listener, wake_r, *running], [], [], 1.0)
             if wake_r in readable:
                 with contextlib.suppress(BlockingIOError, InterruptedError):
                     os.read(wake_r, 4096)
@@ -292,8 +296,12 @@ def serve(path: str, parent: int) -> None:
                 if conn is listener:
                     _accept(listener, jobs, (listener, wake_r, wake_w), state)
                 elif conn is not wake_r and conn.fileno() in jobs:
-                    job = jobs[conn.fileno()]  # EOF: the job's process is gone
+                    job = jobs[conn.fileno()]  # EOF: the job's entry point is gone
+                    job.cancelled_at = time.monotonic()
                     _kill_group(job.pid)
+            for job in jobs.values():
+                if job.cancelled_at and time.monotonic() - job.cancelled_at > KILL_AFTER_S:
+                    _kill_group(job.pid, signal.SIGKILL)
     finally:
         for job in jobs.values():
             _kill_group(job.pid)

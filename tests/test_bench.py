@@ -113,6 +113,18 @@ def test_jobs_print_their_phases_and_bench_grid_adds_them_up(tmp_path):
     assert summary["total"]["jobs"] == 3 and summary["total"]["wall_s"] == 6.5
     out = _run("bench-grid", str(tmp_path), cwd=tmp_path)
     assert "cells_zeroshot" in out and "40%" in out and "3 jobs" in out
+    assert "fork server" not in out  # no server ran
+    # the fork server's log (the last run's): its imports happened once, outside the jobs
+    log = tmp_path / ".snakemake" / "log" / "forkserver.log"
+    log.parent.mkdir(parents=True)
+    log.write_text(
+        "forkserver: ready on /tmp/a/socket (pid 9), imports took 20.0 s (12.0 s CPU)\n"
+        "forkserver: 11 runs clipfair embed --x\nforkserver: 11 exited 0\n"
+        "forkserver: ready on /tmp/b/socket (pid 9), imports took 17.1 s (11.2 s CPU)\n"
+        "forkserver: 12 runs clipfair embed --x\nforkserver: 13 runs clipfair finetune\n"
+    )
+    out = _run("bench-grid", str(tmp_path), cwd=tmp_path)
+    assert "fork server (outside the jobs, once): imports 17.1 s (11.2 s CPU); 2 jobs" in out
 
 
 def test_slurm_plan_counts_sbatch_jobs_and_reads_the_profiles_requests(tmp_path):

@@ -2,8 +2,10 @@
 
 Reads Snakemake's per-job benchmark files (``benchmarks/<rule>/<job>.tsv``: wall seconds) and
 the phase line each job's log ends with (``logs/<rule>/<job>.log``, :mod:`clipfair.phases`):
-process start-up, imports, model loading and the work itself. Runs of code that did not time
-its phases still get jobs and job-seconds (phases "-").
+process start-up, imports, model loading and the work itself. Jobs forked by the fork server
+(:mod:`clipfair.forkserver`) import nothing; the server's own imports, once per run, are in
+its log (``.snakemake/log/forkserver.log``): :func:`read_forkserver_log`. Runs of code that
+did not time its phases still get jobs and job-seconds (phases "-").
 """
 
 from __future__ import annotations
@@ -59,6 +61,27 @@ def summarize_jobs(jobs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             outside = sum(entry[p] for p in PHASES[:3])
             entry["outside_share"] = outside / entry["timed_wall_s"]
     return out
+
+
+def read_forkserver_log(path: str | Path) -> dict[str, float] | None:
+    """The last run's fork server: its imports (wall and CPU seconds) and the jobs it forked;
+    None without a log (no server ran)."""
+    import re
+
+    path = Path(path)
+    if not path.is_file():
+        return None
+    text = path.read_text(errors="replace")
+    ready = re.findall(r"imports took ([\d.]+) s \(([\d.]+) s CPU\)", text)
+    if not ready:
+        return None
+    wall, cpu = ready[-1]
+    last_run = text[text.rfind("forkserver: ready on") :]
+    return {
+        "import_wall_s": float(wall),
+        "import_cpu_s": float(cpu),
+        "forked_jobs": len(re.findall(r"^forkserver: \d+ runs ", last_run, re.M)),
+    }
 
 
 def render_grid(summary: dict[str, dict[str, Any]], title: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -172,3 +173,26 @@ def test_only_a_run_with_model_jobs_starts_a_server():
     model, cell = {"gpu": 0, "mem_mb": 1000}, {"mem_mb": 1000}  # rules' resources
     assert forkserver.worth_it([model] * forkserver.MIN_MODEL_JOBS + [cell])
     assert not forkserver.worth_it([model] * (forkserver.MIN_MODEL_JOBS - 1) + [cell] * 20)
+
+
+def test_folders_of_killed_servers_are_cleared_and_live_ones_kept(server, tmp_path):
+    """A server killed with its Snakemake (SIGKILL) leaves its folder; the next start clears
+    those: a socket nobody listens on, or empty for an hour. A live or importing one stays."""
+    dead = tmp_path / f"{forkserver.FOLDER_PREFIX}dead"
+    dead.mkdir()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.bind(str(dead / "socket"))  # bound, never listened on, closed: what a kill leaves
+    old_empty, importing = (tmp_path / f"{forkserver.FOLDER_PREFIX}{n}" for n in ("old", "new"))
+    old_empty.mkdir(), importing.mkdir()
+    hours_ago = time.time() - 2 * forkserver.STALE_EMPTY_S
+    os.utime(old_empty, (hours_ago, hours_ago))
+    live = tmp_path / f"{forkserver.FOLDER_PREFIX}live"
+    live.mkdir()
+    (live / "socket").symlink_to(server.path)  # the running server's socket
+    user_file = tmp_path / "clipfair-fs-notes.txt"  # not a folder: never touched
+    user_file.write_text("keep")
+    logged = server.log.read_text()
+    assert sorted(forkserver.clear_stale(tmp_path)) == sorted([dead, old_empty])
+    assert importing.is_dir() and live.is_dir() and user_file.read_text() == "keep"
+    time.sleep(0.5)
+    assert server.log.read_text() == logged  # the probe is not a job (nothing refused)

@@ -137,6 +137,8 @@ def preload() -> list[str]:
 def _read_request(conn: socket.socket) -> tuple[dict, list[int]]:
     conn.settimeout(10)
     data, fds, _flags, _addr = socket.recv_fds(conn, 65536, 3)
+    if not data and not fds:
+        raise EOFError("closed without a request")
     if len(data) < _HEADER.size:
         raise ValueError("short request")
     (size,) = _HEADER.unpack_from(data)
@@ -319,6 +321,9 @@ def _accept(listener: socket.socket, jobs: dict[int, _Job], own: tuple, state: _
         request, fds = _read_request(conn)
         request["server_pid"] = os.getpid()
         reason = _refusal(request, fds, state)
+    except EOFError:  # a probe (clear_stale): it only checked that the server is alive
+        conn.close()
+        return
     except (OSError, ValueError) as exc:
         reason = f"bad request: {exc}"
     if reason is not None:
@@ -396,12 +401,45 @@ def worth_it(resources: Iterable[Mapping[str, Any]]) -> bool:
     return sum("gpu" in r for r in resources) >= MIN_MODEL_JOBS
 
 
+FOLDER_PREFIX = "clipfair-fs-"
+STALE_EMPTY_S = 3600.0  # an empty folder this old is no server preloading
+
+
+def clear_stale(tmp: Path) -> list[Path]:
+    """Remove the folders of servers killed before they could (SIGKILL: Snakemake and its
+    process group killed at once): this user's, holding a socket nobody listens on, or empty
+    for over an hour. Return them."""
+    removed = []
+    for folder in tmp.glob(f"{FOLDER_PREFIX}*"):
+        try:
+            if not folder.is_dir() or folder.stat().st_uid != os.getuid():
+                continue
+            sock = folder / "socket"
+            if sock.exists():
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+                    try:
+                        probe.connect(str(sock))
+                        continue  # a live server
+                    except ConnectionRefusedError:
+                        pass
+            elif time.time() - folder.stat().st_mtime < STALE_EMPTY_S:
+                continue  # perhaps a server still importing
+            for leftover in folder.iterdir():
+                leftover.unlink()
+            folder.rmdir()
+            removed.append(folder)
+        except OSError:
+            continue
+    return removed
+
+
 def start(log: Path) -> Server | None:
     """Start a server beside this process and point this process's children at it
     (``CLIPFAIR_FORKSERVER``); None where it is turned off or there is no fork."""
     if os.environ.get(OFF_ENV) == "1" or not hasattr(os, "fork"):
         return None
-    folder = tempfile.mkdtemp(prefix="clipfair-fs-")  # short: socket paths max ~107 bytes
+    clear_stale(Path(tempfile.gettempdir()))
+    folder = tempfile.mkdtemp(prefix=FOLDER_PREFIX)  # short: socket paths max ~107 bytes
     path = os.path.join(folder, "socket")
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w") as out:

@@ -47,11 +47,12 @@ def process_age_s() -> float | None:
 def _peak_rss_mb() -> float | None:
     """Peak resident MiB (a fork server's child counts the pages it shares with the server,
     as a process that imported the same modules would)."""
+    from clipfair.runtime import peak_rss_mb
+
     try:
-        from clipfair.runtime import peak_rss_mb
-    except ImportError:  # not on POSIX (no resource module)
+        return round(peak_rss_mb(), 1)
+    except ImportError:  # not on POSIX (it imports the resource module)
         return None
-    return round(peak_rss_mb(), 1)
 
 
 def cpu_s() -> float | None:

@@ -33,14 +33,21 @@ def benchmark_records(benchmarks: str | Path) -> list[tuple[str, Path, dict[str,
     return out
 
 
+def job_phases(
+    benchmarks: str | Path, tsv: Path, logs: str | Path
+) -> dict[str, float | None] | None:
+    """The phase line of the log beside a job's benchmark file (``logs/<rule>/<job>.log``
+    for ``benchmarks/<rule>/<job>.tsv``), or None."""
+    log = (Path(logs) / tsv.relative_to(benchmarks)).with_suffix(".log")
+    return parse_phases(log.read_text(errors="replace")) if log.is_file() else None
+
+
 def read_jobs(benchmarks: str | Path, logs: str | Path) -> list[dict[str, Any]]:
     """One record per job: rule, wall seconds, and its phases where its log has them."""
-    jobs = []
-    for rule, tsv, record in benchmark_records(benchmarks):
-        log = (Path(logs) / tsv.relative_to(benchmarks)).with_suffix(".log")
-        phases = parse_phases(log.read_text(errors="replace")) if log.is_file() else None
-        jobs.append({"rule": rule, "wall_s": float(record["s"]), "phases": phases})
-    return jobs
+    return [
+        {"rule": rule, "wall_s": float(record["s"]), "phases": job_phases(benchmarks, tsv, logs)}
+        for rule, tsv, record in benchmark_records(benchmarks)
+    ]
 
 
 def summarize_jobs(jobs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

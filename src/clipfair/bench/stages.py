@@ -16,8 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from clipfair.bench.grid import benchmark_records
-from clipfair.phases import parse_phases
+from clipfair.bench.grid import benchmark_records, job_phases
 
 COLUMNS = ("rule", "jobs", "wall_s", "max_job_wall_s", "cpu_s", "peak_rss_mb", "written_mb")
 
@@ -29,21 +28,13 @@ def _number(value: str | None) -> float:
         return 0.0
 
 
-def _job_phases(benchmarks: Path, tsv: Path, logs: Path | None) -> dict[str, Any]:
-    log = None if logs is None else (logs / tsv.relative_to(benchmarks)).with_suffix(".log")
-    if log is None or not log.is_file():
-        return {}
-    return parse_phases(log.read_text(errors="replace")) or {}
-
-
 def stage_rows(benchmarks: str | Path, logs: str | Path | None = None) -> list[dict[str, Any]]:
     """One row per rule (in the order of first appearance by time), plus ``total``; ``logs``
     (the run's ``logs/``) adds what the jobs' phase lines measured."""
-    benchmarks = Path(benchmarks)
     records = benchmark_records(benchmarks)
     rows: dict[str, dict[str, Any]] = {}
     for rule, tsv, rec in sorted(records, key=lambda r: r[1].stat().st_mtime):
-        phases = _job_phases(benchmarks, tsv, None if logs is None else Path(logs))
+        phases = (job_phases(benchmarks, tsv, logs) if logs is not None else None) or {}
         cpu = max(_number(rec.get("cpu_time")), phases.get("cpu_s") or 0.0)
         rss = max(_number(rec.get("max_rss")), phases.get("peak_rss_mb") or 0.0)
         for key in (rule, "total"):

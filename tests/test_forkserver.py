@@ -140,6 +140,40 @@ def test_exit_status_stdin_env_and_cancelling_go_through(server, tmp_path):
     assert server.process.poll() is None  # the server goes on serving
 
 
+def test_a_model_job_waits_for_a_server_still_importing_a_light_one_does_not(tmp_path):
+    """Started before the server is ready: a command that imports torch forks from it once
+    it is (no imports of its own); one that imports little runs by itself at once."""
+    _, _ = tiny_open_clip_and_hf(tmp_path)
+    srv = forkserver.start(tmp_path / "fs.log")
+    os.environ.pop(forkserver.ENV)
+    try:
+        assert not os.path.exists(srv.path)  # importing for seconds from here
+        env = _env_of(srv) | {forkserver.ENV: srv.path, "CLIPFAIR_PHASES": "1"}
+        light = subprocess.run(
+            ["clipfair", "validate-config", str(ROOT / "params.yaml")],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        assert light.returncode == 0, light.stderr
+        config = ROOT / "workflow" / "models" / "tiny-clip-vit.json"
+        ckpt, out = tmp_path / "oc.safetensors", tmp_path / "forked"
+        model = subprocess.run(
+            f"clipfair convert-hf --checkpoint {ckpt} --model-config {config} --out {out}",
+            shell=True,
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        assert model.returncode == 0, model.stderr[-3000:]
+        assert _phases(model.stderr)["import_s"] < 0.2
+        log = srv.log.read_text()
+        assert "runs clipfair convert-hf" in log and "validate-config" not in log, log
+    finally:
+        srv.stop()
+    assert not Path(srv.path).parent.exists()  # socket, pid file and folder removed
+
+
 def test_the_server_exits_with_its_parent_and_removes_its_socket(tmp_path):
     """Snakemake killed (no onsuccess/onerror): the server notices its parent is gone."""
     script = (
@@ -189,10 +223,18 @@ def test_folders_of_killed_servers_are_cleared_and_live_ones_kept(server, tmp_pa
     live = tmp_path / f"{forkserver.FOLDER_PREFIX}live"
     live.mkdir()
     (live / "socket").symlink_to(server.path)  # the running server's socket
+    # with the pid file start() writes: at once, whatever the folder's age
+    gone, running = (tmp_path / f"{forkserver.FOLDER_PREFIX}{n}" for n in ("gone", "running"))
+    gone.mkdir(), running.mkdir()
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    (gone / forkserver.PID_FILE).write_text(str(finished.pid))
+    (running / forkserver.PID_FILE).write_text(str(os.getpid()))
     user_file = tmp_path / "clipfair-fs-notes.txt"  # not a folder: never touched
     user_file.write_text("keep")
     logged = server.log.read_text()
-    assert sorted(forkserver.clear_stale(tmp_path)) == sorted([dead, old_empty])
+    assert sorted(forkserver.clear_stale(tmp_path)) == sorted([dead, old_empty, gone])
     assert importing.is_dir() and live.is_dir() and user_file.read_text() == "keep"
+    assert running.is_dir()
     time.sleep(0.5)
     assert server.log.read_text() == logged  # the probe is not a job (nothing refused)

@@ -14,7 +14,8 @@ child's process group. The server exits with Snakemake (``onsuccess``/``onerror`
 :func:`stop`; it also watches its parent).
 
 A job runs the plain way (nothing is lost, it only imports for itself) when there is no
-server, or the server is not ready yet, or it refuses: an environment variable differs from
+server, or the server is not ready yet (a command that imports torch waits for one that is
+still importing, :data:`WAIT_COMMANDS`), or it refuses: an environment variable differs from
 the server's (other than the shell's own and ``CLIPFAIR_*``, which are read at call time), or
 the module search path differs, or an import loaded the CUDA driver (CUDA does not survive
 a fork; torch itself initializes it lazily, in the child). Slurm jobs never use it
@@ -70,6 +71,47 @@ def _env_differs(env: dict[str, str], mine: dict[str, str]) -> str | None:
 # ---------------------------------------------------------------------------------------------
 # client: the `clipfair` entry point
 
+# The commands that import torch (the model jobs and the cells): one that starts while the
+# server is still importing waits for it (up to WAIT_S), since importing beside it would
+# cost as much and slow both. The others (downloads, ingest, tables) import little: they
+# run by themselves.
+WAIT_COMMANDS = frozenset(
+    [
+        "train-clip",
+        "embed",
+        "finetune",
+        "vggface-transfer",
+        "vggface-weights",
+        "run-cells",
+        "convert-hf",
+    ]
+)
+WAIT_S = 60.0
+PID_FILE = "pid"  # beside the socket: the server's pid, from start() on
+
+
+def _server_alive(folder: Path) -> bool:
+    """Whether the server whose folder this is still runs (its pid file names a live,
+    non-zombie process)."""
+    try:
+        pid = int((folder / PID_FILE).read_text())
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, ValueError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def _wait_until_ready(path: str) -> bool:
+    """Wait for a server that is still importing to bind ``path``; False if it is not
+    running or takes longer than WAIT_S."""
+    folder = Path(path).parent
+    end = time.monotonic() + WAIT_S
+    while _server_alive(folder) and time.monotonic() < end:
+        if os.path.exists(path):
+            return True
+        time.sleep(0.05)
+    return os.path.exists(path)
+
 
 def forward(argv: list[str]) -> int | None:
     """Run ``argv`` in a child of the fork server and return its exit status; None when there
@@ -79,7 +121,12 @@ def forward(argv: list[str]) -> int | None:
         return None
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        sock.connect(path)
+        try:
+            sock.connect(path)
+        except FileNotFoundError:
+            if not (argv and argv[0] in WAIT_COMMANDS and _wait_until_ready(path)):
+                raise
+            sock.connect(path)
     except OSError:
         sock.close()
         return None  # not started, not ready yet, or gone
@@ -307,10 +354,7 @@ def serve(path: str, parent: int) -> None:
     finally:
         for job in jobs.values():
             _kill_group(job.pid)
-        with contextlib.suppress(OSError):
-            os.unlink(path)
-        with contextlib.suppress(OSError):  # the folder start() made, once empty
-            os.rmdir(os.path.dirname(path))
+        _remove(path)
 
 
 def _accept(listener: socket.socket, jobs: dict[int, _Job], own: tuple, state: _State) -> None:
@@ -387,10 +431,17 @@ class Server:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+        _remove(self.path)
+
+
+def _remove(path: str) -> None:
+    """Remove a server's socket, pid file and folder."""
+    folder = os.path.dirname(path)
+    for name in (path, os.path.join(folder, PID_FILE)):
         with contextlib.suppress(OSError):
-            os.unlink(self.path)
-        with contextlib.suppress(OSError):
-            os.rmdir(os.path.dirname(self.path))
+            os.unlink(name)
+    with contextlib.suppress(OSError):  # the folder start() made, once empty
+        os.rmdir(folder)
 
 
 def worth_it(resources: Iterable[Mapping[str, Any]]) -> bool:
@@ -407,15 +458,19 @@ STALE_EMPTY_S = 3600.0  # an empty folder this old is no server preloading
 
 def clear_stale(tmp: Path) -> list[Path]:
     """Remove the folders of servers killed before they could (SIGKILL: Snakemake and its
-    process group killed at once): this user's, holding a socket nobody listens on, or empty
-    for over an hour. Return them."""
+    process group killed at once): this user's, whose pid file names a process that is gone,
+    or (without one) holding a socket nobody listens on, or empty for over an hour. Return
+    them."""
     removed = []
     for folder in tmp.glob(f"{FOLDER_PREFIX}*"):
         try:
             if not folder.is_dir() or folder.stat().st_uid != os.getuid():
                 continue
             sock = folder / "socket"
-            if sock.exists():
+            if (folder / PID_FILE).exists():
+                if _server_alive(folder):
+                    continue  # a live server, perhaps still importing
+            elif sock.exists():
                 with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
                     try:
                         probe.connect(str(sock))
@@ -449,6 +504,10 @@ def start(log: Path) -> Server | None:
             stdout=out,
             stderr=subprocess.STDOUT,
         )
+    pid_file = os.path.join(folder, PID_FILE)
+    with open(f"{pid_file}.tmp", "w") as fh:
+        fh.write(str(process.pid))
+    os.replace(f"{pid_file}.tmp", pid_file)
     os.environ[ENV] = path
     return Server(process, path, log)
 

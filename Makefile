@@ -42,8 +42,8 @@ demo: venv
 	CLIPFAIR_NO_TABLE=1 snakemake --cores all --config preset=demo
 	clipfair table metrics/summary.csv
 
-# one pytest worker per core; the tests that share a pipeline run stay on one worker
-# (tests/conftest.py: SHARED_RUNS)
+# one pytest worker per core, handed whole test modules, the longest first
+# (tests/conftest.py: LONGEST_FIRST)
 XDIST := -n auto
 
 test: venv

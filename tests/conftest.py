@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -29,45 +30,48 @@ os.environ.setdefault("CLIPFAIR_CACHE", tempfile.mkdtemp(prefix="clipfair-cache-
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
 
-# `make test` runs pytest -n auto (a worker per core). The modules that share one pipeline run
-# (demo_project: the full demo; small_demo_run: the small one, the DVC repo made from it) each
-# go to one worker as a whole, so each run happens once; every other test is its own unit,
-# spread over the workers meanwhile. (xdist's own --dist loadgroup marks do not group under
-# pytest 9.2: it renames item._nodeid, which pytest 9 no longer reads.)
-SHARED_RUNS = {
-    "tests/test_pipeline.py": "full_demo",
-    "tests/test_dvc.py": "small_demo",
-    "tests/test_fault_injection.py": "small_demo",
-    "tests/test_slurm.py": "small_demo",
-}
+# `make test` runs pytest -n auto (a worker per core) and hands out whole modules (their
+# module-scoped fixtures, e.g. a trained model or the full demo's run, made once), the
+# longest first so that the last to start are short: minutes measured in CI, largest first.
+# The small demo's run is shared by every worker (small_demo_run: the first to need it runs
+# it). (xdist's own --dist loadgroup marks do not group under pytest 9.2: it renames
+# item._nodeid, which pytest 9 no longer reads.)
+LONGEST_FIRST = [
+    "tests/test_pipeline.py",  # the full demo's run (~5 min) and the tests reading it
+    "tests/test_dvc.py",
+    "tests/test_slurm.py",
+    "tests/test_fault_injection.py",
+    "tests/test_scale.py",
+    "tests/test_vggface_cli.py",
+    "tests/test_predict.py",
+    "tests/test_forkserver.py",
+    "tests/test_bench.py",
+    "tests/test_pinned_install.py",
+]
 
 
-SHARED_RUN_FIXTURES = {"demo_project": "full_demo", "small_demo_run": "small_demo"}
+def _module(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0]
 
 
 def pytest_collection_modifyitems(config, items):
-    """The scheduler sees test ids only, so SHARED_RUNS must name every module that uses a
-    shared run; a module missing from it would repeat the run on another worker."""
-    for item in items:
-        module = item.nodeid.split("::", 1)[0]
-        for fixture, run in SHARED_RUN_FIXTURES.items():
-            if fixture in item.fixturenames and SHARED_RUNS.get(module) != run:
-                raise pytest.UsageError(
-                    f"{item.nodeid} uses {fixture}: add {module!r}: {run!r} to SHARED_RUNS in "
-                    "tests/conftest.py so its tests share that run's worker"
-                )
+    """Order the modules LONGEST_FIRST, then as collected (each module's tests in order)."""
+    rank = {module: i for i, module in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(_module(item.nodeid), len(rank)))
 
 
 def pytest_xdist_make_scheduler(config, log):
     from xdist.scheduler import LoadScopeScheduling
 
-    class SharedRunScheduling(LoadScopeScheduling):
-        """Largest units first (xdist's loadscope order): the two shared runs start at once."""
+    config.option.loadscopereorder = False  # keep the order above, not by test count
+
+    class ModuleScheduling(LoadScopeScheduling):
+        """A module is a unit: its tests run in order on one worker."""
 
         def _split_scope(self, nodeid: str) -> str:
-            return SHARED_RUNS.get(nodeid.split("::", 1)[0], nodeid)
+            return _module(nodeid)
 
-    return SharedRunScheduling(config, log)
+    return ModuleScheduling(config, log)
 
 
 @pytest.fixture(scope="session")
@@ -126,10 +130,20 @@ def use_small_demo(project: Path) -> None:
 
 @pytest.fixture(scope="session")
 def small_demo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One clean local run of the small demo, shared by the tests that compare with it."""
-    proj = copy_project(tmp_path_factory.mktemp("small_demo"))
-    use_small_demo(proj)
-    run(["snakemake", "--cores", "all"], proj, timeout=1500)
+    """One clean local run of the small demo, shared read-only by the tests that compare with
+    it, on every xdist worker: the first to need it runs it, the others wait for it."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # the session's
+    proj, done = shared / "small_demo", shared / "small_demo.done"
+    with open(shared / "small_demo.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            if proj.exists():  # a worker's try that failed
+                shutil.rmtree(proj)
+            copy_project(proj)
+            use_small_demo(proj)
+            run(["snakemake", "--cores", "all"], proj, timeout=1500)
+            done.touch()
     return proj
 
 

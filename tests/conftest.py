@@ -28,6 +28,9 @@ os.environ.setdefault("CLIPFAIR_CACHE", tempfile.mkdtemp(prefix="clipfair-cache-
 # Waiting passively cut the suite's CPU time by a minute (user 18m22s -> 17m20s, one run
 # each; the scale rehearsal's 168 -> 131 CPU-s). Set before anything loads torch.
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+# Every DVC command starts a detached `dvc daemon analytics` process that imports DVC again
+# to report usage (0.4 s of CPU a command, measured; ~30 commands here): not from tests.
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 
 
 # `make test` runs pytest -n auto (a worker per core) and hands out whole modules (their

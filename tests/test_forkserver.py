@@ -140,42 +140,12 @@ def test_exit_status_stdin_env_and_cancelling_go_through(server, tmp_path):
     assert server.process.poll() is None  # the server goes on serving
 
 
-def test_a_model_job_waits_for_a_server_still_importing_a_light_one_does_not(tmp_path):
-    """Started before the server is ready: a command that imports torch forks from it once
-    it is (no imports of its own); one that imports little runs by itself at once."""
+def test_jobs_wait_for_an_importing_server_which_exits_with_its_parent(tmp_path):
+    """A server's life. Jobs started before it is ready: a command that imports torch forks
+    from it once it is (no imports of its own), one that imports little runs by itself at
+    once. Then Snakemake is killed (no onsuccess/onerror): the server notices its parent is
+    gone and removes its socket, pid file and folder."""
     _, _ = tiny_open_clip_and_hf(tmp_path)
-    srv = forkserver.start(tmp_path / "fs.log")
-    os.environ.pop(forkserver.ENV)
-    try:
-        assert not os.path.exists(srv.path)  # importing for seconds from here
-        env = _env_of(srv) | {forkserver.ENV: srv.path, "CLIPFAIR_PHASES": "1"}
-        light = subprocess.run(
-            ["clipfair", "validate-config", str(ROOT / "params.yaml")],
-            capture_output=True,
-            text=True,
-            env=env,
-        )
-        assert light.returncode == 0, light.stderr
-        config = ROOT / "workflow" / "models" / "tiny-clip-vit.json"
-        ckpt, out = tmp_path / "oc.safetensors", tmp_path / "forked"
-        model = subprocess.run(
-            f"clipfair convert-hf --checkpoint {ckpt} --model-config {config} --out {out}",
-            shell=True,
-            capture_output=True,
-            text=True,
-            env=env,
-        )
-        assert model.returncode == 0, model.stderr[-3000:]
-        assert _phases(model.stderr)["import_s"] < 0.2
-        log = srv.log.read_text()
-        assert "runs clipfair convert-hf" in log and "validate-config" not in log, log
-    finally:
-        srv.stop()
-    assert not Path(srv.path).parent.exists()  # socket, pid file and folder removed
-
-
-def test_the_server_exits_with_its_parent_and_removes_its_socket(tmp_path):
-    """Snakemake killed (no onsuccess/onerror): the server notices its parent is gone."""
     script = (
         "import sys, time; from pathlib import Path; from clipfair import forkserver\n"
         f"s = forkserver.start(Path({str(tmp_path / 'fs.log')!r}))\n"
@@ -183,17 +153,36 @@ def test_the_server_exits_with_its_parent_and_removes_its_socket(tmp_path):
     )
     parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     path, pid = parent.stdout.readline().split()
-    end = time.monotonic() + 120
-    while not os.path.exists(path):
-        assert time.monotonic() < end
-        time.sleep(0.1)
+    assert not os.path.exists(path)  # importing for seconds from here
+    env = dict(os.environ) | {forkserver.ENV: path, "CLIPFAIR_PHASES": "1"}  # the server's
+    light = subprocess.run(
+        ["clipfair", "validate-config", str(ROOT / "params.yaml")],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert light.returncode == 0, light.stderr
+    config = ROOT / "workflow" / "models" / "tiny-clip-vit.json"
+    ckpt, out = tmp_path / "oc.safetensors", tmp_path / "forked"
+    model = subprocess.run(
+        f"clipfair convert-hf --checkpoint {ckpt} --model-config {config} --out {out}",
+        shell=True,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert model.returncode == 0, model.stderr[-3000:]
+    assert _phases(model.stderr)["import_s"] < 0.2
+    log = (tmp_path / "fs.log").read_text()
+    assert "runs clipfair convert-hf" in log and "validate-config" not in log, log
+
     parent.kill()
     parent.wait()
     end = time.monotonic() + 10
     while os.path.exists(f"/proc/{pid}") and "zombie" not in _state(int(pid)):
         assert time.monotonic() < end, "the server outlived its parent"
         time.sleep(0.1)
-    assert not os.path.exists(path)
+    assert not Path(path).parent.exists()
 
 
 def _state(pid: int) -> str:

@@ -16,11 +16,12 @@ from .conftest import run
 
 
 def git_repo(folder):
-    """Make ``folder`` a git repository with everything in it committed."""
-    for key, value in (("NAME", "test"), ("EMAIL", "test@localhost")):
-        os.environ.setdefault(f"GIT_AUTHOR_{key}", value)
-        os.environ.setdefault(f"GIT_COMMITTER_{key}", value)
+    """Make ``folder`` a git repository with everything in it committed (an identity in its
+    own config where git has none: DVC's experiments commit too)."""
     run(["git", "init", "-q", "-b", "main"], folder)
+    for key, value in (("name", "test"), ("email", "test@localhost")):
+        if run(["git", "config", f"user.{key}"], folder, check=False).returncode != 0:
+            run(["git", "config", f"user.{key}", value], folder)
     run(["git", "add", "-A"], folder)
     run(["git", "commit", "-qm", "baseline"], folder)
     return folder

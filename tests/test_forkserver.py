@@ -29,8 +29,11 @@ def _wait_ready(server: forkserver.Server, timeout: float = 120) -> None:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory):
     """A preloaded server; the jobs get its path through their env, not this process's."""
+    suite = os.environ.get(forkserver.ENV)  # the suite's own (conftest.fork_server)
     srv = forkserver.start(tmp_path_factory.mktemp("forkserver") / "forkserver.log")
     os.environ.pop(forkserver.ENV)  # only the subprocesses given `env` below use it
+    if suite:
+        os.environ[forkserver.ENV] = suite
     _wait_ready(srv)
     yield srv
     srv.stop()
@@ -61,7 +64,7 @@ def test_a_forked_job_writes_what_a_fresh_process_writes_without_importing(serve
     env = _env_of(server) | {"CLIPFAIR_PHASES": "1"}
     results = {}
     for how in ("plain", "forked"):
-        job_env = env | ({forkserver.ENV: server.path} if how == "forked" else {})
+        job_env = env | {forkserver.ENV: server.path if how == "forked" else ""}
         out = tmp_path / how
         cmd = f"clipfair convert-hf --checkpoint {tmp_path / 'oc.safetensors'}"
         cmd += f" --model-config {config} --out {out}"
@@ -227,3 +230,19 @@ def test_folders_of_killed_servers_are_cleared_and_live_ones_kept(server, tmp_pa
     assert running.is_dir()
     time.sleep(0.5)
     assert server.log.read_text() == logged  # the probe is not a job (nothing refused)
+
+
+def test_which_environment_differences_refuse_a_job():
+    server = {"PATH": "/bin", "HOME": "/root", forkserver.IGNORE_ENV: "PYTEST_CURRENT_TEST"}
+    imports = {"TOKENIZERS_PARALLELISM": "false"}  # what the server's imports set
+
+    def differs(**job: str) -> str | None:
+        return forkserver._env_differs(server | job, server, imports)
+
+    assert differs() is None
+    assert differs(OMP_NUM_THREADS="1", TMPDIR="/tmp/job", CLIPFAIR_PHASES="1") is None
+    assert differs(PYTEST_CURRENT_TEST="tests/x.py::y (call)") is None  # named by the server
+    assert differs(TOKENIZERS_PARALLELISM="false") is None  # what the imports give it anyway
+    assert differs(TOKENIZERS_PARALLELISM="true") == "TOKENIZERS_PARALLELISM"
+    assert differs(HF_HOME="/x") == "HF_HOME"
+    assert forkserver._env_differs({"PATH": "/bin"}, server, imports) == "HOME"

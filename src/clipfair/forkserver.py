@@ -58,12 +58,23 @@ _PER_JOB_ENV = frozenset(
 _HEADER = struct.Struct("!I")
 
 
-def _env_differs(env: dict[str, str], mine: dict[str, str]) -> str | None:
-    """The first variable that differs between ``env`` and ``mine``, or None."""
+# More variables a server may ignore, named (comma-separated) in its environment: set per
+# command by whoever runs the commands and read at call time (the test suite's server:
+# PYTEST_CURRENT_TEST).
+IGNORE_ENV = "CLIPFAIR_FORKSERVER_IGNORE_ENV"
+
+
+def _env_differs(
+    env: dict[str, str], mine: dict[str, str], set_by_imports: dict[str, str] | None = None
+) -> str | None:
+    """The first variable that differs between ``env`` and ``mine``, or None. A variable the
+    server's imports set (``set_by_imports``) may also have the value they gave it."""
+    also = set(filter(None, mine.get(IGNORE_ENV, "").split(",")))
+    imports = set_by_imports or {}
     for key in sorted(set(env) | set(mine)):
-        if key in _PER_JOB_ENV or key in THREAD_ENV or key.startswith("CLIPFAIR_"):
+        if key in _PER_JOB_ENV or key in THREAD_ENV or key.startswith("CLIPFAIR_") or key in also:
             continue
-        if env.get(key) != mine.get(key):
+        if env.get(key) != mine.get(key) and (key not in imports or env.get(key) != imports[key]):
             return key
     return None
 
@@ -221,7 +232,9 @@ def _cuda_loaded() -> bool:
 def _refusal(request: dict, fds: list[int], state: _State) -> str | None:
     if len(fds) != 3:
         return f"expected stdin, stdout and stderr, got {len(fds)} descriptors"
-    key = _env_differs(request["env"], state.env)
+    # (a variable the server's imports set, e.g. open_clip's TOKENIZERS_PARALLELISM, may be
+    # there already with that value: a process that imported them itself would have it too)
+    key = _env_differs(request["env"], state.env, state.set_by_imports)
     if key is not None:
         return f"environment variable {key} differs from the server's"
     if request["path"] != sys.path:

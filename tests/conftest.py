@@ -32,11 +32,15 @@ os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 # Every DVC command starts a detached `dvc daemon analytics` process that imports DVC again
 # to report usage (0.4 s of CPU a command, measured; ~30 commands here): not from tests.
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+# wilds (the DataComp tests' reference) sets this when imported (its `outdated` check asks
+# PyPI for a newer release); set from the start, the workers' environment stays what their
+# fork servers started with (fork_server, below)
+os.environ.setdefault("OUTDATED_IGNORE", "1")
 
 
 # `make test` runs pytest -n auto (a worker per core) and hands out whole modules (their
 # module-scoped fixtures, e.g. a trained model or the full demo's run, made once), the
-# longest first so that the last to start are short: minutes measured in CI, largest first.
+# longest first (by CI's durations) so that the last ones to start are short.
 # The small demo's run is shared by every worker (small_demo_run: the first to need it runs
 # it). (xdist's own --dist loadgroup marks do not group under pytest 9.2: it renames
 # item._nodeid, which pytest 9 no longer reads.)

@@ -246,3 +246,17 @@ def test_which_environment_differences_refuse_a_job():
     assert differs(TOKENIZERS_PARALLELISM="true") == "TOKENIZERS_PARALLELISM"
     assert differs(HF_HOME="/x") == "HF_HOME"
     assert forkserver._env_differs({"PATH": "/bin"}, server, imports) == "HOME"
+
+
+def test_the_commands_that_wait_for_a_server_exist_and_cover_the_model_rules():
+    """WAIT_COMMANDS names subcommands (a renamed one would silently stop waiting), and the
+    commands of the rules that declare a `gpu` resource are among them."""
+    from clipfair.cli import build_parser
+
+    (commands,) = (a.choices for a in build_parser()._actions if a.dest == "command")
+    assert set(commands) >= forkserver.WAIT_COMMANDS
+    rules = "".join(
+        (ROOT / "workflow" / "rules" / f).read_text() for f in ("models.smk", "embed.smk")
+    )
+    for name in ("train-clip", "embed", "finetune", "vggface-transfer", "convert-hf"):
+        assert f"clipfair {name}" in rules and name in forkserver.WAIT_COMMANDS

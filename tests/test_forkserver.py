@@ -26,8 +26,18 @@ def _wait_ready(server: forkserver.Server, timeout: float = 120) -> None:
         time.sleep(0.1)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def servers_allowed():
+    """These tests start servers even under `CLIPFAIR_NO_FORKSERVER=1 make test` (which turns
+    off the suite's own, conftest.fork_server)."""
+    off = os.environ.pop(forkserver.OFF_ENV, None)
+    yield
+    if off is not None:
+        os.environ[forkserver.OFF_ENV] = off
+
+
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory):
+def server(servers_allowed, tmp_path_factory: pytest.TempPathFactory):
     """A preloaded server; the jobs get its path through their env, not this process's."""
     suite = os.environ.get(forkserver.ENV)  # the suite's own (conftest.fork_server)
     srv = forkserver.start(tmp_path_factory.mktemp("forkserver") / "forkserver.log")

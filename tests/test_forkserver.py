@@ -66,19 +66,23 @@ def _children(pid: int) -> list[int]:
     return [int(x) for x in out.stdout.split()]
 
 
+def _convert_hf(tmp_path: Path, out: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """`clipfair convert-hf` (torch + transformers) of tiny_open_clip_and_hf's checkpoint."""
+    config = ROOT / "workflow" / "models" / "tiny-clip-vit.json"
+    cmd = f"clipfair convert-hf --checkpoint {tmp_path / 'oc.safetensors'}"
+    cmd += f" --model-config {config} --out {out}"
+    return subprocess.run(cmd, shell=True, capture_output=True, text=True, env=env)
+
+
 def test_a_forked_job_writes_what_a_fresh_process_writes_without_importing(server, tmp_path):
     """convert-hf (torch + transformers) run both ways: the same files byte for byte, the same
     output; the forked one spends no time importing, and says how long it took to start."""
     _, _ = tiny_open_clip_and_hf(tmp_path)
-    config = ROOT / "workflow" / "models" / "tiny-clip-vit.json"
     env = _env_of(server) | {"CLIPFAIR_PHASES": "1"}
     results = {}
     for how in ("plain", "forked"):
         job_env = env | {forkserver.ENV: server.path if how == "forked" else ""}
-        out = tmp_path / how
-        cmd = f"clipfair convert-hf --checkpoint {tmp_path / 'oc.safetensors'}"
-        cmd += f" --model-config {config} --out {out}"
-        proc = subprocess.run(cmd, shell=True, capture_output=True, text=True, env=job_env)
+        proc = _convert_hf(tmp_path, tmp_path / how, job_env)
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert "fork server not used" not in proc.stderr
         results[how] = (proc, _phases(proc.stderr))
@@ -175,15 +179,7 @@ def test_jobs_wait_for_an_importing_server_which_exits_with_its_parent(tmp_path)
         env=env,
     )
     assert light.returncode == 0, light.stderr
-    config = ROOT / "workflow" / "models" / "tiny-clip-vit.json"
-    ckpt, out = tmp_path / "oc.safetensors", tmp_path / "forked"
-    model = subprocess.run(
-        f"clipfair convert-hf --checkpoint {ckpt} --model-config {config} --out {out}",
-        shell=True,
-        capture_output=True,
-        text=True,
-        env=env,
-    )
+    model = _convert_hf(tmp_path, tmp_path / "forked", env)
     assert model.returncode == 0, model.stderr[-3000:]
     assert _phases(model.stderr)["import_s"] < 0.2
     log = (tmp_path / "fs.log").read_text()
@@ -213,7 +209,8 @@ def test_only_a_run_with_model_jobs_starts_a_server():
 
 def test_folders_of_killed_servers_are_cleared_and_live_ones_kept(server, tmp_path):
     """A server killed with its Snakemake (SIGKILL) leaves its folder; the next start clears
-    those: a socket nobody listens on, or empty for an hour. A live or importing one stays."""
+    those: its pid file names a process that is gone, or (folders without one) a socket nobody
+    listens on, or empty for an hour. A live or importing one stays."""
     dead = tmp_path / f"{forkserver.FOLDER_PREFIX}dead"
     dead.mkdir()
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:

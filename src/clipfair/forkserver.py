@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from clipfair.io import atomic_path
 from clipfair.runtime import THREAD_ENV
 
 ENV = "CLIPFAIR_FORKSERVER"  # the socket's path, for the jobs
@@ -517,10 +518,8 @@ def start(log: Path) -> Server | None:
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    pid_file = os.path.join(folder, PID_FILE)
-    with open(f"{pid_file}.tmp", "w") as fh:
-        fh.write(str(process.pid))
-    os.replace(f"{pid_file}.tmp", pid_file)
+    with atomic_path(os.path.join(folder, PID_FILE)) as tmp:
+        tmp.write_text(str(process.pid))
     os.environ[ENV] = path
     return Server(process, path, log)
 

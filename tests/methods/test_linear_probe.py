@@ -1,9 +1,10 @@
 import numpy as np
+import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 
 from clipfair.methods.linear_probe import sweep
-from clipfair.methods.logreg import fit_logreg_batched
+from clipfair.methods.logreg import fit_logreg_batched, fit_logreg_path
 from clipfair.methods.sklearn_probe import sklearn_sweep
 
 
@@ -80,3 +81,22 @@ def test_torch_sweep_picks_the_same_c_as_brute_force_sklearn():
     # near-ties may flip: at most 3 of 450 held-out images apart (sklearn stops at tol=1e-4)
     np.testing.assert_allclose(acc_t, acc_s, atol=3 / 450 + 1e-9)
     assert best_t == best_s
+
+
+def test_path_in_chunks_reaches_the_minimisers_of_one_batch():
+    """Warm-starting each chunk from the previous chunk's largest C: the same solutions (to
+    the stopping tolerance) as fitting every C from zero, and as sklearn's."""
+    x, y = _blobs(seed=4)
+    cs = [0.01, 0.03, 0.1, 0.3, 1.0]
+    x64, yt = torch.from_numpy(x).double(), torch.from_numpy(y)
+    path = fit_logreg_path(x64, yt, 3, cs, chunk=2, gtol=1e-7)
+    one = fit_logreg_batched(x64, yt, 3, cs, gtol=1e-7)
+    assert path.weight.shape == one.weight.shape == (5, 12, 3) and all(path.converged)
+    for s, c in enumerate(cs):
+        ref = LogisticRegression(C=c, max_iter=5000, tol=1e-10).fit(x.astype(np.float64), y)
+        for fit in (path, one):
+            np.testing.assert_allclose(
+                _centered(fit.weight[s].numpy()), _centered(ref.coef_.T), atol=2e-3
+            )
+    with pytest.raises(ValueError, match="C must increase"):
+        fit_logreg_path(x64, yt, 3, cs[::-1])

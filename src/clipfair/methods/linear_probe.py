@@ -1,7 +1,8 @@
 """Linear probe on cached embeddings (CLIP paper's "LR" protocol), in torch.
 
-Every C of a log-spaced sweep is fitted on a stratified (1 - holdout) part of train in one
-batched problem (``clipfair.methods.logreg``), scored on the held-out rest; the best C is
+Every C of a log-spaced sweep is fitted on a stratified (1 - holdout) part of train, a few
+values of C per batched problem along the regularization path (``clipfair.methods.logreg``:
+``fit_logreg_path``), scored on the held-out rest; the best C is
 refit on all of train, warm-started from its sweep solution, and evaluated on val. C means
 what it means in ``sklearn.linear_model.LogisticRegression`` (the ``sklearn_probe`` method
 runs the same protocol with sklearn, as the reference).
@@ -17,7 +18,7 @@ import torch
 from sklearn.model_selection import train_test_split
 
 from clipfair.labels import probe_classes
-from clipfair.methods.logreg import LogRegFit, fit_logreg_batched
+from clipfair.methods.logreg import LogRegFit, fit_logreg_batched, fit_logreg_path
 from clipfair.runtime import pick_device
 
 
@@ -69,13 +70,13 @@ def sweep(
     gtol: float = 1e-4,
     device: torch.device | str = "cpu",
 ) -> tuple[float, list[dict[str, float]], LogRegFit]:
-    """Fit every C on (1-holdout) of the data at once, score on the rest.
+    """Fit every C on (1-holdout) of the data along the path, score on the rest.
 
     Returns the best C (ties: the smaller C), the curve, and the fit of the best C.
     """
     fit_idx, val_idx = holdout_split(y, holdout, seed)
     cs = np.sort(np.asarray(cs, dtype=np.float64))
-    fit = fit_logreg_batched(
+    fit = fit_logreg_path(
         torch.from_numpy(x[fit_idx]).to(device),
         torch.from_numpy(y[fit_idx]),
         n_classes,

@@ -12,6 +12,9 @@ The initial inverse Hessian of L-BFGS is the exact inverse Hessian at uniform pr
 scale and the features' anisotropy: 13 iterations instead of 39 with the usual scalar
 initial Hessian on FairFace-sized features (``clipfair bench-probe``).
 
+``fit_logreg_path`` walks a sweep's values of C in a few such batches, each warm-started from
+the last solution of the one before: fewer problem-iterations than one batch from zero.
+
 The line search costs no matmul: logits are linear in the weights, so with the logits of the
 full step computed once per iteration every trial step is an interpolation (backtracking
 Armijo on that); an accepted full step keeps the exact logits, so rounding does not build up.
@@ -26,6 +29,7 @@ float64 solve: float32 cannot resolve gradients much below ~1e-5, which the swee
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -124,6 +128,12 @@ def _direction(
     return -q
 
 
+def with_bias_column(x: torch.Tensor) -> torch.Tensor:
+    """``[x, 1]``: float32 (float64 stays float64), the bias as the last weight row."""
+    x = x if x.dtype == torch.float64 else x.float()
+    return torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype, device=x.device)], 1)
+
+
 def fit_logreg_batched(
     x: torch.Tensor,
     y: torch.Tensor,
@@ -136,21 +146,22 @@ def fit_logreg_batched(
     memory: int = 10,
     init: LogRegFit | None = None,
     precond: Preconditioner | None = None,
+    has_bias_column: bool = False,
 ) -> LogRegFit:
     """Fit one problem per C. Stops a problem at ``max|grad| < gtol`` or relative change < ftol.
 
     ``init`` warm-starts every problem (it must hold S problems, or one to broadcast);
-    ``precond`` reuses a preconditioner (e.g. the sweep's for the refit on all of train).
+    ``precond`` reuses a preconditioner (e.g. the sweep's for the refit on all of train);
+    ``has_bias_column``: ``x`` is already :func:`with_bias_column`'s.
     """
-    x = x if x.dtype == torch.float64 else x.float()
-    dev = x.device
-    n, d = x.shape
+    xb = x if has_bias_column else with_bias_column(x)
+    dev, dtype = xb.device, xb.dtype
+    n, d = xb.shape[0], xb.shape[1] - 1
     cs = np.asarray(cs, dtype=np.float64)
     n_prob, shape = len(cs), (d + 1, n_classes)
-    xb = torch.cat([x, torch.ones(n, 1, dtype=x.dtype, device=dev)], 1)
     y = y.to(dev).long().view(n, 1, 1)
-    penalty_all = torch.as_tensor(1.0 / (2.0 * cs * n), dtype=x.dtype, device=dev)
-    theta_all = torch.zeros(n_prob, *shape, dtype=x.dtype, device=dev)
+    penalty_all = torch.as_tensor(1.0 / (2.0 * cs * n), dtype=dtype, device=dev)
+    theta_all = torch.zeros(n_prob, *shape, dtype=dtype, device=dev)
     if init is not None:
         theta_all[:, :d] = init.weight.to(dev)
         theta_all[:, d] = init.bias.to(dev)
@@ -181,7 +192,7 @@ def fit_logreg_batched(
         dlogits = full - logits
         w_d = (theta[:, :d] * dtheta[:, :d]).sum((1, 2))
         d_d = (dtheta[:, :d] ** 2).sum((1, 2))
-        step = torch.ones(m, dtype=x.dtype, device=dev)
+        step = torch.ones(m, dtype=dtype, device=dev)
         for _ in range(40):  # backtracking on the cached logits: no matmul per trial
             trial = logits + step.view(1, m, 1) * dlogits
             new_loss = _mean_ce(trial, target) + penalty * (sq + 2 * step * w_d + step**2 * d_d)
@@ -216,5 +227,48 @@ def fit_logreg_batched(
         bias=theta_all[:, d].float().cpu(),
         iterations=iterations,
         converged=converged.cpu().tolist(),
+        precond=precond,
+    )
+
+
+def fit_logreg_path(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    n_classes: int,
+    cs: np.ndarray | list[float],
+    *,
+    chunk: int = 7,
+    precond: Preconditioner | None = None,
+    **options: Any,
+) -> LogRegFit:
+    """Fit increasing values of C along the regularization path, ``chunk`` at a time.
+
+    The first batch starts from zero; each later one starts from the solution of the largest C
+    before it (what sklearn's ``warm_start`` does one C at a time), and all share one
+    preconditioner. Every iteration of a batch costs a matmul as wide as its unconverged
+    problems, and the weakly regularized ones need the most iterations from zero, so walking
+    the path in a few batches does less work than one batch: on FairFace-sized features (20
+    values of C, 69,395 x 768, 7 classes; 2 CPU threads) 19 iterations of batches of 7, 7 and
+    6 took 1.9 s against 14 iterations of up to 20 problems in 2.5 s, with the same solutions
+    to the stopping tolerance. ``options`` go to :func:`fit_logreg_batched`.
+    """
+    cs = np.asarray(cs, dtype=np.float64)
+    if np.any(np.diff(cs) < 0):
+        raise ValueError(f"fit_logreg_path: C must increase along the path, got {cs.tolist()}")
+    xb = with_bias_column(x)  # once for every batch
+    fits: list[LogRegFit] = []
+    for start in range(0, len(cs), max(1, chunk)):
+        init = LogRegFit(fits[-1].weight[-1:], fits[-1].bias[-1:], 0, [True]) if fits else None
+        fit = fit_logreg_batched(
+            xb, y, n_classes, cs[start : start + chunk],
+            init=init, precond=precond, has_bias_column=True, **options,
+        )  # fmt: skip
+        precond = fit.precond
+        fits.append(fit)
+    return LogRegFit(
+        weight=torch.cat([f.weight for f in fits]),
+        bias=torch.cat([f.bias for f in fits]),
+        iterations=sum(f.iterations for f in fits),
+        converged=[c for f in fits for c in f.converged],
         precond=precond,
     )

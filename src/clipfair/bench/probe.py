@@ -1,6 +1,6 @@
-"""Probe benchmark: the batched torch C sweep against two sklearn baselines, one C at a time
-from scratch ("cold") and warm-started along the C path ("warm", what a careful user runs; the
-headline ratio is against it).
+"""Probe benchmark: the torch C sweep (batches along the C path) against two sklearn
+baselines, one C at a time from scratch ("cold") and warm-started along the C path ("warm",
+what a careful user runs; the headline ratio is against it).
 
 All run the same protocol (sweep on a stratified 80 % of train, score the 20 % held out,
 refit the best C on all of train, score val) on the same synthetic FairFace-sized features
@@ -120,7 +120,7 @@ def format_probe_bench(r: dict[str, Any]) -> str:
     """Human-readable lines of a probe benchmark result."""
     shape = r["shape"]
     rows = [
-        ("torch batched ", r["torch_batched"]),
+        ("torch path    ", r["torch_batched"]),
         ("sklearn warm  ", r["sklearn_warm"]),
         ("sklearn cold  ", r["sklearn_lbfgs"]),
     ]

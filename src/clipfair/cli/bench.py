@@ -147,7 +147,11 @@ def register(add: Add) -> None:
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     p.add_argument("--out", type=Path, help="JSON (default metrics/bench/embed_<model>_<dev>.json)")
 
-    p = add("bench-probe", cmd_bench_probe, "probe C sweep: batched torch vs sklearn, one C each")
+    p = add(
+        "bench-probe",
+        cmd_bench_probe,
+        "probe C sweep: torch (batches along the C path) vs sklearn, one C each",
+    )
     p.add_argument("--n-train", type=int, default=86_744)
     p.add_argument("--n-val", type=int, default=10_954)
     p.add_argument("--dim", type=int, default=768)

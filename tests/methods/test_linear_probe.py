@@ -98,5 +98,8 @@ def test_path_in_chunks_reaches_the_minimisers_of_one_batch():
             np.testing.assert_allclose(
                 _centered(fit.weight[s].numpy()), _centered(ref.coef_.T), atol=2e-3
             )
-    with pytest.raises(ValueError, match="C must increase"):
-        fit_logreg_path(x64, yt, 3, cs[::-1])
+    for bad, message in ((cs[::-1], "C must increase"), ([], "no values of C")):
+        with pytest.raises(ValueError, match=message):
+            fit_logreg_path(x64, yt, 3, bad)
+    one_at_a_time = fit_logreg_path(x64, yt, 3, cs, chunk=0, gtol=1e-7)  # 0: batches of 1
+    assert one_at_a_time.weight.shape == (5, 12, 3) and all(one_at_a_time.converged)

@@ -253,11 +253,14 @@ def fit_logreg_path(
     to the stopping tolerance. ``options`` go to :func:`fit_logreg_batched`.
     """
     cs = np.asarray(cs, dtype=np.float64)
+    if len(cs) == 0:
+        raise ValueError("fit_logreg_path: no values of C")
     if np.any(np.diff(cs) < 0):
         raise ValueError(f"fit_logreg_path: C must increase along the path, got {cs.tolist()}")
+    chunk = max(1, chunk)
     xb = with_bias_column(x)  # once for every batch
     fits: list[LogRegFit] = []
-    for start in range(0, len(cs), max(1, chunk)):
+    for start in range(0, len(cs), chunk):
         init = LogRegFit(fits[-1].weight[-1:], fits[-1].bias[-1:], 0, [True]) if fits else None
         fit = fit_logreg_batched(
             xb, y, n_classes, cs[start : start + chunk],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import os
 import shutil
@@ -22,8 +23,11 @@ SCHEMA = ROOT / "workflow" / "schemas" / "params.schema.yaml"
 
 # The CLI and snakemake of this interpreter's environment, for subprocess tests.
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-# File digests cached by the tests stay out of the user's ~/.cache (clipfair.digests)
-os.environ.setdefault("CLIPFAIR_CACHE", tempfile.mkdtemp(prefix="clipfair-cache-"))
+# File digests cached by the tests stay out of the user's ~/.cache (clipfair.digests): one
+# folder for the session (xdist's workers inherit it), removed by the process that made it
+if "CLIPFAIR_CACHE" not in os.environ:
+    os.environ["CLIPFAIR_CACHE"] = tempfile.mkdtemp(prefix="clipfair-cache-")
+    atexit.register(shutil.rmtree, os.environ["CLIPFAIR_CACHE"], ignore_errors=True)
 # Two workers on two cores, each running pipelines and commands that use both: an OpenMP
 # thread waiting at a barrier spins (libgomp: ~300,000 times) on a core its partner needs.
 # Waiting passively cut the suite's CPU time by a minute (user 18m22s -> 17m20s, one run

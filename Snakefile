@@ -26,7 +26,6 @@ localrules:
     compare,
     plots,
     topk_sweep,
-    reproduce,
     run_config,
 
 

@@ -127,6 +127,25 @@ def test_jobs_print_their_phases_and_bench_grid_adds_them_up(tmp_path):
     assert "fork server (outside the jobs, once): imports 17.1 s (11.2 s CPU); 2 jobs" in out
 
 
+def test_a_job_of_two_commands_spent_their_sum():
+    """An ingest job runs one command per split: its phases are both lines, added up."""
+    from clipfair.phases import PREFIX, parse_phases
+
+    val = {"startup_s": 0.04, "import_s": 0.3, "load_s": 0.0, "work_s": 0.2, "peak_rss_mb": 140}
+    train = {"startup_s": 0.05, "import_s": 0.4, "load_s": 0.0, "work_s": 0.8, "peak_rss_mb": 150}
+    log = f"decode\n{PREFIX}{json.dumps(val)}\nnoise\n{PREFIX}{json.dumps(train)}\n"
+    got = parse_phases(log)
+    assert got == {"startup_s": 0.09, "import_s": 0.7, "load_s": 0.0, "work_s": 1.0,
+                   "peak_rss_mb": 150}  # fmt: skip
+    # a command without a /proc record leaves the job's start-up unknown, not half of it
+    no_proc = {**train, "startup_s": None}
+    assert (
+        parse_phases(f"{PREFIX}{json.dumps(val)}\n{PREFIX}{json.dumps(no_proc)}")["startup_s"]
+        is None
+    )
+    assert parse_phases("no phases here\n") is None
+
+
 def test_slurm_plan_counts_sbatch_jobs_and_reads_the_profiles_requests(tmp_path):
     from clipfair.bench.slurm_plan import local_rules, plan
 

@@ -19,7 +19,7 @@ from .conftest import copy_project, run, use_small_demo
 # let it work before the kill.)
 KILL_POINTS = [
     ("logs/acquire/fairface_demo_0.25.log", 0.5),
-    ("logs/ingest/fairface_demo_train.log", 0.5),
+    ("logs/ingest/fairface_demo.log", 0.5),
     ("logs/train_clip/tiny-vit_demo_full.log", 5.0),
     ("logs/embed/tiny-vit_demo_full.log", 1.0),
     ("logs/finetune/fairface_demo_tiny-vit_demo_full_multitask.log", 6.0),

@@ -7,7 +7,7 @@ import shutil
 
 from .conftest import run
 
-TABLE_RULES = ["summarize", "compare", "plots", "topk_sweep", "reproduce"]
+TABLE_RULES = ["summarize", "compare", "plots", "topk_sweep"]
 
 
 def _imported(log: str) -> set[str]:
@@ -30,5 +30,7 @@ def test_table_jobs_import_no_torch(small_demo_run, tmp_path):
         assert f"(Rule: {rule})" in proc.stderr, rule  # it ran again
         modules = _imported((proj / "logs" / f"{rule}.log").read_text())
         assert "clipfair.cli" in modules, rule  # the log holds the job's imports
+        if rule == "summarize":  # it also writes the reproduction report
+            assert "clipfair.metrics.reproduction" in modules
         torch = sorted(m for m in modules if m == "torch" or m.startswith("torch."))
         assert not torch, f"{rule} imported {torch[:5]}"

@@ -142,11 +142,25 @@ class PhaseTimer:
         print(PREFIX + json.dumps(self.report()), file=sys.stderr, flush=True)
 
 
+def _combine(a: float | None, b: float | None, how: Any) -> float | None:
+    return None if a is None or b is None else round(how(a, b), 3)
+
+
 def parse_phases(text: str) -> dict[str, float | None] | None:
-    """The last phases line of a log, or None."""
-    found = None
+    """The phases of the commands a job's log records, or None: a job that ran several
+    (an ingest does one per split) spent their sum, and peaked at the largest peak."""
+    found: dict[str, float | None] | None = None
     for line in text.splitlines():
-        if line.startswith(PREFIX):
-            with contextlib.suppress(ValueError):
-                found = json.loads(line[len(PREFIX) :])
+        if not line.startswith(PREFIX):
+            continue
+        try:
+            phases = json.loads(line[len(PREFIX) :])
+        except ValueError:
+            continue
+        if found is None:
+            found = phases
+            continue
+        for key, value in phases.items():
+            how = max if key == "peak_rss_mb" else (lambda x, y: x + y)
+            found[key] = _combine(found.get(key), value, how)
     return found

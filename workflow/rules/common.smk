@@ -1,5 +1,6 @@
 # Config validation (one schema) and the small helpers that spell the grid into file paths.
 import json
+import shlex
 from dataclasses import astuple
 from pathlib import Path
 
@@ -127,6 +128,34 @@ def expected_counts(dataset, split):
     if entry["source"]["kind"] in ("demo", "rehearsal"):
         expect.setdefault("rows", entry["source"][f"n_{split}"])
     return expect
+
+
+# an ingest job does every split of its dataset, val first: a bad row there (the smaller
+# split) fails the job in seconds instead of after the train split's decoding
+INGEST_ORDER = ["val", "train"]
+
+
+def ingest_outputs():
+    """An ingest job's outputs: the index, image cache and rejected rows of every split."""
+    return {
+        f"{kind}_{split}": path(kind, split=split)
+        for split in INGEST_ORDER
+        for kind in ("index", "images", "rejected")
+    }
+
+
+def ingest_split_flags(split):
+    """Params function: the flags that name one split's outputs and its expected counts."""
+
+    def flags(wildcards, output):
+        expect = shlex.quote(as_json(expected_counts(wildcards.dataset, split)))
+        return (
+            f"--split {split} --out-index {output[f'index_{split}']}"
+            f" --out-images {output[f'images_{split}']}"
+            f" --report {output[f'rejected_{split}']} --expect {expect}"
+        )
+
+    return flags
 
 
 def backbone_json(wildcards):
@@ -345,13 +374,56 @@ def embed_split_flags(wildcards, input, output):
     )
 
 
-def vggface_score_inputs(wildcards):
-    """The val split of every dataset the VGG-Face transfer scores after training."""
+# the datasets a VGG-Face transfer trains on (each model's transfer job trains one per dataset)
+VGGFACE_TRAINED = [
+    d
+    for d in VGGFACE_SCORED
+    if any(
+        config["methods"][c.method]["kind"] == "vggface_transfer"
+        and method_data(config, c.method)["train"] == d
+        for c in cells(config)
+    )
+]
+
+
+def vggface_inputs(wildcards):
+    """The train and val splits of every dataset the transfers train on or score."""
+    return {
+        f"{kind}_{dataset}_{split}": path(kind, dataset=dataset, split=split)
+        for dataset in dict.fromkeys(VGGFACE_TRAINED + VGGFACE_SCORED)
+        for split in SPLITS
+        for kind in ("index", "images")
+    }
+
+
+def vggface_outputs():
+    """Per trained dataset: the transfer's model, its history and its gender scores on the
+    val split of every scored dataset (backbone and datasource left as wildcards)."""
     out = {}
-    for dataset in VGGFACE_SCORED:
-        out[f"score_index_{dataset}"] = path("index", dataset=dataset, split="val")
-        out[f"score_images_{dataset}"] = path("images", dataset=dataset, split="val")
+    for d in VGGFACE_TRAINED:
+        out[f"model_{d}"] = path("vggface", dataset=d, file="model.safetensors")
+        out[f"history_{d}"] = path("vggface", dataset=d, file="history.json")
+        for s in VGGFACE_SCORED:
+            out[f"scores_{d}_{s}"] = path("vggface", dataset=d, file=f"scores_{s}.parquet")
     return out
+
+
+def vggface_runs(wildcards, input, output):
+    """One `transfer` (the rule's shell function) per trained dataset, joined by &&."""
+
+    def split(d, s):
+        return f"--{s}-index {input[f'index_{d}_{s}']} --{s}-images {input[f'images_{d}_{s}']}"
+
+    return " && ".join(
+        f"transfer {split(d, 'train')} {split(d, 'val')} --out-model {output[f'model_{d}']}"
+        f" --out-history {output[f'history_{d}']} "
+        + " ".join(
+            f"--score {input[f'index_{s}_val']},{input[f'images_{s}_val']},"
+            + output[f"scores_{d}_{s}"]
+            for s in VGGFACE_SCORED
+        )
+        for d in VGGFACE_TRAINED
+    )
 
 
 def clip_pairs():
@@ -359,6 +431,9 @@ def clip_pairs():
     return [
         (b, d) for b, d in pairs(config) if config["backbones"][b]["library"] != "vggface"
     ]
+
+
+TOPK_CSV = f"{METRICS}/plots/topk.csv"  # seed 002's k analysis (plots and reproduction read it)
 
 
 def topk_sweep_inputs(wildcards):
@@ -382,10 +457,9 @@ def reference_predictions(wildcards):
 
 
 def final_targets():
-    """Summary, plots, the reproduction report and the run's config, plus the comparison table
-    when references are configured."""
-    targets = [*rules.summarize.output, *rules.plots.output, *rules.reproduce.output]
-    targets += rules.run_config.output
+    """Summary (with the reproduction report), plots and the run's config, plus the
+    comparison table when references are configured."""
+    targets = [*rules.summarize.output, *rules.plots.output, *rules.run_config.output]
     if compare_references(config):
         targets += rules.compare.output
     return targets

@@ -1,4 +1,5 @@
-# Acquire the release (demo / local / download) and ingest it once into index + image cache.
+# Acquire the release (demo / local / download) and ingest it once into index + image cache
+# (one job per dataset: both splits).
 
 
 rule acquire:
@@ -36,34 +37,33 @@ rule ingest:
         dataset=datasets_of("fairface"),
     input:
         zip=lambda w: f"{raw_release(w.dataset)}/images.zip",
-        csv=lambda w: f"{raw_release(w.dataset)}/fairface_label_{w.split}.csv",
+        csv_train=lambda w: f"{raw_release(w.dataset)}/fairface_label_train.csv",
+        csv_val=lambda w: f"{raw_release(w.dataset)}/fairface_label_val.csv",
     output:
-        index=PATHS["index"],
-        images=PATHS["images"],
-        rejected=PATHS["rejected"],
+        **ingest_outputs(),
     params:
         code=code("clipfair.data.ingest"),  # the code it runs: changed code reruns it
+        val=ingest_split_flags("val"),
+        train=ingest_split_flags("train"),
         raw=lambda w, input: os.path.dirname(input.zip),
         size=lambda w: config["datasets"][w.dataset]["image_size"],
         on_bad_rows=lambda w: config["datasets"][w.dataset].get("on_bad_rows", "fail"),
         on_count_mismatch=lambda w: config["datasets"][w.dataset].get("on_count_mismatch", "fail"),
-        expect=lambda w: as_json(expected_counts(w.dataset, w.split)),
     threads: 2
     priority: PRIORITY["data"]
     conda:
         CONDA_ENV
     log:
-        "logs/ingest/{dataset}_{split}.log",
+        "logs/ingest/{dataset}.log",
     benchmark:
-        "benchmarks/ingest/{dataset}_{split}.tsv"
+        "benchmarks/ingest/{dataset}.tsv"
     message:
-        "Ingest {wildcards.dataset} {wildcards.split}: validate labels, decode images once"
+        "Ingest {wildcards.dataset} (val, then train): validate labels, decode images once"
     shell:
-        "clipfair ingest --raw {params.raw} --split {wildcards.split}"
-        " --out-index {output.index} --out-images {output.images}"
-        " --image-size {params.size} --threads {threads} --on-bad-rows {params.on_bad_rows}"
-        " --expect {params.expect:q} --on-count-mismatch {params.on_count_mismatch}"
-        " --report {output.rejected} > {log} 2>&1"
+        "ingest() {{ clipfair ingest --raw {params.raw} --image-size {params.size}"
+        " --threads {threads} --on-bad-rows {params.on_bad_rows}"
+        " --on-count-mismatch {params.on_count_mismatch} \"$@\"; }};"
+        " (ingest {params.val} && ingest {params.train}) > {log} 2>&1"
 
 
 # Adience (seed 004): fold files + aligned faces, ingested into the same index + image cache.
@@ -97,31 +97,28 @@ rule ingest_adience:
     input:
         rules.acquire_adience.output,
     output:
-        index=PATHS["index"],
-        images=PATHS["images"],
-        rejected=PATHS["rejected"],
+        **ingest_outputs(),
     params:
         code=code("clipfair.data.adience"),  # the code it runs: changed code reruns it
+        val=ingest_split_flags("val"),
+        train=ingest_split_flags("train"),
         size=lambda w: config["datasets"][w.dataset]["image_size"],
         val_folds=lambda w: ",".join(map(str, config["datasets"][w.dataset]["val_folds"])),
         on_bad_rows=lambda w: config["datasets"][w.dataset].get("on_bad_rows", "fail"),
-        expect=lambda w: as_json(expected_counts(w.dataset, w.split)),
     threads: 2
     priority: PRIORITY["data"]
     conda:
         CONDA_ENV
     log:
-        "logs/ingest/{dataset}_{split}.log",
+        "logs/ingest/{dataset}.log",
     benchmark:
-        "benchmarks/ingest/{dataset}_{split}.tsv"
+        "benchmarks/ingest/{dataset}.tsv"
     message:
-        "Ingest {wildcards.dataset} {wildcards.split} (val folds {params.val_folds})"
+        "Ingest {wildcards.dataset} (val folds {params.val_folds}, then the others)"
     shell:
-        "clipfair ingest-adience --raw {input} --split {wildcards.split}"
-        " --val-folds {params.val_folds} --out-index {output.index}"
-        " --out-images {output.images} --image-size {params.size} --threads {threads}"
-        " --on-bad-rows {params.on_bad_rows} --expect {params.expect:q}"
-        " --report {output.rejected} > {log} 2>&1"
+        "ingest() {{ clipfair ingest-adience --raw {input} --val-folds {params.val_folds}"
+        " --image-size {params.size} --threads {threads} --on-bad-rows {params.on_bad_rows}"
+        " \"$@\"; }}; (ingest {params.val} && ingest {params.train}) > {log} 2>&1"
 
 
 # UTKFace: one tar.gz, labels in the file names, a seeded stratified split made at ingest.
@@ -155,28 +152,25 @@ rule ingest_utkface:
     input:
         rules.acquire_utkface.output,
     output:
-        index=PATHS["index"],
-        images=PATHS["images"],
-        rejected=PATHS["rejected"],
+        **ingest_outputs(),
     params:
         code=code("clipfair.data.utkface"),  # the code it runs: changed code reruns it
+        val=ingest_split_flags("val"),
+        train=ingest_split_flags("train"),
         size=lambda w: config["datasets"][w.dataset]["image_size"],
         split_seed=lambda w: config["datasets"][w.dataset].get("split_seed", config["seed"]),
         on_bad_rows=lambda w: config["datasets"][w.dataset].get("on_bad_rows", "fail"),
-        expect=lambda w: as_json(expected_counts(w.dataset, w.split)),
     threads: 2
     priority: PRIORITY["data"]
     conda:
         CONDA_ENV
     log:
-        "logs/ingest/{dataset}_{split}.log",
+        "logs/ingest/{dataset}.log",
     benchmark:
-        "benchmarks/ingest/{dataset}_{split}.tsv"
+        "benchmarks/ingest/{dataset}.tsv"
     message:
-        "Ingest the {wildcards.split} split of {wildcards.dataset} (UTKFace)"
+        "Ingest {wildcards.dataset} (UTKFace): its seeded split, val then train"
     shell:
-        "clipfair ingest-utkface --raw {input} --split {wildcards.split}"
-        " --out-index {output.index} --out-images {output.images}"
+        "ingest() {{ clipfair ingest-utkface --raw {input} --split-seed {params.split_seed}"
         " --image-size {params.size} --threads {threads} --on-bad-rows {params.on_bad_rows}"
-        " --split-seed {params.split_seed} --expect {params.expect:q}"
-        " --report {output.rejected} > {log} 2>&1"
+        " \"$@\"; }}; (ingest {params.val} && ingest {params.train}) > {log} 2>&1"

@@ -109,7 +109,8 @@ rule finetune:
         " --out-history {output.history} --seed {params.seed} > {log} 2>&1"
 
 
-# VGG-Face (seed 004): transfer trained on one dataset, scored on the val split of any.
+# VGG-Face (seed 004): one job per model trains a transfer on each dataset and scores the val
+# split of every dataset with each.
 
 
 rule vggface_weights:
@@ -137,25 +138,16 @@ rule vggface_weights:
 
 rule vggface_transfer:
     input:
-        unpack(vggface_score_inputs),
+        unpack(vggface_inputs),
         weights=vggface_weights,
-        train_index=path("index", split="train"),
-        train_images=path("images", split="train"),
-        val_index=path("index", split="val"),
-        val_images=path("images", split="val"),
     output:
-        model=path("vggface", file="model.safetensors"),
-        history=path("vggface", file="history.json"),
-        # the trained model's gender scores on the val split of every dataset a cell predicts
-        scores=[path("vggface", file=f"scores_{d}.parquet") for d in VGGFACE_SCORED],
+        **vggface_outputs(),
     params:
         code=code("clipfair.models.vggface_gender"),  # the code it runs: changed code reruns it
         settings=as_json(VGGFACE),
         seed=config["seed"],
-        scores=lambda w, input, output: " ".join(
-            f"--score {input[f'score_index_{d}']},{input[f'score_images_{d}']},{out}"
-            for d, out in zip(VGGFACE_SCORED, output.scores)
-        ),
+        runs=vggface_runs,
+        trained=", ".join(VGGFACE_TRAINED),
     threads: VGGFACE.get("threads", 2)
     priority: PRIORITY["models"]
     resources:
@@ -163,16 +155,13 @@ rule vggface_transfer:
     conda:
         CONDA_ENV
     log:
-        "logs/vggface_transfer/{dataset}_{backbone}_{datasource}.log",
+        "logs/vggface_transfer/{backbone}_{datasource}.log",
     benchmark:
-        "benchmarks/vggface_transfer/{dataset}_{backbone}_{datasource}.tsv"
+        "benchmarks/vggface_transfer/{backbone}_{datasource}.tsv"
     message:
-        "Train the VGG-Face gender transfer ({wildcards.datasource}) on {wildcards.dataset},"
-        " score every dataset's val (gpu={resources.gpu})"
+        "Train the VGG-Face gender transfer ({wildcards.datasource}) on {params.trained},"
+        " score every dataset's val with each (gpu={resources.gpu})"
     shell:
-        "clipfair vggface-transfer --weights {input.weights}"
-        " --train-index {input.train_index} --train-images {input.train_images}"
-        " --val-index {input.val_index} --val-images {input.val_images}"
-        " --settings {params.settings:q} --out-model {output.model}"
-        " --out-history {output.history} {params.scores} --seed {params.seed}"
-        " --threads {threads} > {log} 2>&1"
+        "transfer() {{ clipfair vggface-transfer --weights {input.weights}"
+        " --settings {params.settings:q} --seed {params.seed} --threads {threads} \"$@\"; }};"
+        " ({params.runs}) > {log} 2>&1"

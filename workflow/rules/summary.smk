@@ -21,7 +21,9 @@ rule run_config:
 
 rule summarize:
     input:
-        cell_metric_files(),
+        cells=cell_metric_files(),
+        topk=TOPK_CSV,
+        published=SRC / "clipfair" / "reference" / "published.csv",
     output:
         json=f"{METRICS}/summary.json",
         csv=report(
@@ -39,8 +41,15 @@ rule summarize:
             caption="../report/child_ablation.rst",
             category="1. Summary",
         ),
+        # every published number beside this run's value for the same cell
+        reproduction=report(
+            f"{METRICS}/reproduction.csv",
+            caption="../report/reproduction.rst",
+            category="4. Reproduction",
+        ),
     params:
-        code=code("clipfair.metrics.summary"),  # the code it runs: changed code reruns it
+        # the code it runs: changed code reruns it
+        code=code("clipfair.metrics.summary", "clipfair.metrics.reproduction"),
         headline=HEADLINE,
         out_dir=lambda w, output: os.path.dirname(output.json),
     conda:
@@ -50,10 +59,12 @@ rule summarize:
     benchmark:
         "benchmarks/summarize.tsv"
     message:
-        "Summarize the grid into {output.csv}"
+        "Summarize the grid into {output.csv}, the published numbers beside it"
     shell:
-        "clipfair summarize {input} --out-dir {params.out_dir}"
-        " --headline {params.headline} > {log} 2>&1"
+        "(clipfair summarize {input.cells} --out-dir {params.out_dir}"
+        " --headline {params.headline}"
+        " && clipfair reproduce --summary {output.csv} --topk {input.topk}"
+        " --out {output.reproduction}) > {log} 2>&1"
 
 
 rule compare:
@@ -88,7 +99,7 @@ rule topk_sweep:
     input:
         unpack(topk_sweep_inputs),
     output:
-        f"{METRICS}/plots/topk.csv",
+        TOPK_CSV,
     params:
         code=code("clipfair.metrics.topk_sweep"),  # the code it runs: changed code reruns it
         flags=lambda w, input: " ".join(
@@ -150,29 +161,3 @@ rule plots:
     shell:
         "clipfair plots {input.cells} --references {params.references:q} {params.flags}"
         " --topk {input.topk} --out-dir {params.out_dir} > {log} 2>&1"
-
-
-rule reproduce:
-    input:
-        summary=rules.summarize.output.csv,
-        topk=rules.topk_sweep.output[0],
-        published=SRC / "clipfair" / "reference" / "published.csv",
-    output:
-        report(
-            f"{METRICS}/reproduction.csv",
-            caption="../report/reproduction.rst",
-            category="4. Reproduction",
-        ),
-    params:
-        code=code("clipfair.metrics.reproduction"),  # the code it runs: changed code reruns it
-    conda:
-        CONDA_ENV
-    log:
-        "logs/reproduce.log",
-    benchmark:
-        "benchmarks/reproduce.tsv"
-    message:
-        "Put every published number beside this run's value for the same cell"
-    shell:
-        "clipfair reproduce --summary {input.summary} --topk {input.topk} --out {output}"
-        " > {log} 2>&1"

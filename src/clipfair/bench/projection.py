@@ -118,11 +118,13 @@ def project(
     rows.append(Row("finetune", jobs.get("finetune", 0), "gpu", ft_h, ft_h,
                     jobs.get("finetune", 0) * a["checkpoint_gb"],
                     f"FLOP model, MFU {a['mfu_finetune']:.0%}, backward 2x trainable"))  # fmt: skip
+    # one job per VGG-Face model: a transfer trained on FairFace's train split and one on
+    # Adience, each saved
     n_vgg = jobs.get("vggface_transfer", 0)
     vgg = a["vggface_epochs"] * (a["fairface_train"] + a["adience_images"]) * a["vggface_gflops"]
     vgg_h = n_vgg * vgg * 1e9 * 3 / rate["finetune"] / 3600
-    rows.append(Row("vggface_transfer", n_vgg, "gpu", vgg_h, vgg_h, n_vgg * a["vggface_model_gb"],
-                    "FLOP model, forward + 2x backward"))  # fmt: skip
+    rows.append(Row("vggface_transfer", n_vgg, "gpu", vgg_h, vgg_h,
+                    n_vgg * 2 * a["vggface_model_gb"], "FLOP model, forward + 2x backward"))  # fmt: skip
     width = a["embed_dim_real"] / a["embed_dim_measured"]
     basis = f"measured x {width:.0f} (embedding width)"
     measured("cells_probes", jobs.get("cells_probes", 0), width, basis=basis)

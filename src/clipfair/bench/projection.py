@@ -123,8 +123,9 @@ def project(
     n_vgg = jobs.get("vggface_transfer", 0)
     vgg = a["vggface_epochs"] * (a["fairface_train"] + a["adience_images"]) * a["vggface_gflops"]
     vgg_h = n_vgg * vgg * 1e9 * 3 / rate["finetune"] / 3600
-    rows.append(Row("vggface_transfer", n_vgg, "gpu", vgg_h, vgg_h,
-                    n_vgg * 2 * a["vggface_model_gb"], "FLOP model, forward + 2x backward"))  # fmt: skip
+    vgg_gb = n_vgg * 2 * a["vggface_model_gb"]
+    rows.append(Row("vggface_transfer", n_vgg, "gpu", vgg_h, vgg_h, vgg_gb,
+                    "FLOP model, forward + 2x backward"))  # fmt: skip
     width = a["embed_dim_real"] / a["embed_dim_measured"]
     basis = f"measured x {width:.0f} (embedding width)"
     measured("cells_probes", jobs.get("cells_probes", 0), width, basis=basis)

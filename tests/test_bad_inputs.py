@@ -250,3 +250,23 @@ def test_truncated_embeddings_are_named_and_no_cell_output_is_left(tmp_path: Pat
     assert f"{tmp_path / 'val.npy'}: unreadable or truncated" in proc.stderr
     assert "--forcerun embed for" in proc.stderr and "Traceback" not in proc.stderr
     assert not out.exists() or not list(out.iterdir())
+
+
+@pytest.mark.slow
+def test_the_ingest_job_stops_at_a_bad_val_row_before_decoding_train(small_demo_run, tmp_path):
+    """One ingest job does both splits, val first: a bad val row fails it in seconds, naming
+    the row, and the train split is never decoded."""
+    from .conftest import run
+
+    proj = tmp_path / "proj"
+    shutil.copytree(small_demo_run, proj, symlinks=True)
+    labels = Path("data/raw/fairface_demo/0.25/fairface_label_val.csv")
+    rows = _rows(proj / labels)
+    rows[3][2] = "Robot"  # gender of line 4
+    _write_rows(proj / labels, rows)
+    proc = run(["snakemake", "--cores", "2", "--until", "ingest"], proj, check=False)
+    assert proc.returncode != 0
+    log = (proj / "logs/ingest/fairface_demo.log").read_text()
+    assert f"{labels}:4" in log and "unknown gender 'Robot'" in log, log[-3000:]
+    assert "train" not in log, log[-3000:]  # the val split failed first; train never began
+    assert not list((proj / "data/interim/fairface_demo").glob("*.tmp"))

@@ -130,16 +130,11 @@ def expected_counts(dataset, split):
     return expect
 
 
-# an ingest job does every split of its dataset, val first: a bad row there (the smaller
-# split) fails the job in seconds instead of after the train split's decoding
-INGEST_ORDER = ["val", "train"]
-
-
 def ingest_outputs():
     """An ingest job's outputs: the index, image cache and rejected rows of every split."""
     return {
         f"{kind}_{split}": path(kind, split=split)
-        for split in INGEST_ORDER
+        for split in SPLITS
         for kind in ("index", "images", "rejected")
     }
 

@@ -1,5 +1,6 @@
-# Acquire the release (demo / local / download) and ingest it once into index + image cache
-# (one job per dataset: both splits).
+# Acquire the release (demo / local / download) and ingest it once into index + image cache.
+# One ingest job per dataset does both splits, val first: a bad row there (the smaller split)
+# fails the job in seconds instead of after the train split's decoding.
 
 
 rule acquire:

@@ -292,8 +292,12 @@ def test_changed_hyper_parameter_reruns_only_what_depends_on_it(demo_project, tm
     overlay.write_text("probe: {c_min: 0.01, c_max: 100.0, n_c: 5}\n")
     proc = run([*DEMO, "--configfile", str(overlay), "-n"], proj)
     out = proc.stdout + proc.stderr
-    planned = set(job_stats(out))  # (the output also prints the recorded config's values)
+    planned = set(job_stats(out))
     assert {"cells_probes", "run_config"} <= planned  # the recorded config follows the change
+    # ... and says why in one short line: the rule's param is the config's digest (the
+    # config itself, 50 KB of JSON for the real grid, was printed twice as the reason)
+    reason = out.split("Record the preset and the resolved config")[1].splitlines()[1]
+    assert reason.startswith("Reason: Params have changed") and len(reason) < 400, reason[:500]
     assert not {"train_clip", "embed", "cells_zeroshot", "finetune"} & planned
     # 7 FairFace probes, 3 Adience, 3 on the other crop, 7 UTKFace
     assert "Run and evaluate 20 probes cells of tiny-vit/demo_full" in out

@@ -4,6 +4,7 @@ it describes is expanded by :mod:`clipfair.grid`)."""
 from __future__ import annotations
 
 import copy
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -386,6 +387,23 @@ def load_params(path: str | Path, schema_path: str | Path = DEFAULT_SCHEMA) -> d
     if not isinstance(params, dict):
         raise ConfigError(f"{path}: expected a YAML mapping at the top level")
     return resolve_params(params, schema_path)
+
+
+def run_config(resolved: dict[str, Any]) -> dict[str, Any]:
+    """What a run records next to its metrics: the preset, then the config it resolved to
+    (the other presets left out), in the config's order."""
+    out = {"preset": resolved.get("preset", "real")}
+    out.update((k, v) for k, v in resolved.items() if k not in ("preset", "presets"))
+    return out
+
+
+def run_config_digest(resolved: dict[str, Any]) -> str:
+    """sha256 of :func:`run_config` (order included): the run_config rule's param, so that a
+    changed value rewrites the file without Snakemake printing the whole config as the
+    reason."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(run_config(resolved)).encode()).hexdigest()
 
 
 def write_run_config(out: str | Path, resolved: dict[str, Any], log: str | Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import clipfair
 from clipfair import forkserver
 from clipfair.code_version import code_version
-from clipfair.config import resolve_params
+from clipfair.config import resolve_params, run_config_digest
 from clipfair.grid import Cell, cells, compare_references, method_data, pairs
 from clipfair.data.layout import source_for_padding
 from clipfair.methods import METHODS, kind_options
@@ -24,10 +24,6 @@ _resolved = resolve_params(config, workflow.source_path("../schemas/params.schem
 config.clear()
 config.update(_resolved)
 
-# what a run records next to its metrics (metrics/run_config.yaml): the preset and the config
-# it resolved to (the other presets left out)
-RUN_CONFIG = {"preset": config.get("preset", "real")}
-RUN_CONFIG.update((k, v) for k, v in config.items() if k not in ("preset", "presets"))
 DATA = config["paths"]["data"]
 # sizes and sha256 of downloads, recorded on first use and checked after (commit it)
 DOWNLOADS_LOCK = config["paths"].get("downloads_lock", "downloads.lock")

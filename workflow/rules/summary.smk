@@ -5,8 +5,9 @@ rule run_config:
     output:
         f"{METRICS}/run_config.yaml",
     params:
-        # what the run ran with, in its order: a changed value rewrites the file
-        resolved=json.dumps(RUN_CONFIG),
+        # what the run ran with (clipfair.config.run_config), in its order: a changed value
+        # rewrites the file
+        digest=run_config_digest(config),
     conda:
         CONDA_ENV
     log:

@@ -30,6 +30,7 @@ def test_help_lists_every_subcommand():
         "bench-cache-read",
         "slurm-plan",
         "reproduce",
+        "fetch-weights",
     ):
         assert cmd in out
 

@@ -79,6 +79,30 @@ def cmd_offline_template(args: argparse.Namespace) -> None:
     print(f"wrote {args.out} (.dvc/config plots.html_template names it)")
 
 
+def cmd_fetch_weights(args: argparse.Namespace) -> None:
+    import yaml
+
+    from clipfair.config import ConfigError, resolve_params
+    from clipfair.models.fetch import fetch_weights, remote_weights
+
+    params = yaml.safe_load(Path(args.params).read_text())
+    if not isinstance(params, dict):
+        raise ConfigError(f"{args.params}: expected a YAML mapping at the top level")
+    if args.preset:
+        params["preset"] = args.preset
+    config = resolve_params(params, args.schema)
+    cache_dir = args.cache_dir or config.get("cache_dir")
+    todo = remote_weights(config)
+    where = cache_dir or "the default Hugging Face cache"
+    print(f"{len(todo)} pretrained model(s) of the {config.get('preset', 'real')} grid -> {where}")
+    done = fetch_weights(config, cache_dir)
+    print(
+        f"fetched {len(done)}: the jobs can load them offline (HF_HUB_OFFLINE=1"
+        + (f", cache_dir: {cache_dir}" if cache_dir else "")
+        + ")"
+    )
+
+
 def register(add: Add) -> None:
     p = add("validate-config", cmd_validate, "validate a params file against the schema")
     p.add_argument("params", nargs="?", default="params.yaml")
@@ -109,6 +133,16 @@ def register(add: Add) -> None:
     p.add_argument("--json", action="store_true", help="JSON instead of a table")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--threads", type=int, default=2)
+
+    p = add(
+        "fetch-weights",
+        cmd_fetch_weights,
+        "download the grid's pretrained weights into cache_dir (for compute nodes offline)",
+    )
+    p.add_argument("--params", default="params.yaml")
+    p.add_argument("--preset", help="the grid to fetch for (default: the params' preset)")
+    p.add_argument("--cache-dir", help="where to (default: cache_dir of the params)")
+    p.add_argument("--schema", default="workflow/schemas/params.schema.yaml")
 
     p = add("table", cmd_table, "print the summary table of the last run")
     p.add_argument("csv", nargs="?", default="metrics/summary.csv")

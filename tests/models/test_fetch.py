@@ -1,0 +1,102 @@
+"""`clipfair fetch-weights` against a local server that answers like the Hugging Face Hub:
+the grid's hub-hosted model lands in cache_dir, and the load an embed job does then works
+with HF_HUB_OFFLINE=1 and the server gone (and does not without the fetch)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import yaml
+
+from clipfair.config import resolve_params
+from clipfair.models.fetch import is_remote, remote_weights
+
+from ..conftest import ROOT, tiny_open_clip_and_hf
+from ..hub_server import HubServer
+
+REPO = "clipfair-test/tiny-clip"
+SCHEMA = ROOT / "workflow" / "schemas" / "params.schema.yaml"
+
+
+def _params(tmp_path):
+    """The real params with a grid of the hub's model and the demo's trained one."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["datasources"]["hub_tiny"] = {"pretrained": REPO, "backbones": ["hf-clip"]}
+    params["grid"].update(
+        backbones=["hf-clip", "tiny-vit"],
+        datasources=["hub_tiny", "demo_full"],
+        methods=["probe_gender"],
+        zeroshot_sweep=False,
+        adience=None,
+    )
+    params["compare"]["references"] = {}
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    return path, resolve_params(params, SCHEMA)
+
+
+def test_which_weights_come_from_the_internet(tmp_path):
+    real = resolve_params(yaml.safe_load((ROOT / "params.yaml").read_text()), SCHEMA)
+    # the real grid: 5 open_clip tags of ViT-L-14 and 2 transformers hub ids; not VGG-Face
+    assert len(remote_weights(real)) == 7
+    assert ("hf-clip", "hf_openai_l14") in remote_weights(real)
+    oc, hf = {"library": "open_clip", "model": "ViT-L-14"}, {"library": "transformers"}
+    assert is_remote(oc, {"pretrained": "laion2b_s32b_b82k"})
+    assert not is_remote(oc, {"pretrained": "weights/mine.pt"})  # a checkpoint file
+    assert not is_remote(oc, {"train": {"epochs": 1}})  # trained in the pipeline
+    assert not is_remote({**hf, "convert_from": "tiny-vit"}, {"pretrained": REPO})
+    assert not is_remote(hf, {"pretrained": str(tmp_path)})  # a local folder
+    assert not is_remote({"library": "vggface"}, {"pretrained": "https://example.org/v.tgz"})
+
+
+def _offline_load(cache, env):
+    probe = (
+        "import sys; from clipfair.models.backbone import load_backbone; "
+        "b = load_backbone({'library': 'transformers', 'model': 'CLIPModel'}, "
+        f"{{'pretrained': {REPO!r}}}, cache_dir=sys.argv[1]); print(b.image_size)"
+    )
+    offline = {**env, "HF_HUB_OFFLINE": "1", "HF_ENDPOINT": "http://127.0.0.1:9"}
+    cmd = [sys.executable, "-c", probe, str(cache)]
+    return subprocess.run(cmd, capture_output=True, text=True, env=offline)
+
+
+def test_fetch_weights_fills_the_cache_that_offline_jobs_load_from(tmp_path):
+    _, folder = tiny_open_clip_and_hf(tmp_path)
+    params, config = _params(tmp_path)
+    assert remote_weights(config) == [("hf-clip", "hub_tiny")]  # not the trained tiny-vit
+    cache = tmp_path / "cache"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_"))}
+    assert _offline_load(cache, env).returncode != 0  # nothing cached yet: offline fails
+    with HubServer({REPO: folder}) as hub:
+        cmd = ["clipfair", "fetch-weights", "--params", str(params), "--cache-dir", str(cache)]
+        cmd += ["--schema", str(SCHEMA)]
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, env={**env, "HF_ENDPOINT": hub.url}
+        )
+    said = proc.stdout + proc.stderr
+    assert proc.returncode == 0, said[-3000:]
+    assert "1 pretrained model(s) of the real grid" in said and "hf-clip/hub_tiny:" in said
+    weights = [p for m, p in hub.requests if m == "GET" and p.endswith("/model.safetensors")]
+    assert weights and all(p.startswith(f"/{REPO}/resolve/") for p in weights), hub.requests
+    assert list(cache.rglob("model.safetensors"))
+    # the server is gone: the embed job's load reads the cache alone
+    loaded = _offline_load(cache, env)
+    assert loaded.returncode == 0, loaded.stderr[-3000:]
+    assert loaded.stdout.strip() == "64"  # the tiny model's image size
+
+
+def test_a_model_the_hub_does_not_have_is_named(tmp_path):
+    params, _ = _params(tmp_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_"))}
+    with HubServer({}) as hub:
+        cmd = ["clipfair", "fetch-weights", "--params", str(params), "--cache-dir", str(tmp_path)]
+        cmd += ["--schema", str(SCHEMA)]
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, env={**env, "HF_ENDPOINT": hub.url}
+        )
+    assert proc.returncode != 0
+    said = proc.stderr
+    assert f"hf-clip/hub_tiny (pretrained '{REPO}')" in said, said[-3000:]  # the grid's entry
+    assert "Traceback" not in said, said[-3000:]

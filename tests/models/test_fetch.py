@@ -4,6 +4,7 @@ with HF_HUB_OFFLINE=1 and the server gone (and does not without the fetch)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -100,3 +101,60 @@ def test_a_model_the_hub_does_not_have_is_named(tmp_path):
     said = proc.stderr
     assert f"hf-clip/hub_tiny (pretrained '{REPO}')" in said, said[-3000:]  # the grid's entry
     assert "Traceback" not in said, said[-3000:]
+
+
+# open_clip resolves a tag through its own registry of hub repos; the test registers one for
+# the tiny model in each process (the real tags name ViT-L-14 repos of 1.7 GB)
+_OPEN_CLIP_PROBE = """
+import json, sys
+import open_clip.pretrained as p
+from clipfair.models.backbone import register_config_dir
+register_config_dir(sys.argv[3])
+p._PRETRAINED.setdefault("tiny-clip-vit", {})["hubtest"] = {"hf_hub": sys.argv[2] + "/"}
+config = json.loads(sys.argv[4])
+if sys.argv[1] == "fetch":
+    from clipfair.models.fetch import fetch_weights
+    fetch_weights(config, sys.argv[5])
+else:
+    from clipfair.models.backbone import load_backbone
+    b = load_backbone(config["backbones"]["tiny-vit"], {"pretrained": "hubtest"},
+                      cache_dir=sys.argv[5])
+    total = sum(float(v.double().sum()) for v in b.model.state_dict().values())
+    print("loaded", b.image_size, total)
+"""
+
+
+def test_an_open_clip_tag_is_fetched_into_the_cache_it_loads_from(tmp_path):
+    oc, _ = tiny_open_clip_and_hf(tmp_path)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (tmp_path / "oc.safetensors").rename(repo / "open_clip_model.safetensors")
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["datasources"]["hub_oc"] = {"pretrained": "hubtest", "backbones": ["tiny-vit"]}
+    params["grid"].update(
+        backbones=["tiny-vit"], datasources=["hub_oc"], methods=["probe_gender"],
+        zeroshot_sweep=False, adience=None,
+    )  # fmt: skip
+    params["compare"]["references"] = {}
+    config = resolve_params(params, SCHEMA)
+    assert remote_weights(config) == [("tiny-vit", "hub_oc")]
+    cache, models = tmp_path / "cache", ROOT / "workflow" / "models"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_"))}
+
+    def probe(mode: str, extra: dict[str, str]) -> subprocess.CompletedProcess:
+        argv = [mode, "clipfair-test/tiny-openclip", str(models), json.dumps(config), str(cache)]
+        cmd = [sys.executable, "-c", _OPEN_CLIP_PROBE, *argv]
+        return subprocess.run(cmd, capture_output=True, text=True, env={**env, **extra})
+
+    offline = {"HF_HUB_OFFLINE": "1", "HF_ENDPOINT": "http://127.0.0.1:9"}
+    assert probe("load", offline).returncode != 0  # nothing cached yet
+    with HubServer({"clipfair-test/tiny-openclip": repo}) as hub:
+        fetched = probe("fetch", {"HF_ENDPOINT": hub.url})
+    assert fetched.returncode == 0, fetched.stderr[-3000:]
+    assert "tiny-vit/hub_oc:" in fetched.stdout
+    assert any(p.endswith("/open_clip_model.safetensors") for _, p in hub.requests)
+    loaded = probe("load", offline)
+    assert loaded.returncode == 0, loaded.stderr[-3000:]
+    _, size, total = loaded.stdout.split()[-3:]
+    served = sum(float(v.double().sum()) for v in oc.model.state_dict().values())
+    assert size == "64" and float(total) == served  # the served weights, not a fresh init

@@ -267,3 +267,25 @@ def test_the_commands_that_wait_for_a_server_exist_and_cover_the_model_rules():
     )
     for name in ("train-clip", "embed", "finetune", "vggface-transfer", "convert-hf"):
         assert f"clipfair {name}" in rules and name in forkserver.WAIT_COMMANDS
+
+
+def test_a_cancelled_job_that_ignores_sigterm_is_killed_after_the_grace_time():
+    """The server sends a cancelled job's group SIGTERM, then SIGKILL KILL_AFTER_S later."""
+    job = subprocess.Popen(["bash", "-c", "trap '' TERM; sleep 60"], start_new_session=True)
+    ours, _ = socket.socketpair()
+    try:
+        jobs = {ours.fileno(): forkserver._Job(ours, job.pid, cancelled_at=time.monotonic())}
+        forkserver._kill_group(job.pid)  # what the server sends first
+        time.sleep(0.5)
+        assert job.poll() is None  # it ignores SIGTERM
+        cancelled = jobs[ours.fileno()].cancelled_at
+        assert forkserver._escalate(jobs, cancelled + forkserver.KILL_AFTER_S / 2) == []
+        time.sleep(0.2)
+        assert job.poll() is None  # within the grace time it is left alone
+        late = cancelled + forkserver.KILL_AFTER_S + 0.1
+        assert forkserver._escalate(jobs, late) == [job.pid]
+        assert job.wait(5) == -signal.SIGKILL
+    finally:
+        ours.close()
+        if job.poll() is None:
+            job.kill()

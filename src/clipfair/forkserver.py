@@ -321,6 +321,19 @@ def _kill_group(pid: int, sig: int = signal.SIGTERM) -> None:
         os.killpg(pid, sig)
 
 
+def _escalate(jobs: dict[int, _Job], now: float) -> list[int]:
+    """SIGKILL the process group of every cancelled child still there KILL_AFTER_S after its
+    SIGTERM (one that ignores or outlasts it); their pids."""
+    late = [
+        job.pid
+        for job in jobs.values()
+        if job.cancelled_at is not None and now - job.cancelled_at > KILL_AFTER_S
+    ]
+    for pid in late:
+        _kill_group(pid, signal.SIGKILL)
+    return late
+
+
 def serve(path: str, parent: int) -> None:
     """Preload, then listen on ``path`` until SIGTERM or until ``parent`` is gone."""
     before = dict(os.environ)
@@ -362,9 +375,7 @@ def serve(path: str, parent: int) -> None:
                     job = jobs[conn.fileno()]  # EOF: the job's entry point is gone
                     job.cancelled_at = time.monotonic()
                     _kill_group(job.pid)
-            for job in jobs.values():
-                if job.cancelled_at and time.monotonic() - job.cancelled_at > KILL_AFTER_S:
-                    _kill_group(job.pid, signal.SIGKILL)
+            _escalate(jobs, time.monotonic())
     finally:
         for job in jobs.values():
             _kill_group(job.pid)

@@ -271,9 +271,15 @@ def test_the_commands_that_wait_for_a_server_exist_and_cover_the_model_rules():
 
 def test_a_cancelled_job_that_ignores_sigterm_is_killed_after_the_grace_time():
     """The server sends a cancelled job's group SIGTERM, then SIGKILL KILL_AFTER_S later."""
-    job = subprocess.Popen(["bash", "-c", "trap '' TERM; sleep 60"], start_new_session=True)
-    ours, _ = socket.socketpair()
+    job = subprocess.Popen(
+        ["bash", "-c", "trap '' TERM; echo ready; exec sleep 60"],
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    ours, theirs = socket.socketpair()
     try:
+        assert job.stdout.readline() == "ready\n"  # the trap is set
         jobs = {ours.fileno(): forkserver._Job(ours, job.pid, cancelled_at=time.monotonic())}
         forkserver._kill_group(job.pid)  # what the server sends first
         time.sleep(0.5)
@@ -287,5 +293,8 @@ def test_a_cancelled_job_that_ignores_sigterm_is_killed_after_the_grace_time():
         assert job.wait(5) == -signal.SIGKILL
     finally:
         ours.close()
+        theirs.close()
         if job.poll() is None:
             job.kill()
+            job.wait()
+        job.stdout.close()

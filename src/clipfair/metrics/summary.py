@@ -295,8 +295,9 @@ def render_table(df: pd.DataFrame, headline: str = "accuracy", title: str = "met
     data = ()
     if "eval_data" in df.columns:  # "train -> eval" when they differ, else the one dataset
         data = ("data",)
-        train = df["train_data"].fillna("").astype(str)
-        evaluated = df["eval_data"].fillna("").astype(str)
+        # (a column of only missing values reads as float: cast before filling)
+        train = df["train_data"].astype(object).fillna("").astype(str)
+        evaluated = df["eval_data"].astype(object).fillna("").astype(str)
         crop = pd.Series("", index=df.index)
         if "padding" in df.columns:  # the crop when the run holds both (CSV: 0.25 / 1.25)
             padding = df["padding"].map(

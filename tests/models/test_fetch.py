@@ -46,6 +46,7 @@ def test_which_weights_come_from_the_internet(tmp_path):
     oc, hf = {"library": "open_clip", "model": "ViT-L-14"}, {"library": "transformers"}
     assert is_remote(oc, {"pretrained": "laion2b_s32b_b82k"})
     assert not is_remote(oc, {"pretrained": "weights/mine.pt"})  # a checkpoint file
+    assert not is_remote(oc, {"pretrained": "mine.pth"})  # one the open_clip loader reads too
     assert not is_remote(oc, {"train": {"epochs": 1}})  # trained in the pipeline
     assert not is_remote({**hf, "convert_from": "tiny-vit"}, {"pretrained": REPO})
     assert not is_remote(hf, {"pretrained": str(tmp_path)})  # a local folder

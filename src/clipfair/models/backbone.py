@@ -21,6 +21,16 @@ from clipfair.phases import counts_as_loading
 CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
 
 
+def is_checkpoint_file(pretrained: str | None) -> bool:
+    """An open_clip ``pretrained`` that names a file (a path or a checkpoint suffix), not a tag."""
+    return bool(pretrained) and ("/" in pretrained or pretrained.endswith(CHECKPOINT_SUFFIXES))
+
+
+def is_model_folder(pretrained: str) -> bool:
+    """A transformers ``pretrained`` that names a local folder, not a hub id."""
+    return pretrained.startswith((".", "/")) or Path(pretrained).exists()
+
+
 @dataclass
 class Backbone:
     """A loaded image-text model with its preprocessing and tokenizer."""
@@ -153,7 +163,7 @@ def load_open_clip(
             f"open_clip has no model config {model_name!r}"
             + (f" (looked in {config_dir} too)" if config_dir else "")
         )
-    is_file = pretrained and ("/" in pretrained or pretrained.endswith(CHECKPOINT_SUFFIXES))
+    is_file = is_checkpoint_file(pretrained)
     if is_file and not Path(pretrained).is_file():
         raise FileNotFoundError(f"pretrained checkpoint {pretrained} does not exist")
     device = torch.device(device)
@@ -235,7 +245,7 @@ def load_transformers_clip(
     """A transformers CLIPModel from a hub id or a local folder (``from_pretrained``)."""
     from transformers import AutoTokenizer, CLIPImageProcessor, CLIPModel
 
-    is_path = pretrained.startswith((".", "/")) or Path(pretrained).exists()
+    is_path = is_model_folder(pretrained)
     if is_path and not (Path(pretrained) / "config.json").is_file():
         raise FileNotFoundError(f"transformers model folder {pretrained} has no config.json")
     device = torch.device(device)

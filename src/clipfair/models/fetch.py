@@ -10,7 +10,6 @@ folders, and VGG-Face (its own ``vggface_weights`` rule downloads it) are left o
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 from clipfair.grid import pairs
@@ -19,15 +18,16 @@ CLIP_LIBRARIES = ("open_clip", "transformers")
 
 
 def is_remote(backbone: dict[str, Any], datasource: dict[str, Any]) -> bool:
-    """Whether loading this pair downloads: an open_clip tag or a hub id, not a local path."""
+    """Whether loading this pair downloads: an open_clip tag or a hub id, not a local path
+    (as the loaders in :mod:`clipfair.models.backbone` tell them apart)."""
+    from clipfair.models.backbone import is_checkpoint_file, is_model_folder
+
     pretrained = datasource.get("pretrained")
     if backbone["library"] not in CLIP_LIBRARIES or "convert_from" in backbone or not pretrained:
         return False
-    if pretrained.startswith((".", "/", "~")) or Path(pretrained).exists():
-        return False
-    if backbone["library"] == "open_clip":  # a tag; a checkpoint file is a path or has a suffix
-        return "/" not in pretrained and not pretrained.endswith((".pt", ".bin", ".safetensors"))
-    return True
+    if backbone["library"] == "open_clip":
+        return not is_checkpoint_file(pretrained)
+    return not is_model_folder(pretrained)
 
 
 def remote_weights(config: dict[str, Any]) -> list[tuple[str, str]]:
@@ -54,7 +54,7 @@ def fetch_weights(config: dict[str, Any], cache_dir: str | None) -> list[dict[st
             raise RuntimeError(f"{b}/{d} (pretrained {entry['pretrained']!r}): {exc}") from exc
         del backbone
         seconds = round(time.perf_counter() - start, 1)
-        record = {"backbone": b, "datasource": d, "seconds": seconds}
-        done.append({**record, "pretrained": config["datasources"][d]["pretrained"]})
-        print(f"{b}/{d}: {record['seconds']} s", flush=True)
+        done.append({"backbone": b, "datasource": d, "pretrained": entry["pretrained"],
+                     "seconds": seconds})  # fmt: skip
+        print(f"{b}/{d}: {seconds} s", flush=True)
     return done

@@ -381,11 +381,16 @@ def resolve_params(
     return params
 
 
-def load_params(path: str | Path, schema_path: str | Path = DEFAULT_SCHEMA) -> dict[str, Any]:
-    """Read a params file, apply its preset, validate."""
+def load_params(
+    path: str | Path, schema_path: str | Path = DEFAULT_SCHEMA, preset: str | None = None
+) -> dict[str, Any]:
+    """Read a params file, apply its preset (or ``preset``, as ``--config preset=...``
+    would), validate."""
     params = yaml.safe_load(Path(path).read_text())
     if not isinstance(params, dict):
         raise ConfigError(f"{path}: expected a YAML mapping at the top level")
+    if preset:
+        params["preset"] = preset
     return resolve_params(params, schema_path)
 
 

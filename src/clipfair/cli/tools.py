@@ -80,17 +80,10 @@ def cmd_offline_template(args: argparse.Namespace) -> None:
 
 
 def cmd_fetch_weights(args: argparse.Namespace) -> None:
-    import yaml
-
-    from clipfair.config import ConfigError, resolve_params
+    from clipfair.config import load_params
     from clipfair.models.fetch import fetch_weights, remote_weights
 
-    params = yaml.safe_load(Path(args.params).read_text())
-    if not isinstance(params, dict):
-        raise ConfigError(f"{args.params}: expected a YAML mapping at the top level")
-    if args.preset:
-        params["preset"] = args.preset
-    config = resolve_params(params, args.schema)
+    config = load_params(args.params, args.schema, args.preset)
     cache_dir = args.cache_dir or config.get("cache_dir")
     todo = remote_weights(config)
     where = cache_dir or "the default Hugging Face cache"

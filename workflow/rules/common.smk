@@ -135,18 +135,20 @@ def ingest_outputs():
     }
 
 
-def ingest_split_flags(split):
-    """Params function: the flags that name one split's outputs and its expected counts."""
+def ingest_runs(wildcards, output):
+    """One `ingest` (the rule's shell function) per split, val first (the smaller: a bad row
+    there fails the job before the train split is decoded), joined by &&; each names its
+    split's outputs and expected counts."""
 
-    def flags(wildcards, output):
+    def run(split):
         expect = shlex.quote(as_json(expected_counts(wildcards.dataset, split)))
         return (
-            f"--split {split} --out-index {output[f'index_{split}']}"
+            f"ingest --split {split} --out-index {output[f'index_{split}']}"
             f" --out-images {output[f'images_{split}']}"
             f" --report {output[f'rejected_{split}']} --expect {expect}"
         )
 
-    return flags
+    return " && ".join(run(split) for split in ("val", "train"))
 
 
 def backbone_json(wildcards):

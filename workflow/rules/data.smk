@@ -1,6 +1,5 @@
 # Acquire the release (demo / local / download) and ingest it once into index + image cache.
-# One ingest job per dataset does both splits, val first: a bad row there (the smaller split)
-# fails the job in seconds instead of after the train split's decoding.
+# One ingest job per dataset does both splits, val first (common.smk: ingest_runs).
 
 
 rule acquire:
@@ -44,8 +43,7 @@ rule ingest:
         **ingest_outputs(),
     params:
         code=code("clipfair.data.ingest"),  # the code it runs: changed code reruns it
-        val=ingest_split_flags("val"),
-        train=ingest_split_flags("train"),
+        runs=ingest_runs,
         raw=lambda w, input: os.path.dirname(input.zip),
         size=lambda w: config["datasets"][w.dataset]["image_size"],
         on_bad_rows=lambda w: config["datasets"][w.dataset].get("on_bad_rows", "fail"),
@@ -64,7 +62,7 @@ rule ingest:
         "ingest() {{ clipfair ingest --raw {params.raw} --image-size {params.size}"
         " --threads {threads} --on-bad-rows {params.on_bad_rows}"
         " --on-count-mismatch {params.on_count_mismatch} \"$@\"; }};"
-        " (ingest {params.val} && ingest {params.train}) > {log} 2>&1"
+        " ({params.runs}) > {log} 2>&1"
 
 
 # Adience (seed 004): fold files + aligned faces, ingested into the same index + image cache.
@@ -101,8 +99,7 @@ rule ingest_adience:
         **ingest_outputs(),
     params:
         code=code("clipfair.data.adience"),  # the code it runs: changed code reruns it
-        val=ingest_split_flags("val"),
-        train=ingest_split_flags("train"),
+        runs=ingest_runs,
         size=lambda w: config["datasets"][w.dataset]["image_size"],
         val_folds=lambda w: ",".join(map(str, config["datasets"][w.dataset]["val_folds"])),
         on_bad_rows=lambda w: config["datasets"][w.dataset].get("on_bad_rows", "fail"),
@@ -119,7 +116,7 @@ rule ingest_adience:
     shell:
         "ingest() {{ clipfair ingest-adience --raw {input} --val-folds {params.val_folds}"
         " --image-size {params.size} --threads {threads} --on-bad-rows {params.on_bad_rows}"
-        " \"$@\"; }}; (ingest {params.val} && ingest {params.train}) > {log} 2>&1"
+        " \"$@\"; }}; ({params.runs}) > {log} 2>&1"
 
 
 # UTKFace: one tar.gz, labels in the file names, a seeded stratified split made at ingest.
@@ -156,8 +153,7 @@ rule ingest_utkface:
         **ingest_outputs(),
     params:
         code=code("clipfair.data.utkface"),  # the code it runs: changed code reruns it
-        val=ingest_split_flags("val"),
-        train=ingest_split_flags("train"),
+        runs=ingest_runs,
         size=lambda w: config["datasets"][w.dataset]["image_size"],
         split_seed=lambda w: config["datasets"][w.dataset].get("split_seed", config["seed"]),
         on_bad_rows=lambda w: config["datasets"][w.dataset].get("on_bad_rows", "fail"),
@@ -174,4 +170,4 @@ rule ingest_utkface:
     shell:
         "ingest() {{ clipfair ingest-utkface --raw {input} --split-seed {params.split_seed}"
         " --image-size {params.size} --threads {threads} --on-bad-rows {params.on_bad_rows}"
-        " \"$@\"; }}; (ingest {params.val} && ingest {params.train}) > {log} 2>&1"
+        " \"$@\"; }}; ({params.runs}) > {log} 2>&1"

@@ -346,14 +346,19 @@ EMBED_DATASETS = [
 VGGFACE_SCORED = [d for d in (DATASET, config["grid"].get("adience")) if d in EMBED_DATASETS]
 
 
-def embed_inputs(wildcards):
-    """The index and image cache of every split the embed job encodes."""
+def split_files(datasets):
+    """The index and image cache of both splits of each dataset (keys kind_dataset_split)."""
     return {
         f"{kind}_{dataset}_{split}": path(kind, dataset=dataset, split=split)
-        for dataset in EMBED_DATASETS
+        for dataset in datasets
         for split in SPLITS
         for kind in ("index", "images")
     }
+
+
+def embed_inputs(wildcards):
+    """The index and image cache of every split the embed job encodes."""
+    return split_files(EMBED_DATASETS)
 
 
 def embed_split_flags(wildcards, input, output):
@@ -381,12 +386,7 @@ VGGFACE_TRAINED = [
 
 def vggface_inputs(wildcards):
     """The train and val splits of every dataset the transfers train on or score."""
-    return {
-        f"{kind}_{dataset}_{split}": path(kind, dataset=dataset, split=split)
-        for dataset in dict.fromkeys(VGGFACE_TRAINED + VGGFACE_SCORED)
-        for split in SPLITS
-        for kind in ("index", "images")
-    }
+    return split_files(dict.fromkeys(VGGFACE_TRAINED + VGGFACE_SCORED))
 
 
 def vggface_outputs():

@@ -21,21 +21,39 @@ REPO = "clipfair-test/tiny-clip"
 SCHEMA = ROOT / "workflow" / "schemas" / "params.schema.yaml"
 
 
-def _params(tmp_path):
-    """The real params with a grid of the hub's model and the demo's trained one."""
+# the environment without the user's Hugging Face settings (each call adds its own)
+ENV = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_"))}
+
+
+def _grid(datasources: dict[str, dict], backbones: list[str], names: list[str]) -> dict:
+    """The real params with ``datasources`` added and a one-method grid of ``names``."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["datasources"]["hub_tiny"] = {"pretrained": REPO, "backbones": ["hf-clip"]}
+    params["datasources"].update(datasources)
     params["grid"].update(
-        backbones=["hf-clip", "tiny-vit"],
-        datasources=["hub_tiny", "demo_full"],
+        backbones=backbones,
+        datasources=names,
         methods=["probe_gender"],
         zeroshot_sweep=False,
         adience=None,
     )
     params["compare"]["references"] = {}
+    return params
+
+
+def _params(tmp_path):
+    """A grid of the hub's model and the demo's trained one, written and resolved."""
+    hub_tiny = {"pretrained": REPO, "backbones": ["hf-clip"]}
+    params = _grid({"hub_tiny": hub_tiny}, ["hf-clip", "tiny-vit"], ["hub_tiny", "demo_full"])
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(params, sort_keys=False))
     return path, resolve_params(params, SCHEMA)
+
+
+def _fetch(params, cache, hub: HubServer) -> subprocess.CompletedProcess:
+    """`clipfair fetch-weights` of ``params`` into ``cache``, from ``hub``."""
+    cmd = ["clipfair", "fetch-weights", "--params", str(params), "--cache-dir", str(cache)]
+    cmd += ["--schema", str(SCHEMA)]
+    return subprocess.run(cmd, capture_output=True, text=True, env={**ENV, "HF_ENDPOINT": hub.url})
 
 
 def test_which_weights_come_from_the_internet(tmp_path):
@@ -53,13 +71,13 @@ def test_which_weights_come_from_the_internet(tmp_path):
     assert not is_remote({"library": "vggface"}, {"pretrained": "https://example.org/v.tgz"})
 
 
-def _offline_load(cache, env):
+def _offline_load(cache):
     probe = (
         "import sys; from clipfair.models.backbone import load_backbone; "
         "b = load_backbone({'library': 'transformers', 'model': 'CLIPModel'}, "
         f"{{'pretrained': {REPO!r}}}, cache_dir=sys.argv[1]); print(b.image_size)"
     )
-    offline = {**env, "HF_HUB_OFFLINE": "1", "HF_ENDPOINT": "http://127.0.0.1:9"}
+    offline = {**ENV, "HF_HUB_OFFLINE": "1", "HF_ENDPOINT": "http://127.0.0.1:9"}
     cmd = [sys.executable, "-c", probe, str(cache)]
     return subprocess.run(cmd, capture_output=True, text=True, env=offline)
 
@@ -69,14 +87,9 @@ def test_fetch_weights_fills_the_cache_that_offline_jobs_load_from(tmp_path):
     params, config = _params(tmp_path)
     assert remote_weights(config) == [("hf-clip", "hub_tiny")]  # not the trained tiny-vit
     cache = tmp_path / "cache"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_"))}
-    assert _offline_load(cache, env).returncode != 0  # nothing cached yet: offline fails
+    assert _offline_load(cache).returncode != 0  # nothing cached yet: offline fails
     with HubServer({REPO: folder}) as hub:
-        cmd = ["clipfair", "fetch-weights", "--params", str(params), "--cache-dir", str(cache)]
-        cmd += ["--schema", str(SCHEMA)]
-        proc = subprocess.run(
-            cmd, capture_output=True, text=True, env={**env, "HF_ENDPOINT": hub.url}
-        )
+        proc = _fetch(params, cache, hub)
     said = proc.stdout + proc.stderr
     assert proc.returncode == 0, said[-3000:]
     assert "1 pretrained model(s) of the real grid" in said and "hf-clip/hub_tiny:" in said
@@ -84,20 +97,15 @@ def test_fetch_weights_fills_the_cache_that_offline_jobs_load_from(tmp_path):
     assert weights and all(p.startswith(f"/{REPO}/resolve/") for p in weights), hub.requests
     assert list(cache.rglob("model.safetensors"))
     # the server is gone: the embed job's load reads the cache alone
-    loaded = _offline_load(cache, env)
+    loaded = _offline_load(cache)
     assert loaded.returncode == 0, loaded.stderr[-3000:]
     assert loaded.stdout.strip() == "64"  # the tiny model's image size
 
 
 def test_a_model_the_hub_does_not_have_is_named(tmp_path):
     params, _ = _params(tmp_path)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_"))}
     with HubServer({}) as hub:
-        cmd = ["clipfair", "fetch-weights", "--params", str(params), "--cache-dir", str(tmp_path)]
-        cmd += ["--schema", str(SCHEMA)]
-        proc = subprocess.run(
-            cmd, capture_output=True, text=True, env={**env, "HF_ENDPOINT": hub.url}
-        )
+        proc = _fetch(params, tmp_path, hub)
     assert proc.returncode != 0
     said = proc.stderr
     assert f"hf-clip/hub_tiny (pretrained '{REPO}')" in said, said[-3000:]  # the grid's entry
@@ -130,22 +138,15 @@ def test_an_open_clip_tag_is_fetched_into_the_cache_it_loads_from(tmp_path):
     repo = tmp_path / "repo"
     repo.mkdir()
     (tmp_path / "oc.safetensors").rename(repo / "open_clip_model.safetensors")
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["datasources"]["hub_oc"] = {"pretrained": "hubtest", "backbones": ["tiny-vit"]}
-    params["grid"].update(
-        backbones=["tiny-vit"], datasources=["hub_oc"], methods=["probe_gender"],
-        zeroshot_sweep=False, adience=None,
-    )  # fmt: skip
-    params["compare"]["references"] = {}
-    config = resolve_params(params, SCHEMA)
+    hub_oc = {"pretrained": "hubtest", "backbones": ["tiny-vit"]}
+    config = resolve_params(_grid({"hub_oc": hub_oc}, ["tiny-vit"], ["hub_oc"]), SCHEMA)
     assert remote_weights(config) == [("tiny-vit", "hub_oc")]
     cache, models = tmp_path / "cache", ROOT / "workflow" / "models"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_"))}
 
     def probe(mode: str, extra: dict[str, str]) -> subprocess.CompletedProcess:
         argv = [mode, "clipfair-test/tiny-openclip", str(models), json.dumps(config), str(cache)]
         cmd = [sys.executable, "-c", _OPEN_CLIP_PROBE, *argv]
-        return subprocess.run(cmd, capture_output=True, text=True, env={**env, **extra})
+        return subprocess.run(cmd, capture_output=True, text=True, env={**ENV, **extra})
 
     offline = {"HF_HUB_OFFLINE": "1", "HF_ENDPOINT": "http://127.0.0.1:9"}
     assert probe("load", offline).returncode != 0  # nothing cached yet

@@ -413,10 +413,52 @@ def test_cells_carry_confidence_intervals_and_worst_groups(demo_project):
     assert lo < cell["accuracy"] < hi and hi - lo < 0.08  # 1,000 images
     assert cell["worst_race"]["accuracy"] == min(cell["accuracy_by_race"].values())
     assert cell["gap_race"]["value"] > 0
+    assert cell["intervals"]["unit"] == "image" and cell["intervals"]["min_group_n"] == 30
     summary = pd.read_csv(proj / "metrics" / "summary.csv")
-    assert {"accuracy_ci_low", "accuracy_ci_high", "worst_race", "gap_gender_race"} <= set(
-        summary.columns
-    )
+    assert {"accuracy_ci_low", "accuracy_ci_high", "worst_race", "gap_gender_race",
+            "gap_race_between", "min_group_n", "resampled"} <= set(summary.columns)  # fmt: skip
+    # every value with an interval lies inside it (the percentile CIs of min and max - min
+    # over groups did not: 33 values outside at 563cb0e)
+    checked = 0
+    for low in [c for c in summary.columns if c.endswith("_ci_low")]:
+        value = low.removesuffix("_ci_low")
+        if value in summary.columns:
+            rows = summary[value].notna()
+            inside = summary[low] <= summary[value]
+            inside &= summary[value] <= summary[f"{value}_ci_high"]
+            assert inside[rows].all(), (value, summary.loc[rows & ~inside, value])
+            checked += rows.sum()
+    assert checked > 1000
+    # Adience's faces are resampled by user, everyone else's by image
+    adience = summary[summary["eval_data"] == "adience_demo"]
+    assert set(adience["resampled"]) == {"subject"}
+    assert set(summary.loc[summary["eval_data"] != "adience_demo", "resampled"]) == {"image"}
+
+
+@pytest.mark.slow
+def test_every_group_row_has_its_size_and_a_binomial_interval(demo_project):
+    proj, _ = demo_project
+    groups = pd.read_csv(proj / "metrics" / "groups.csv")
+    assert groups["n"].notna().all() and (groups["n"] > 0).all()
+    assert (groups["ci_high"] > groups["ci_low"]).all()  # no zero-width interval
+    assert (groups["small"] == (groups["n"] < 30)).all() and groups["small"].any()
+    # UTKFace 10-19 (20 of 20 right in the demo's gender cell): the exact interval, [0.832, 1]
+    row = groups[(groups["method"] == "zs_raw_gender_labels_mean_utkface")
+                 & (groups["datasource"] == "demo_full") & (groups["backbone"] == "tiny-vit")
+                 & (groups["group_type"] == "age") & (groups["group"] == "10-19")]  # fmt: skip
+    from statsmodels.stats.proportion import proportion_confint
+
+    n = int(row["n"].iloc[0])
+    k = round(row["value"].iloc[0] * n)
+    exact = proportion_confint(k, n, method="beta")
+    assert [row["ci_low"].iloc[0], row["ci_high"].iloc[0]] == pytest.approx(exact, abs=2e-6)
+    assert exact[1] - exact[0] > 0.15  # 20 faces: [0.832, 1] at 20 of 20
+    # small groups stay out of worst group and gap, and each cell lists them
+    summary = pd.read_csv(proj / "metrics" / "summary.csv")
+    for cell in summary[summary["worst_age"].notna()].itertuples():
+        left_out = str(cell.left_out_age) if isinstance(cell.left_out_age, str) else ""
+        assert cell.worst_age_group not in left_out.split("; ")
+        assert cell.worst_age_n >= 30
 
 
 @pytest.mark.slow

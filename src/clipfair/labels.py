@@ -45,6 +45,9 @@ def age_band(age: str) -> str:
 #: task (= CSV column) -> canonical class names
 VOCAB: dict[str, tuple[str, ...]] = {"age": AGES, "gender": GENDERS, "race": RACES}
 TASKS: tuple[str, ...] = tuple(VOCAB)
+#: the column of a split index (and of its predictions) naming each image's person, where a
+#: dataset has several images of one person (Adience's user id): the bootstrap resamples them
+SUBJECT = "subject"
 #: UTKFace's races (its file names' codes 0-4), which are not FairFace's seven
 UTK_RACES: tuple[str, ...] = ("White", "Black", "Asian", "Indian", "Others")
 #: label vocabularies by name: FairFace's (every dataset's but UTKFace's), UTKFace's own races
@@ -80,7 +83,11 @@ def probe_classes(inputs: dict[str, Any], task: str) -> list[str]:
 
 
 #: the canonical label order of every grouping (the tasks' columns and the age bands)
-GROUP_ORDER: dict[str, tuple[str, ...]] = {**VOCAB, "age_band": AGE_BANDS}
+GROUP_ORDER: dict[str, tuple[str, ...]] = {
+    **VOCAB,
+    "age_band": AGE_BANDS,
+    "gender_race": tuple(f"{g}/{r}" for g in GENDERS for r in RACES),
+}
 
 
 def ordered(group: str, labels: Iterable[str]) -> list[str]:

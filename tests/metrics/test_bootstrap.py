@@ -5,11 +5,14 @@ from scipy.stats import binomtest, chi2
 
 from clipfair.labels import VOCAB
 from clipfair.metrics.bootstrap import (
-    cell_intervals,
+    mcnemar_p,
     paired_comparison,
     resample_weights,
+    subject_codes,
     verdicts,
+    widening,
 )
+from clipfair.metrics.groups import group_intervals, headline_intervals
 
 
 def test_resample_weights_are_multiplicities():
@@ -19,7 +22,7 @@ def test_resample_weights_are_multiplicities():
     assert np.array_equal(w, resample_weights(50, 200, seed=1))  # seeded
 
 
-def test_bootstrap_ci_agrees_with_normal_approximation():
+def test_cell_intervals_agree_with_the_normal_approximation_at_large_n():
     rng = np.random.default_rng(0)
     n, p = 20000, 0.8
     df = pd.DataFrame(
@@ -32,30 +35,76 @@ def test_bootstrap_ci_agrees_with_normal_approximation():
     df["true"] = df["gender"]
     flip = {"Male": "Female", "Female": "Male"}
     df["pred"] = np.where(rng.random(n) < p, df["true"], df["true"].map(flip))
-    acc = (df["true"] == df["pred"]).mean()
-    out = cell_intervals(df, list(VOCAB["gender"]), n_resamples=2000, seed=0)
+    correct = (df["true"] == df["pred"]).to_numpy(np.float32)
+    acc = correct.mean()
+    out = headline_intervals(df["true"], correct, list(VOCAB["gender"]), 0.05)
     half = 1.959964 * np.sqrt(acc * (1 - acc) / n)
     assert out["accuracy_ci"] == pytest.approx([acc - half, acc + half], abs=1.5e-3)
-    lo, hi = out["accuracy_by_race_ci"]["White"]
+    # the balanced accuracy's interval (MOVER of the two recalls' intervals) is the
+    # normal one at this size: the variance of a mean of two independent proportions
+    recalls = df.assign(c=correct).groupby("true")["c"].agg(["mean", "size"])
+    bal = recalls["mean"].mean()
+    half = 1.959964 * np.sqrt((recalls["mean"] * (1 - recalls["mean"]) / recalls["size"]).sum()) / 2
+    assert out["balanced_accuracy_ci"] == pytest.approx([bal - half, bal + half], abs=1e-3)
+    # a group's interval is the exact one (statsmodels' "beta"), not a bootstrap percentile
+    from statsmodels.stats.proportion import proportion_confint
+
     white = df["race"] == "White"
-    acc_w, n_w = (df["true"] == df["pred"])[white].mean(), white.sum()
-    half_w = 1.959964 * np.sqrt(acc_w * (1 - acc_w) / n_w)
-    assert [lo, hi] == pytest.approx([acc_w - half_w, acc_w + half_w], abs=4e-3)
+    lo, hi = group_intervals(df)["accuracy_by_race_ci"]["White"]
+    k = int(correct[white.to_numpy()].sum())
+    assert [lo, hi] == pytest.approx(proportion_confint(k, white.sum(), method="beta"))
 
 
-def test_worst_group_and_gap_find_the_planted_group():
-    rng = np.random.default_rng(1)
-    n = 7000
-    race = np.array(VOCAB["race"])[np.arange(n) % 7]
-    df = pd.DataFrame({"race": race, "gender": "Male", "age": "20-29", "true": "Male"})
-    hit = np.where(race == "Indian", rng.random(n) < 0.70, rng.random(n) < 0.95)
-    df["pred"] = np.where(hit, "Male", "Female")
-    out = cell_intervals(df, list(VOCAB["gender"]), n_resamples=500, seed=0)
-    assert out["worst_race"]["group"] == "Indian"
-    assert out["worst_race"]["ci"][0] < 0.70 < out["worst_race"]["ci"][1] + 0.02
-    assert out["gap_race"]["between"][1] == "Indian"
-    assert 0.15 < out["gap_race"]["ci"][0] < out["gap_race"]["value"] < out["gap_race"]["ci"][1]
-    assert "worst_gender" not in out  # one gender only: no gap to report
+def test_subjects_are_resampled_whole():
+    clusters = np.repeat(np.arange(30), 5)  # 30 people, 5 photos each
+    w = resample_weights(150, 400, seed=1, clusters=clusters)
+    assert w.shape == (400, 150)
+    assert (w.reshape(400, 30, 5) == w[:, ::5, None]).all()  # a person's photos move together
+    assert (w.sum(axis=1) == 150).all()  # 30 people drawn, 5 photos each
+    frame = pd.DataFrame({"subject": [f"u{c}" for c in clusters]})
+    np.testing.assert_array_equal(subject_codes(frame), clusters)
+    assert subject_codes(frame.drop(columns="subject")) is None
+    with pytest.raises(ValueError, match="1 images have no subject"):
+        subject_codes(frame.assign(subject=frame["subject"].where(frame.index != 3)))
+
+
+def test_people_with_many_photos_widen_the_interval():
+    # 20 people with 11 photos each; a person's photos are all right or all wrong
+    rng = np.random.default_rng(4)
+    clusters = np.repeat(np.arange(20), 11)
+    correct = np.repeat(rng.random(20) < 0.8, 11).astype(np.float32)
+    true = pd.Series(np.where(np.arange(220) % 2, "Male", "Female"))
+    classes = list(VOCAB["gender"])
+    by_image = headline_intervals(true, correct, classes, 0.05)
+    by_subject = headline_intervals(true, correct, classes, 0.05, clusters)
+    width = {
+        unit: out["accuracy_ci"][1] - out["accuracy_ci"][0]
+        for unit, out in (("image", by_image), ("subject", by_subject))
+    }
+    # 20 independent units, not 220: about sqrt(11) = 3.3 times wider (t(19): a little more)
+    assert 2.5 < width["subject"] / width["image"] < 4.5
+    assert widening(20) == pytest.approx(np.sqrt(20 / 19) * 2.093024 / 1.959964, rel=1e-5)
+    assert widening(10_000) == pytest.approx(1.0, abs=2e-4)
+
+
+def test_clustered_mcnemar_is_durkalski_and_plain_for_single_photos():
+    rng = np.random.default_rng(5)
+    a, b = rng.random(400) < 0.8, rng.random(400) < 0.75
+    only_a, only_b = int((a & ~b).sum()), int((~a & b).sum())
+    # one photo per person: Durkalski's statistic is McNemar's without continuity correction
+    singletons = mcnemar_p(a, b, np.arange(400))
+    assert singletons == pytest.approx(chi2.sf((only_a - only_b) ** 2 / (only_a + only_b), 1))
+    # people with 8 photos: (sum of per-person differences)^2 / sum of their squares
+    clusters = np.repeat(np.arange(50), 8)
+    d = np.bincount(clusters, weights=a.astype(float) - b.astype(float))
+    expected = chi2.sf(d.sum() ** 2 / (d**2).sum(), 1)
+    assert mcnemar_p(a, b, clusters) == pytest.approx(expected, rel=1e-9)
+    out = paired_comparison(a, b, n_resamples=300, clusters=clusters)
+    assert (out["unit"], out["n_units"], out["mcnemar_p"]) == (
+        "subject",
+        50,
+        pytest.approx(expected),
+    )
 
 
 def _pair(table):

@@ -57,7 +57,7 @@ def test_a_dataset_without_race_and_age_labels_gets_gender_groups_only():
     import numpy as np
 
     from clipfair.methods.runner import predictions_frame
-    from clipfair.metrics.bootstrap import cell_intervals
+    from clipfair.metrics.groups import group_intervals
 
     val = pd.DataFrame({"file": list("abcd"), "gender": ["Male", "Male", "Female", "Female"]})
     scores = np.array([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7], [0.4, 0.6]])
@@ -67,8 +67,13 @@ def test_a_dataset_without_race_and_age_labels_gets_gender_groups_only():
     assert m["accuracy_by_gender"] == {"Male": 0.5, "Female": 1.0}
     assert m["accuracy_by_race"] == {} and m["accuracy_by_age"] == {}
     assert m["accuracy_by_gender_race"] == {} and m["accuracy_white"] is None
-    ci = cell_intervals(pred, ["Male", "Female"], n_resamples=50)
+    ci = group_intervals(pred, min_group_n=1)
     assert "worst_gender" in ci and "worst_race" not in ci and "accuracy_by_race_ci" not in ci
+    assert "subject" not in pred  # this index names no person: images are the unit
+    val["subject"] = ["u1", "u1", "u2", "u3"]  # Adience's index: a user id per face
+    assert list(predictions_frame(val, "gender", scores, ["Male", "Female"])["subject"]) == [
+        "u1", "u1", "u2", "u3"
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("task", ["race", "age"])

@@ -30,7 +30,7 @@ def test_every_cell_of_the_task_is_compared_with_the_reference(tmp_path):
     assert by.loc["same", "difference"] == 0 and by.loc["same", "differs"] == "no"
     assert by.loc["worse", "differs"] == "yes" and by.loc["worse", "ci_high"] < 0
     assert by.loc["worse", "mcnemar_p_holm"] >= by.loc["worse", "mcnemar_p"]
-    assert (df["correction"] == "m=2: CI max-t simultaneous 95%, p Holm").all()
+    assert (df["correction"] == "m=2: CI max-t simultaneous 95% with Bonett-Price, p Holm").all()
 
 
 def test_mismatched_images_and_unknown_reference_are_errors(tmp_path):

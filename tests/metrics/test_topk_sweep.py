@@ -41,7 +41,6 @@ def test_every_k_matches_the_authors_rule_recomputed(tmp_path):
         {("b/d", "set"): tmp_path / "set.parquet"},
         {"set": "gender"},
         k_max=32,
-        n_resamples=200,
     )
     assert df["k"].tolist() == [1, 2, 3, 4]  # up to the fewest prompts of a class (Female 4)
     s = (

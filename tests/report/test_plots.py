@@ -2,8 +2,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from clipfair.metrics.bootstrap import cell_intervals
-from clipfair.metrics.classification import cell_metrics
+from clipfair.metrics.cell import evaluate_cell
 from clipfair.report.plots import (
     accuracy_by_race,
     cross_dataset,
@@ -40,10 +39,7 @@ def _cell(method, task, hit_rate, info, seed):
     df["true"] = df[task]
     wrong = rng.choice(VOCAB[task], n)
     df["pred"] = np.where(rng.random(n) < hit_rate, df["true"], wrong)
-    cell = cell_metrics(df)
-    cell.update(cell_intervals(df, list(VOCAB[task]), 100, 0))
-    cell.update(backbone="b", datasource="d", method=method, method_info=info)
-    return cell, df
+    return evaluate_cell(df, info, f"b/d/{method}"), df
 
 
 def test_plot_tables_and_figures(tmp_path):

@@ -110,7 +110,7 @@ rule topk_sweep:
         ),
         k_max=K_ANALYSIS["k_max"],
         label_set_dir=LABEL_SET_DIR or "",
-        bootstrap=config["bootstrap"],
+        alpha=config["bootstrap"]["alpha"],
     conda:
         CONDA_ENV
     log:
@@ -122,8 +122,7 @@ rule topk_sweep:
     shell:
         "clipfair topk-sweep --val-index {input.val_index} {params.flags}"
         " --k-max {params.k_max} --label-set-dir '{params.label_set_dir}'"
-        " --n-resamples {params.bootstrap[n_resamples]} --seed {params.bootstrap[seed]}"
-        " --alpha {params.bootstrap[alpha]} --out {output} > {log} 2>&1"
+        " --alpha {params.alpha} --out {output} > {log} 2>&1"
 
 
 rule plots:

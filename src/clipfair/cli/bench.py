@@ -107,6 +107,41 @@ def cmd_bench_probe(args: argparse.Namespace) -> None:
     print(f"-> {out}")
 
 
+def cmd_bench_coverage(args: argparse.Namespace) -> None:
+    import pandas as pd
+    from rich.console import Console
+    from rich.table import Table
+
+    from clipfair.bench.coverage import POPULATION, coverage_report, population_from
+    from clipfair.config import load_params
+    from clipfair.io import write_csv
+
+    settings = load_params(args.params)["bootstrap"]  # the run's resamples, alpha, min_group_n
+    if args.pair:
+        a, b = (pd.read_parquet(p) for p in args.pair)
+        populations = population_from(a, b, f"{args.pair[0]} vs {args.pair[1]}")
+    else:
+        populations = pd.read_parquet(POPULATION)
+    report = coverage_report(
+        populations, args.draws, args.seed, settings["n_resamples"], settings["alpha"],
+        settings["min_group_n"],
+    )  # fmt: skip
+    report["passes"] = report["coverage"] >= args.min_coverage
+    table = Table(title=f"coverage in {args.draws} draws (nominal {1 - settings['alpha']:.2f})")
+    for col in ("population", "unit", "statistic", "intervals", "coverage", "note"):
+        table.add_column(col, justify="right" if col in ("intervals", "coverage") else "left")
+    for row in report.itertuples():
+        mark = "" if row.passes else f" < {args.min_coverage}"
+        table.add_row(row.population, row.unit, row.statistic, str(row.intervals),
+                      f"{row.coverage:.3f}{mark}", row.note)  # fmt: skip
+    Console(width=160).print(table)
+    if args.out:
+        write_csv(args.out, report, "%.4f")
+        print(f"-> {args.out}")
+    if not report["passes"].all():
+        sys.exit(f"coverage below {args.min_coverage} for {(~report['passes']).sum()} statistics")
+
+
 def register(add: Add) -> None:
     p = add("bench-grid", cmd_bench_grid, "where a finished run's job-seconds went, per rule")
     p.add_argument("run", nargs="?", default=".", help="the project folder of the run")
@@ -146,6 +181,18 @@ def register(add: Add) -> None:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     p.add_argument("--out", type=Path, help="JSON (default metrics/bench/embed_<model>_<dev>.json)")
+
+    p = add("bench-coverage", cmd_bench_coverage, "do the intervals cover? (a simulation)")
+    p.add_argument("--draws", type=int, default=1000, help="samples drawn from the population")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--pair", nargs=2, type=Path, metavar=("A", "B"),
+        help="two cells' predictions of the same images as the population (default: the "
+        "packaged demo population)",
+    )  # fmt: skip
+    p.add_argument("--min-coverage", type=float, default=0.93, help="fail below this coverage")
+    p.add_argument("--params", default="params.yaml", help="bootstrap settings from here")
+    p.add_argument("--out", type=Path, help="also write the table as CSV")
 
     p = add(
         "bench-probe",

@@ -45,7 +45,7 @@ def cmd_topk_sweep(args: argparse.Namespace) -> None:
     texts = {tuple(key.rsplit(":", 1)): path for key, path in pairs(args.text).items()}
     df = write_topk_sweep(
         args.out, args.val_index, pairs(args.embedding), texts, args.label_set_dir or None,
-        args.k_max, args.n_resamples, args.seed, args.alpha,
+        args.k_max, args.alpha,
     )  # fmt: skip
     print(f"k analysis: {len(df)} rows ({df['model'].nunique()} models) -> {args.out}")
 
@@ -101,5 +101,5 @@ def register(add: Add) -> None:
     p.add_argument("--text", action="append", help="MODEL:LABEL_SET=prompt embeddings .parquet")
     p.add_argument("--k-max", type=int, required=True)
     p.add_argument("--label-set-dir", required=True, help="your label set folder ('' for none)")
-    _bootstrap_flags(p)
+    p.add_argument("--alpha", type=float, required=True)
     p.add_argument("--out", required=True, type=Path)

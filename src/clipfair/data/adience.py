@@ -29,7 +29,7 @@ from clipfair.data.ingest import (
     write_report,
 )
 from clipfair.io import atomic_path, write_parquet
-from clipfair.labels import GENDERS
+from clipfair.labels import GENDERS, SUBJECT
 
 FOLD_HEADER = (
     "user_id",
@@ -145,6 +145,7 @@ def ingest_adience(
     if report is not None:
         write_report(report, bad, notes)
     index.insert(1, "split", split)
+    index[SUBJECT] = index["user_id"]  # a user's faces are resampled together
     index["gender_code"] = index["gender"].map(GENDERS.index)
     index["row"] = np.arange(len(index))
     write_parquet(out_index, index)

@@ -2,8 +2,7 @@
 write its predictions, its info and its metrics.
 
 A grid job runs a batch of cells of one model in one process (:func:`run_cells`): inputs that
-several cells read (embeddings, indexes, prompt embeddings) are loaded once, and the
-bootstrap resampling is drawn once per image count.
+several cells read (embeddings, indexes, prompt embeddings) are loaded once.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ import pandas as pd
 from clipfair.digests import file_sha256
 from clipfair.embedding_files import load_image_embeddings
 from clipfair.io import write_json, write_parquet
-from clipfair.labels import TASKS, task_classes
+from clipfair.labels import SUBJECT, TASKS, task_classes
 from clipfair.methods import get_method, method_kind
 
 #: the input files a cell may name, and the flag or plan key that gives them
@@ -90,8 +89,10 @@ def predictions_frame(
         raise ValueError(
             f"scores have shape {scores.shape}; expected {(len(val_index), len(classes))}"
         )
-    # a dataset without some labels (Adience: gender only) has those group columns empty
-    df = val_index.reindex(columns=["file", *TASKS]).astype({t: object for t in TASKS})
+    # a dataset without some labels (Adience: gender only) has those group columns empty;
+    # one whose images come in subjects (Adience's users) keeps them for the bootstrap
+    subject = [SUBJECT] if SUBJECT in val_index.columns else []
+    df = val_index.reindex(columns=["file", *subject, *TASKS]).astype({t: object for t in TASKS})
     df["task"] = task
     df["true"] = val_index[task]
     df["pred"] = np.asarray(classes)[scores.argmax(axis=1) if pred_index is None else pred_index]
@@ -131,11 +132,9 @@ def run_cell(
 def run_cells(plan: list[dict[str, Any]], seed: int, bootstrap: dict[str, Any]) -> list[str]:
     """Run and evaluate every cell of ``plan`` (entries: cell, spec, data, options, inputs,
     outputs with predictions/info/metrics paths); returns one line per cell."""
-    from clipfair.metrics.bootstrap import resample_weights
     from clipfair.metrics.cell import evaluate_cell
 
     cache = InputCache()
-    weights: dict[int, np.ndarray] = {}
     lines = []
     for entry in plan:
         start = time.perf_counter()
@@ -150,17 +149,8 @@ def run_cells(plan: list[dict[str, Any]], seed: int, bootstrap: dict[str, Any]) 
             entry.get("data"),
             cache,
         )
-        n = len(pred)
-        if n not in weights:
-            weights[n] = resample_weights(n, bootstrap["n_resamples"], bootstrap["seed"])
         metrics = evaluate_cell(
-            pred,
-            info,
-            entry["cell"],
-            bootstrap["n_resamples"],
-            bootstrap["seed"],
-            bootstrap["alpha"],
-            weights[n],
+            pred, info, entry["cell"], bootstrap["alpha"], bootstrap["min_group_n"]
         )
         write_json(out["metrics"], metrics)
         seconds = time.perf_counter() - start

@@ -3,7 +3,7 @@
 #: Version of the cell JSON layout. Bump it when the layout changes: it is a param of the
 #: `evaluate` rule, so Snakemake re-evaluates old cells, and `summarize` refuses stale ones.
 #: (Here, not in classification.py, so the Snakefile can read it without importing sklearn.)
-CELL_SCHEMA = 6
+CELL_SCHEMA = 7
 
 
 def labelled(pred, column: str) -> bool:

@@ -105,7 +105,7 @@ def cell_metrics(
             label: float(by[label]) for label in ordered(group, by.index)
         }
         out[f"n_by_{group}"] = {label: int(n) for label, n in pred[group].value_counts().items()}
-    out["accuracy_by_gender_race"] = {}
+    out["accuracy_by_gender_race"], out["n_by_gender_race"] = {}, {}
     out["accuracy_white"] = out["accuracy_non_white"] = None
     if labelled(pred, "gender") and labelled(pred, "race"):
         cross = _by_group(correct, pred[["gender", "race"]])
@@ -114,6 +114,8 @@ def cell_metrics(
             g: {r: float(cross[(g, r)]) for r in races if (g, r) in cross.index}
             for g in VOCAB["gender"]
         }
+        counts = pred.groupby(["gender", "race"]).size()
+        out["n_by_gender_race"] = {f"{g}/{r}": int(n) for (g, r), n in counts.items()}
         white = pred["race"] == WHITE
         if white.any():
             out["accuracy_white"] = float(correct[white].mean())

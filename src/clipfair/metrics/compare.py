@@ -15,7 +15,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from clipfair.metrics.bootstrap import VERDICT_RULE, paired_comparison, resample_weights, verdicts
+from clipfair.metrics.bootstrap import (
+    VERDICT_RULE,
+    paired_comparison,
+    resample_weights,
+    subject_codes,
+    verdicts,
+)
 
 COLUMNS = [
     "task",
@@ -62,7 +68,7 @@ def compare_to_references(
     frames = {cell: pd.read_parquet(path) for cell, path in predictions.items()}
     correct = {cell: _correct(df) for cell, df in frames.items()}
     weights: np.ndarray | None = None  # one resampling shared by every comparison (same images)
-    rows, replicates = [], []
+    rows, replicates, pairs = [], [], []
     for task, reference in references.items():
         if reference not in frames:
             raise ValueError(
@@ -78,13 +84,16 @@ def compare_to_references(
                 continue
             if not df["file"].equals(ref["file"]):
                 raise ValueError(f"{cell} and {reference} were not predicted on the same images")
+            clusters = subject_codes(ref)
             if weights is None:
-                weights = resample_weights(len(ref), n_resamples, seed)
+                weights = resample_weights(len(ref), n_resamples, seed, clusters)
             result = paired_comparison(
-                correct[cell], correct[reference], n_resamples, seed, alpha, weights
+                correct[cell], correct[reference], n_resamples, seed, alpha, weights, clusters
             )
+            n_units = result["n_units"]
             backbone, datasource, method = cell.split("/")
             replicates.append(result["replicates"])
+            pairs.append((correct[cell], correct[reference]))
             rows.append(
                 {
                     "task": task,
@@ -102,11 +111,19 @@ def compare_to_references(
     df = pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in VERDICT_COLUMNS])
     if rows:
         adjusted = verdicts(
-            df["difference"].to_numpy(), np.stack(replicates, axis=1), df["mcnemar_p"], alpha
+            df["difference"].to_numpy(),
+            np.stack(replicates, axis=1),
+            df["mcnemar_p"],
+            alpha,
+            n_units,
+            pairs,
+            clusters,
         )
         df["ci_low"], df["ci_high"] = adjusted["ci_low"], adjusted["ci_high"]
         df["mcnemar_p_holm"], df["differs"] = adjusted["p_holm"], adjusted["verdict"]
-        df["correction"] = f"m={len(df)}: CI max-t simultaneous {1 - alpha:.0%}, p Holm"
+        df["correction"] = (
+            f"m={len(df)}: CI max-t simultaneous {1 - alpha:.0%} with Bonett-Price, p Holm"
+        )
     return df.reindex(columns=COLUMNS)
 
 
@@ -115,7 +132,8 @@ def comparison_header(df: pd.DataFrame, alpha: float = 0.05) -> str:
     m = len(df)
     return (
         f"{m} comparisons; CI: {1 - alpha:.0%} simultaneous over the {m} rows (paired "
-        f"bootstrap, max-t); p: McNemar, Holm-adjusted over the {m} rows; {VERDICT_RULE}"
+        f"bootstrap, max-t, joined with Bonett-Price at alpha/{m}); p: McNemar, Holm-adjusted "
+        f"over the {m} rows; {VERDICT_RULE}"
     )
 
 

@@ -25,9 +25,9 @@ from typing import Any
 import pandas as pd
 
 from clipfair.io import write_csv, write_json, write_parquet
-from clipfair.labels import TASKS, ordered
+from clipfair.labels import TASKS, age_band, ordered
 from clipfair.metrics import CELL_SCHEMA
-from clipfair.metrics.bootstrap import GROUPINGS
+from clipfair.metrics.groups import GROUPINGS
 
 HEADLINE = ("accuracy", "balanced_accuracy")
 SUMMARY_KEYS = (*HEADLINE, "accuracy_white", "accuracy_non_white")
@@ -53,18 +53,23 @@ def load_cells(cell_files: list[str | Path]) -> list[dict[str, Any]]:
 
 
 def _uncertainty(cell: dict[str, Any]) -> dict[str, Any]:
-    """Flat CI, worst-group and gap columns of one cell."""
-    out: dict[str, Any] = {}
+    """Flat CI, worst-group and gap columns of one cell (:mod:`clipfair.metrics.groups`)."""
+    intervals = cell["intervals"]
+    out: dict[str, Any] = {"resampled": intervals["unit"], "min_group_n": intervals["min_group_n"]}
     for metric in HEADLINE:
         out[f"{metric}_ci_low"], out[f"{metric}_ci_high"] = cell[f"{metric}_ci"]
     for grouping in GROUPINGS:
+        if f"left_out_{grouping}" in cell:
+            out[f"left_out_{grouping}"] = "; ".join(cell[f"left_out_{grouping}"])
         worst, gap = cell.get(f"worst_{grouping}"), cell.get(f"gap_{grouping}")
         if worst is None:
             continue
         out[f"worst_{grouping}"] = worst["accuracy"]
         out[f"worst_{grouping}_group"] = worst["group"]
+        out[f"worst_{grouping}_n"] = worst["n"]
         out[f"worst_{grouping}_ci_low"], out[f"worst_{grouping}_ci_high"] = worst["ci"]
         out[f"gap_{grouping}"] = gap["value"]
+        out[f"gap_{grouping}_between"] = " - ".join(gap["between"])
         out[f"gap_{grouping}_ci_low"], out[f"gap_{grouping}_ci_high"] = gap["ci"]
     return out
 
@@ -95,43 +100,43 @@ def wide_table(cells: list[dict[str, Any]]) -> pd.DataFrame:
     return df[[*CELL, *DATA, *[c for c in df.columns if c not in (*CELL, *DATA)]]]
 
 
+def _sizes(cell: dict[str, Any], group: str) -> dict[str, int]:
+    """Images per group of ``group`` (age bands add up their ages)."""
+    if group == "age_band":
+        sizes: dict[str, int] = {}
+        for age, n in cell.get("n_by_age", {}).items():
+            sizes[age_band(age)] = sizes.get(age_band(age), 0) + n
+        return sizes
+    return cell.get(f"n_by_{group}", {})
+
+
 def long_groups(cells: list[dict[str, Any]]) -> pd.DataFrame:
-    """Every per-group number of every cell (with its bootstrap CI), one row each."""
+    """Every per-group number of every cell with its exact CI and n, one row each; ``small``
+    marks groups under the cell's ``min_group_n`` (left out of its worst group and gap)."""
     rows = []
     for cell in cells:
         key = {k: cell[k] for k in (*CELL, "task")}
+        min_n = cell["intervals"]["min_group_n"]
 
-        def add(metric, group_type, group, value, ci=None, n=None, key=key):
-            lo, hi = ci if ci else (None, None)
-            rows.append(
-                {
-                    **key,
-                    "metric": metric,
-                    "group_type": group_type,
-                    "group": group,
-                    "value": value,
-                    "ci_low": lo,
-                    "ci_high": hi,
-                    "n": n,
-                }
-            )
+        def add(metric, group_type, values, cis, sizes, key=key, min_n=min_n):
+            for label, value in _in_order(values, group_type):
+                lo, hi = cis.get(label, (None, None))
+                n = sizes.get(label)
+                rows.append({**key, "metric": metric, "group_type": group_type, "group": label,
+                             "value": value, "ci_low": lo, "ci_high": hi, "n": n,
+                             "small": n < min_n})  # fmt: skip
 
-        for group in TASKS:
-            counts = cell.get(f"n_by_{group}", {})
+        for group in (*TASKS, "gender_race"):
+            values = cell[f"accuracy_by_{group}"]
+            if group == "gender_race":
+                values = {f"{g}/{r}": acc for g, by in values.items() for r, acc in by.items()}
             cis = cell.get(f"accuracy_by_{group}_ci", {})
-            for label, acc in _in_order(cell[f"accuracy_by_{group}"], group):
-                add("accuracy", group, label, acc, cis.get(label), counts.get(label))
-        cis = cell.get("accuracy_by_gender_race_ci", {})
-        for gender, by_race in _in_order(cell.get("accuracy_by_gender_race", {}), "gender"):
-            for race, acc in _in_order(by_race, "race"):
-                label = f"{gender}/{race}"
-                add("accuracy", "gender_race", label, acc, cis.get(label))
+            add("accuracy", group, values, cis, _sizes(cell, group))
         for name, value in cell.items():
             if name.startswith("share_") and isinstance(value, dict) and not name.endswith("_ci"):
                 category, group = name[len("share_") :].split("_by_")
                 cis = cell.get(f"{name}_ci", {})
-                for label, share in _in_order(value, group):
-                    add(f"share_{category}", group, label, share, cis.get(label))
+                add(f"share_{category}", group, value, cis, _sizes(cell, group))
     return pd.DataFrame(rows)
 
 

@@ -2,8 +2,8 @@
 ``k_max``, computed from the saved image and prompt embeddings (no re-embedding).
 
 For each (model, label set) and k: accuracy and balanced accuracy of seed 002's Top k (the
-sum of a class's k highest raw similarities, its tie rule) with percentile bootstrap CIs
-(the same resampling for every k, so the curves are comparable point to point).
+sum of a class's k highest raw similarities, its tie rule) with the intervals of a cell
+(:func:`clipfair.metrics.groups.headline_intervals`).
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ import pandas as pd
 from clipfair.embedding_files import load_image_embeddings
 from clipfair.labels import VOCAB
 from clipfair.methods.zeroshot import class_scores, predict
-from clipfair.metrics.bootstrap import headline_intervals, resample_weights
+from clipfair.metrics.bootstrap import subject_codes
 from clipfair.metrics.classification import balanced_accuracy
+from clipfair.metrics.groups import headline_intervals
 
 COLUMNS = [
     "model",
@@ -39,10 +40,12 @@ def topk_curve(
     true: pd.Series,
     task: str,
     k_max: int,
-    w: np.ndarray,
     alpha: float = 0.05,
+    clusters: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """Rows (k, accuracy, CIs, balanced accuracy, CIs) of one model and label set."""
+    """Rows (k, accuracy, CIs, balanced accuracy, CIs) of one model and label set
+    (:func:`clipfair.metrics.groups.headline_intervals`; people as the unit where
+    ``clusters`` is given)."""
     classes = list(VOCAB[task])
     extra = [c for c in dict.fromkeys(text["class"]) if c not in classes]
     classes += extra  # extra classes compete (a wrong prediction), as in the cells
@@ -55,7 +58,7 @@ def topk_curve(
         scores = class_scores(image, prompts, prompt_class, classes, "topk", k)
         pred = np.asarray(classes)[predict(scores, classes, "topk", task)]
         correct = (pred == true.to_numpy()).astype(np.float32)
-        ci = headline_intervals(true, correct, list(VOCAB[task]), w, alpha)
+        ci = headline_intervals(true, correct, list(VOCAB[task]), alpha, clusters)
         rows.append(
             {
                 "k": k,
@@ -77,15 +80,13 @@ def topk_sweep(
     texts: dict[tuple[str, str], str | Path],
     task_of: dict[str, str],
     k_max: int = 32,
-    n_resamples: int = 1000,
-    seed: int = 0,
     alpha: float = 0.05,
 ) -> pd.DataFrame:
     """The k analysis of every (model, label set): ``embeddings`` maps a model to its val
     image embeddings, ``texts`` (model, label set) to the set's prompt embeddings,
     ``task_of`` a label set to its task."""
     index = pd.read_parquet(val_index)
-    w = resample_weights(len(index), n_resamples, seed)
+    clusters = subject_codes(index)
     frames = []
     for model, emb_path in embeddings.items():
         image = load_image_embeddings(emb_path, index)
@@ -94,7 +95,7 @@ def topk_sweep(
                 continue
             task = task_of[label_set]
             curve = topk_curve(
-                image, pd.read_parquet(text_path), index[task], task, k_max, w, alpha
+                image, pd.read_parquet(text_path), index[task], task, k_max, alpha, clusters
             )
             frames.append(curve.assign(model=model, label_set=label_set))
     if not frames:
@@ -109,8 +110,6 @@ def write_topk_sweep(
     texts: dict[tuple[str, str], str | Path],
     label_set_dir: str | None,
     k_max: int,
-    n_resamples: int,
-    seed: int,
     alpha: float,
 ) -> pd.DataFrame:
     """:func:`topk_sweep` (each label set's task read from its file), written to ``out``."""
@@ -118,6 +117,6 @@ def write_topk_sweep(
     from clipfair.methods.label_sets import get_label_set
 
     task_of = {name: get_label_set(name, label_set_dir).task for _, name in texts}
-    df = topk_sweep(val_index, embeddings, texts, task_of, k_max, n_resamples, seed, alpha)
+    df = topk_sweep(val_index, embeddings, texts, task_of, k_max, alpha)
     write_csv(out, df, "%.6g")
     return df

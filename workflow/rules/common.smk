@@ -1,11 +1,11 @@
 # Config validation (one schema) and the small helpers that spell the grid into file paths.
 import json
+import os
 import shlex
 from dataclasses import astuple
 from pathlib import Path
 
 import clipfair
-from clipfair import forkserver
 from clipfair.code_version import code_version
 from clipfair.config import resolve_params, run_config_digest
 from clipfair.grid import Cell, cells, compare_references, method_data, pairs
@@ -16,8 +16,10 @@ from clipfair.metrics import CELL_SCHEMA
 from clipfair.models.vggface_weights import is_url
 from clipfair.report import FIGURES
 
-# every job's log ends with its phase timings (start-up, imports, loading, work): bench-grid
-shell.prefix("export CLIPFAIR_PHASES=1; ")
+# `CLIPFAIR_IMPORTTIME=1 snakemake ...`: every job's log also holds `python -X importtime`'s
+# lines, from which `clipfair bench-grid` splits each rule's job-seconds into imports and work
+if os.environ.get("CLIPFAIR_IMPORTTIME"):
+    shell.prefix("export PYTHONPROFILEIMPORTTIME=1; ")
 
 # Apply the selected preset (params.yaml `preset:`) and validate against the one schema.
 _resolved = resolve_params(config, workflow.source_path("../schemas/params.schema.yaml"))
@@ -69,7 +71,6 @@ class _Wildcards(dict):
 def path(name, **values):
     """PATHS[name] with the given keys filled in (the others stay wildcards)."""
     return PATHS[name].format_map(_Wildcards(values))
-CONDA_ENV = "../envs/clipfair.yaml"  # relative to rules/
 # Which ready job starts first (Snakemake's `priority:`, higher first): the data every model
 # reads, then the long trainings, then the other model jobs (embed, fine-tune, VGG-Face
 # transfer: 15-40 s each on the demo), and the many short cell jobs fill the cores after them.

@@ -19,8 +19,6 @@ rule acquire:
         out=lambda w, output: os.path.dirname(output.zip),
         lock=DOWNLOADS_LOCK,
     priority: PRIORITY["data"]
-    conda:
-        CONDA_ENV
     log:
         "logs/acquire/{dataset}_{padding}.log",
     benchmark:
@@ -50,8 +48,6 @@ rule ingest:
         on_count_mismatch=lambda w: config["datasets"][w.dataset].get("on_count_mismatch", "fail"),
     threads: 2
     priority: PRIORITY["data"]
-    conda:
-        CONDA_ENV
     log:
         "logs/ingest/{dataset}.log",
     benchmark:
@@ -77,8 +73,6 @@ rule acquire_adience:
         code=code("clipfair.data.acquire"),  # the code it runs: changed code reruns it
         source=lambda w: as_json(config["datasets"][w.dataset]["source"]),
     priority: PRIORITY["data"]
-    conda:
-        CONDA_ENV
     log:
         "logs/acquire/{dataset}.log",
     benchmark:
@@ -105,8 +99,6 @@ rule ingest_adience:
         on_bad_rows=lambda w: config["datasets"][w.dataset].get("on_bad_rows", "fail"),
     threads: 2
     priority: PRIORITY["data"]
-    conda:
-        CONDA_ENV
     log:
         "logs/ingest/{dataset}.log",
     benchmark:
@@ -131,8 +123,6 @@ rule acquire_utkface:
         code=code("clipfair.data.acquire"),  # the code it runs: changed code reruns it
         source=lambda w: as_json(config["datasets"][w.dataset]["source"]),
     priority: PRIORITY["data"]
-    conda:
-        CONDA_ENV
     log:
         "logs/acquire/{dataset}.log",
     benchmark:
@@ -159,8 +149,6 @@ rule ingest_utkface:
         on_bad_rows=lambda w: config["datasets"][w.dataset].get("on_bad_rows", "fail"),
     threads: 2
     priority: PRIORITY["data"]
-    conda:
-        CONDA_ENV
     log:
         "logs/ingest/{dataset}.log",
     benchmark:

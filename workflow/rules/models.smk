@@ -22,8 +22,6 @@ rule train_clip:
     resources:
         gpu=0,  # a cluster profile asks for one (workflow/profiles/slurm)
     priority: PRIORITY["train"]
-    conda:
-        CONDA_ENV
     log:
         "logs/train_clip/{backbone}_{datasource}.log",
     benchmark:
@@ -50,8 +48,6 @@ rule convert_hf:
     params:
         code=code("clipfair.models.hf_convert"),  # the code it runs: changed code reruns it
     priority: PRIORITY["convert"]
-    conda:
-        CONDA_ENV
     log:
         "logs/convert_hf/{backbone}_{datasource}.log",
     benchmark:
@@ -89,8 +85,6 @@ rule finetune:
     priority: PRIORITY["models"]
     resources:
         gpu=0,  # a cluster profile asks for one (workflow/profiles/slurm)
-    conda:
-        CONDA_ENV
     log:
         "logs/finetune/{dataset}_{backbone}_{datasource}_{heads}.log",
     benchmark:
@@ -122,8 +116,6 @@ rule vggface_weights:
         datasource=datasource_entry_json,
         archive_dir=lambda w: path("download_dir", backbone=w.backbone),
     priority: PRIORITY["data"]
-    conda:
-        CONDA_ENV
     log:
         "logs/vggface_weights/{backbone}_{datasource}.log",
     benchmark:
@@ -152,8 +144,6 @@ rule vggface_transfer:
     priority: PRIORITY["models"]
     resources:
         gpu=0,  # a cluster profile asks for one (workflow/profiles/slurm)
-    conda:
-        CONDA_ENV
     log:
         "logs/vggface_transfer/{backbone}_{datasource}.log",
     benchmark:

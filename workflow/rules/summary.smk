@@ -8,8 +8,6 @@ rule run_config:
         # what the run ran with (clipfair.config.run_config), in its order: a changed value
         # rewrites the file
         digest=run_config_digest(config),
-    conda:
-        CONDA_ENV
     log:
         "logs/run_config.log",
     benchmark:
@@ -53,8 +51,6 @@ rule summarize:
         code=code("clipfair.metrics.summary", "clipfair.metrics.reproduction"),
         headline=HEADLINE,
         out_dir=lambda w, output: os.path.dirname(output.json),
-    conda:
-        CONDA_ENV
     log:
         "logs/summarize.log",
     benchmark:
@@ -82,8 +78,6 @@ rule compare:
         references=as_json(compare_references(config)),
         cells=lambda w, input: " ".join(f"--cell {k}={v}" for k, v in input.items()),
         bootstrap=config["bootstrap"],
-    conda:
-        CONDA_ENV
     log:
         "logs/compare.log",
     benchmark:
@@ -111,8 +105,6 @@ rule topk_sweep:
         k_max=K_ANALYSIS["k_max"],
         label_set_dir=LABEL_SET_DIR or "",
         alpha=config["bootstrap"]["alpha"],
-    conda:
-        CONDA_ENV
     log:
         "logs/topk_sweep.log",
     benchmark:
@@ -150,8 +142,6 @@ rule plots:
         ),
         out_dir=lambda w, output: os.path.dirname(output.data[0]),
     priority: PRIORITY["plots"]
-    conda:
-        CONDA_ENV
     log:
         "logs/plots.log",
     benchmark:

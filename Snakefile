@@ -35,28 +35,7 @@ rule all:
         final_targets(),
 
 
-# A local run's jobs fork from one process that imported torch, open_clip, ... once
-# (src/clipfair/forkserver.py; CLIPFAIR_NO_FORKSERVER=1 turns it off). Not for cluster jobs,
-# nor for jobs in conda envs or containers (they have their own interpreter).
-FORKSERVER = []
-
-
-onstart:
-    if (
-        workflow.local_exec
-        and workflow.is_main_process
-        and not workflow.deployment_settings.deployment_method
-        and forkserver.worth_it(job.rule.resources for job in workflow.dag.needrun_jobs())
-    ):
-        FORKSERVER.append(forkserver.start(Path(".snakemake/log/forkserver.log")))
-
-
-onerror:
-    forkserver.stop(FORKSERVER.pop() if FORKSERVER else None)
-
-
 onsuccess:
-    forkserver.stop(FORKSERVER.pop() if FORKSERVER else None)
     # dvc.yaml tracks these folders: make them exist even when a grid leaves one empty.
     for sub in ("raw", "interim", "models", "embeddings", "predictions", "finetuned", "vggface"):
         os.makedirs(f"{DATA}/{sub}", exist_ok=True)

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from clipfair import forkserver
 from clipfair.config import deep_merge
 from clipfair.data.demo import write_demo_release
 
@@ -37,8 +36,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 # to report usage (0.4 s of CPU a command, measured; ~30 commands here): not from tests.
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 # wilds (the DataComp tests' reference) sets this when imported (its `outdated` check asks
-# PyPI for a newer release); set from the start, the workers' environment stays what their
-# fork servers started with (fork_server, below)
+# PyPI for a newer release): not from tests
 os.environ.setdefault("OUTDATED_IGNORE", "1")
 
 
@@ -56,9 +54,7 @@ LONGEST_FIRST = [
     "tests/test_scale.py",
     "tests/test_vggface_cli.py",
     "tests/test_predict.py",
-    "tests/test_forkserver.py",
     "tests/test_bench.py",
-    "tests/test_pinned_install.py",
 ]
 
 
@@ -84,18 +80,6 @@ def pytest_xdist_make_scheduler(config, log):
             return _module(nodeid)
 
     return ModuleScheduling(config, log)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def fork_server(tmp_path_factory: pytest.TempPathFactory):
-    """The `clipfair` commands the tests run (directly, or as jobs of a run that starts no
-    server of its own) fork from one preloaded server per worker, as a local run's jobs do:
-    a command that imports torch costs ~0.1 s instead of ~8 s of CPU. Commands given another
-    environment, Slurm's jobs and `CLIPFAIR_NO_FORKSERVER=1 make test` run plainly."""
-    os.environ[forkserver.IGNORE_ENV] = "PYTEST_CURRENT_TEST"  # pytest's, per test
-    server = forkserver.start(tmp_path_factory.getbasetemp() / "forkserver.log")
-    yield server
-    forkserver.stop(server)
 
 
 @pytest.fixture(scope="session")

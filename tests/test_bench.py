@@ -76,74 +76,42 @@ def test_bench_probe_compares_torch_and_sklearn_on_the_same_features(tmp_path):
     assert "sklearn warm" in stdout and "against sklearn warm-started" in stdout
 
 
-def test_jobs_print_their_phases_and_bench_grid_adds_them_up(tmp_path):
-    import os
+def test_bench_grid_reads_benchmark_files_and_importtime_lines(tmp_path):
     import subprocess
 
-    from clipfair.bench.grid import read_jobs, summarize_jobs
+    from clipfair.bench.grid import import_seconds, read_jobs, summarize_jobs
 
-    env = {**os.environ, "CLIPFAIR_PHASES": "1"}
-    proc = subprocess.run(
-        ["clipfair", "prompts", "raw_gender_labels"], capture_output=True, text=True, env=env
-    )
-    line = [x for x in proc.stderr.splitlines() if x.startswith("clipfair-phases ")]
-    assert len(line) == 1
-    phases = json.loads(line[0].split(" ", 1)[1])
-    assert phases["startup_s"] > 0 and phases["import_s"] >= 0 and phases["work_s"] >= 0
-    quiet = subprocess.run(
-        ["clipfair", "prompts", "raw_gender_labels"], capture_output=True, text=True
-    )
-    assert "clipfair-phases" not in quiet.stderr  # only for the pipeline's jobs
-    # a run folder: two timed jobs of one rule, one untimed job of another
+    # python -X importtime's lines: the outermost imports add up (nested ones are inside them)
+    log = subprocess.run(
+        ["python", "-X", "importtime", "-c", "import json, csv"], capture_output=True, text=True
+    ).stderr
+    outermost = [line for line in log.splitlines() if line.endswith(("| json", "| csv"))]
+    assert len(outermost) == 2
+    assert import_seconds(log) >= sum(int(x.split("|")[1]) for x in outermost) / 1e6
+    assert import_seconds("no import lines\n") is None
+    # a run folder: two jobs of one rule with import lines in their logs, one job without
+    header = "s\th:m:s\tmax_rss\tcpu_time\n"
     for name, wall in (("a", 2.0), ("b", 3.0)):
         (tmp_path / "benchmarks/cells_zeroshot").mkdir(parents=True, exist_ok=True)
         (tmp_path / f"benchmarks/cells_zeroshot/{name}.tsv").write_text(
-            f"s\th:m:s\n{wall}\t0:00:0{int(wall)}\n"
+            header + f"{wall}\t0:00:0{int(wall)}\t100\t{wall - 0.5}\n"
         )
         (tmp_path / "logs/cells_zeroshot").mkdir(parents=True, exist_ok=True)
-        phase = {"startup_s": 0.5, "import_s": 0.5, "load_s": 0.0, "work_s": wall - 1.0}
         (tmp_path / f"logs/cells_zeroshot/{name}.log").write_text(
-            "work\nclipfair-phases " + json.dumps(phase) + "\n"
+            "import time:    200000 |     800000 | torch\n"
+            "import time:     50000 |     200000 |   torch.nn\n"  # nested: inside torch's
+            "work\n"
         )
-    (tmp_path / "benchmarks/summarize.tsv").write_text("s\th:m:s\n1.5\t0:00:01\n")
+    (tmp_path / "benchmarks/summarize.tsv").write_text(header + "1.5\t0:00:01\t50\t1.0\n")
     summary = summarize_jobs(read_jobs(tmp_path / "benchmarks", tmp_path / "logs"))
     assert summary["cells_zeroshot"]["jobs"] == 2 and summary["cells_zeroshot"]["wall_s"] == 5.0
-    assert summary["cells_zeroshot"]["outside_share"] == 2.0 / 5.0
+    assert summary["cells_zeroshot"]["import_s"] == pytest.approx(1.6)
+    assert summary["cells_zeroshot"]["import_share"] == pytest.approx(1.6 / 5.0)
+    assert summary["cells_zeroshot"]["cpu_s"] == 4.0
     assert summary["summarize"]["timed_jobs"] == 0
     assert summary["total"]["jobs"] == 3 and summary["total"]["wall_s"] == 6.5
     out = _run("bench-grid", str(tmp_path), cwd=tmp_path)
-    assert "cells_zeroshot" in out and "40%" in out and "3 jobs" in out
-    assert "fork server" not in out  # no server ran
-    # the fork server's log (the last run's): its imports happened once, outside the jobs
-    log = tmp_path / ".snakemake" / "log" / "forkserver.log"
-    log.parent.mkdir(parents=True)
-    log.write_text(
-        "forkserver: ready on /tmp/a/socket (pid 9), imports took 20.0 s (12.0 s CPU)\n"
-        "forkserver: 11 runs clipfair embed --x\nforkserver: 11 exited 0\n"
-        "forkserver: ready on /tmp/b/socket (pid 9), imports took 17.1 s (11.2 s CPU)\n"
-        "forkserver: 12 runs clipfair embed --x\nforkserver: 13 runs clipfair finetune\n"
-    )
-    out = _run("bench-grid", str(tmp_path), cwd=tmp_path)
-    assert "fork server (outside the jobs, once): imports 17.1 s (11.2 s CPU); 2 jobs" in out
-
-
-def test_a_job_of_two_commands_spent_their_sum():
-    """An ingest job runs one command per split: its phases are both lines, added up."""
-    from clipfair.phases import PREFIX, parse_phases
-
-    val = {"startup_s": 0.04, "import_s": 0.3, "load_s": 0.0, "work_s": 0.2, "peak_rss_mb": 140}
-    train = {"startup_s": 0.05, "import_s": 0.4, "load_s": 0.0, "work_s": 0.8, "peak_rss_mb": 150}
-    log = f"decode\n{PREFIX}{json.dumps(val)}\nnoise\n{PREFIX}{json.dumps(train)}\n"
-    got = parse_phases(log)
-    assert got == {"startup_s": 0.09, "import_s": 0.7, "load_s": 0.0, "work_s": 1.0,
-                   "peak_rss_mb": 150}  # fmt: skip
-    # a command without a /proc record leaves the job's start-up unknown, not half of it
-    no_proc = {**train, "startup_s": None}
-    assert (
-        parse_phases(f"{PREFIX}{json.dumps(val)}\n{PREFIX}{json.dumps(no_proc)}")["startup_s"]
-        is None
-    )
-    assert parse_phases("no phases here\n") is None
+    assert "cells_zeroshot" in out and "32%" in out and "3 jobs" in out
 
 
 def test_slurm_plan_counts_sbatch_jobs_and_reads_the_profiles_requests(tmp_path):
@@ -183,17 +151,7 @@ def test_bench_stages_reads_benchmark_files_and_counts_links_once(tmp_path):
     assert rows["embed"] == {"rule": "embed", "jobs": 2, "wall_s": 40.0, "max_job_wall_s": 30.0,
                              "cpu_s": 69.0, "peak_rss_mb": 1200.0, "written_mb": 12.0}  # fmt: skip
     assert rows["total"]["jobs"] == 3 and rows["total"]["peak_rss_mb"] == 1200.0
-    # a job forked by the fork server: Snakemake measured its entry point (a small process),
-    # its log's phase line the job itself
-    logs = tmp_path / "logs"
-    (logs / "embed").mkdir(parents=True)
-    phases = {"startup_s": 0.1, "import_s": 0.0, "load_s": 1, "work_s": 8, "cpu_s": 21.5,
-              "peak_rss_mb": 1500.0}  # fmt: skip
-    (logs / "embed" / "a.log").write_text("done\nclipfair-phases " + json.dumps(phases) + "\n")
-    (logs / "summarize.log").write_text("no phase line\n")
-    rows = {r["rule"]: r for r in stage_rows(bench, logs)}
-    assert rows["embed"]["cpu_s"] == 71.5 and rows["embed"]["peak_rss_mb"] == 1500.0
-    assert rows["summarize"]["cpu_s"] == 1.5 and rows["total"]["peak_rss_mb"] == 1500.0
+    assert rows["summarize"]["cpu_s"] == 1.5
     data, cache = tmp_path / "data", tmp_path / "cache"
     data.mkdir(), cache.mkdir()
     (data / "big.npy").write_bytes(b"x" * 400_000)

@@ -81,3 +81,52 @@ def test_pipeline_step_flags_have_no_defaults():
     assert proc.returncode == 2
     for flag in ("--epochs", "--batch-size", "--lr", "--captions", "--seed", "--threads"):
         assert flag in proc.stderr
+
+
+def _command(name, error):
+    """A parsed command whose handler raises ``error``."""
+    import argparse
+
+    def handler(args):
+        raise error
+
+    return argparse.Namespace(command=name, func=handler)
+
+
+def test_the_projects_errors_are_one_line_naming_the_file():
+    import pytest
+
+    from clipfair.cli import run
+    from clipfair.errors import InputError, MissingFileError
+
+    for error in (InputError("a.csv:4: unknown gender 'Robot'"), MissingFileError("no b.npy")):
+        with pytest.raises(SystemExit) as exit_:
+            run(_command("ingest", error))
+        assert exit_.value.code == f"clipfair ingest: error: {error}"
+
+
+def test_anything_unexpected_keeps_its_traceback():
+    proc = subprocess.run(
+        ["python", "-c", "from tests.test_cli import _command; from clipfair.cli import run; "
+         "run(_command('summarize', KeyError('accuracy')))"],
+        cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert "Traceback (most recent call last)" in proc.stderr
+    assert proc.stderr.rstrip().endswith("KeyError: 'accuracy'")
+
+
+def test_cuda_out_of_memory_names_the_batch_size_to_lower():
+    code = (
+        "import torch; from tests.test_cli import _command; from clipfair.cli import run; "
+        "run(_command('{}', torch.cuda.OutOfMemoryError('CUDA out of memory. Tried to "
+        "allocate 2.00 GiB')))"
+    )
+    for command, setting in (("embed", "embed.batch_size"),
+                             ("finetune", "finetune.batch_size")):  # fmt: skip
+        proc = subprocess.run(
+            ["python", "-c", code.format(command)], cwd=ROOT, capture_output=True, text=True
+        )
+        assert proc.returncode == 1 and "Traceback (most recent call last)" in proc.stderr
+        assert "torch.OutOfMemoryError: CUDA out of memory" in proc.stderr
+        assert f"clipfair {command}: out of GPU memory: lower {setting}" in proc.stderr

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from clipfair.config import deep_merge
-from clipfair.data.rehearsal import FAIRFACE_COUNTS, scaled_counts
+from clipfair.rehearsal.release import FAIRFACE_COUNTS, scaled_counts
 from tests.conftest import copy_project, run
 
 N_TRAIN, N_VAL = 86744 // 50, 10954 // 50  # 1734 / 219

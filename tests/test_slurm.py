@@ -17,8 +17,6 @@ import pandas as pd
 import pytest
 import yaml
 
-from clipfair.phases import parse_phases
-
 from .conftest import ROOT, copy_project, run, use_small_demo
 
 SCRIPT = ROOT / "scripts" / "slurm-local.sh"
@@ -84,19 +82,10 @@ def test_demo_grid_through_slurm_matches_the_local_run(slurm, small_demo_run, tm
     assert {"train_clip", "embed", "finetune", "cells_zeroshot", "cells_probes"} <= rules
     assert not {"summarize", "compare", "plots", "topk_sweep"} & rules
 
-    # ... and the numbers are those of the local run, whose jobs forked from its fork server
-    # (clipfair.forkserver) while Slurm's imported for themselves
+    # ... and the numbers are those of the local run
     a = pd.read_csv(on_slurm / "metrics" / "summary.csv")
     b = pd.read_csv(local / "metrics" / "summary.csv")
     pd.testing.assert_frame_equal(a, b)
-    # (those that started once it was ready: how many depends on the machine's load)
-    served = (local / ".snakemake" / "log" / "forkserver.log").read_text()
-    forked = re.findall(r"^forkserver: (\d+) runs clipfair", served, re.M)
-    assert len(forked) >= 3, served[-3000:]
-    assert all(f"forkserver: {pid} exited 0" in served for pid in forked), served[-3000:]
-    assert not (on_slurm / ".snakemake" / "log" / "forkserver.log").exists()
-    (log,) = (on_slurm / "logs" / "embed").glob("*.log")
-    assert parse_phases(log.read_text())["import_s"] > 1.0, log.read_text()
 
 
 def test_slurm_profile_plans_gpu_rules_with_one_gpu(tmp_path):

@@ -1,5 +1,7 @@
-"""The table jobs (summary, comparison, plots, the k analysis, the reproduction report) read
-small files: they must not import torch, which costs seconds of every job that does."""
+"""What the pipeline's jobs import, read from `python -X importtime` in their logs
+(CLIPFAIR_IMPORTTIME=1): the table jobs (summary, comparison, plots, the k analysis, the
+reproduction report) read small files and must not import torch, which costs seconds of
+every job that does; and no job imports the benchmark commands (clipfair.bench)."""
 
 from __future__ import annotations
 
@@ -19,18 +21,28 @@ def _imported(log: str) -> set[str]:
     }
 
 
-def test_table_jobs_import_no_torch(small_demo_run, tmp_path):
+def test_jobs_import_what_they_need_and_no_benchmark(small_demo_run, tmp_path):
     proj = tmp_path / "proj"
     shutil.copytree(small_demo_run, proj, symlinks=True)
-    # plain processes (no fork server, whose children have torch loaded already), each
-    # writing every import it makes into its job's log
-    env = ["env", "CLIPFAIR_NO_FORKSERVER=1", "PYTHONPROFILEIMPORTTIME=1"]
-    proc = run([*env, "snakemake", "--cores", "2", "--forcerun", *TABLE_RULES], proj)
+    env = ["env", "CLIPFAIR_IMPORTTIME=1"]
+    proc = run([*env, "snakemake", "--cores", "2", "--forceall"], proj)
+    logs = sorted((proj / "logs").rglob("*.log"))
+    rules = {log.parent.name if log.parent != proj / "logs" else log.stem for log in logs}
+    assert {*TABLE_RULES, "train_clip", "embed", "finetune", "cells_probes"} <= rules
+    for log in logs:
+        if log.stem == "run_config":  # a `script:` rule: Snakemake runs it, no clipfair CLI
+            continue
+        modules = _imported(log.read_text())
+        assert "clipfair.cli" in modules, log  # the log holds the job's imports
+        bench = sorted(m for m in modules if m.startswith("clipfair.bench"))
+        assert not bench, f"{log} imported {bench}"
     for rule in TABLE_RULES:
         assert f"(Rule: {rule})" in proc.stderr, rule  # it ran again
         modules = _imported((proj / "logs" / f"{rule}.log").read_text())
-        assert "clipfair.cli" in modules, rule  # the log holds the job's imports
         if rule == "summarize":  # it also writes the reproduction report
             assert "clipfair.metrics.reproduction" in modules
         torch = sorted(m for m in modules if m == "torch" or m.startswith("torch."))
         assert not torch, f"{rule} imported {torch[:5]}"
+    # the same logs split bench-grid's job-seconds into imports and the rest
+    grid = run(["clipfair", "bench-grid", "."], proj).stdout
+    assert "imports: rerun with" not in grid and "%" in grid

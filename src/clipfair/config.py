@@ -14,12 +14,13 @@ import yaml
 from jsonschema.exceptions import best_match
 
 from clipfair.data.layout import source_for_padding
+from clipfair.errors import InputError
 from clipfair.grid import ROLES, cells, compare_references, method_data, pairs
 
 DEFAULT_SCHEMA = Path("workflow/schemas/params.schema.yaml")
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """params.yaml does not match the schema or names something it does not define."""
 
 

@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from clipfair.digests import file_sha256
 from clipfair.embedding_files import EmbeddingFileError, fingerprint, read_array
+from clipfair.errors import InputError
 from clipfair.image_cache import CacheReader
 from clipfair.io import atomic_path, resume_folder, write_json, write_parquet
 from clipfair.models.backbone import Backbone
@@ -162,7 +163,7 @@ def embed_images(
     index = pd.read_parquet(index_path, columns=["file"])
     n = len(CacheReader(images_path))
     if n != len(index):
-        raise ValueError(f"{images_path} has {n} images but {index_path} {len(index)} rows")
+        raise InputError(f"{images_path} has {n} images but {index_path} {len(index)} rows")
     files_fp = fingerprint(index["file"].tolist())
     inputs = {
         "index": {"path": str(index_path), "sha256": file_sha256(index_path)},
@@ -234,7 +235,7 @@ def embed_images(
 def _concatenate_shards(shard_dir: Path, starts: list[int], n: int, out_npy: Path) -> int:
     """Copy the shards into one (n, D) float32 .npy through a memory map; return D."""
     if n == 0:
-        raise ValueError(f"nothing to embed for {out_npy}: the split has no images")
+        raise InputError(f"nothing to embed for {out_npy}: the split has no images")
     first = np.load(shard_dir / f"{starts[0]:09d}.npy", mmap_mode="r")
     dim = first.shape[1]
     with atomic_path(out_npy) as tmp:
@@ -256,7 +257,7 @@ def embed_label_set(
     too_long = backbone.prompts_over_context([p for _, p in rows])
     if too_long:
         text, n = too_long[0]
-        raise ValueError(
+        raise InputError(
             f"label set {name!r} ({label_set.path}): {len(too_long)} prompt(s) longer than the "
             f"model's text context of {backbone.context_length} tokens, which its tokenizer "
             f"would cut without a word; first: {text!r} ({n} tokens). Shorten them, or use a "

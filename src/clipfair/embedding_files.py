@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from clipfair.errors import InputError
+
 
 def fingerprint(files: list[str]) -> str:
     """Short hash of an ordered file list."""
@@ -19,7 +21,7 @@ def fingerprint(files: list[str]) -> str:
 FIX = "delete it and run again (snakemake --forcerun embed for that model)"
 
 
-class EmbeddingFileError(ValueError):
+class EmbeddingFileError(InputError):
     """An embedding file that is damaged or belongs to other inputs; the message names it."""
 
 

@@ -17,6 +17,7 @@ from types import TracebackType
 
 import numpy as np
 
+from clipfair.errors import InputError
 from clipfair.io import atomic_path
 
 
@@ -36,10 +37,10 @@ class CacheReader:
                 )
                 shape, fortran, dtype = read_header(fh)
             except ValueError as exc:
-                raise ValueError(f"{self.path}: not a .npy image cache ({exc})") from exc
+                raise InputError(f"{self.path}: not a .npy image cache ({exc})") from exc
             self.offset = fh.tell()
         if fortran or dtype != np.uint8 or len(shape) != 4:
-            raise ValueError(
+            raise InputError(
                 f"{self.path}: expected a C-ordered uint8 (N, S, S, 3) cache, found {dtype} "
                 f"{shape}{' (Fortran order)' if fortran else ''}"
             )
@@ -49,7 +50,7 @@ class CacheReader:
         need = self.offset + self.row_bytes * shape[0]
         have = self.path.stat().st_size
         if have < need:
-            raise ValueError(
+            raise InputError(
                 f"{self.path} is truncated: {have} bytes, its header says {need} "
                 f"({shape[0]} rows); delete it and rerun the ingest rule (or --forcerun ingest)"
             )
@@ -66,7 +67,7 @@ class CacheReader:
         while done < len(view):
             n = os.preadv(self._fd, [view[done:]], pos + done)
             if n == 0:
-                raise ValueError(f"{self.path}: ended at row {lo + done // self.row_bytes}")
+                raise InputError(f"{self.path}: ended at row {lo + done // self.row_bytes}")
             done += n
         return out
 
@@ -131,11 +132,11 @@ class CacheWriter:
 
     def write(self, rows: np.ndarray) -> None:
         if rows.dtype != np.uint8 or rows.shape[1:] != (self.size, self.size, 3):
-            raise ValueError(
+            raise InputError(
                 f"rows {rows.dtype} {rows.shape}: expected uint8 (k, {self.size}, {self.size}, 3)"
             )
         if self.written + len(rows) > self.n:
-            raise ValueError(f"{self.path}: more than the {self.n} rows declared")
+            raise InputError(f"{self.path}: more than the {self.n} rows declared")
         self._fh.write(np.ascontiguousarray(rows).data)
         self.written += len(rows)
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from clipfair.errors import InputError
+
 AGES: tuple[str, ...] = (
     "0-2",
     "3-9",
@@ -76,7 +78,7 @@ def probe_classes(inputs: dict[str, Any], task: str) -> list[str]:
     classes = task_classes(inputs["val_index"], task)
     trained = task_classes(inputs["train_index"], task)
     if trained != classes:
-        raise ValueError(
+        raise InputError(
             f"the train split's {task} classes {trained} are not the val split's {classes}"
         )
     return classes
@@ -144,7 +146,7 @@ def code(task: str, label: str) -> int:
     try:
         return vocab.index(label)
     except ValueError:
-        raise ValueError(f"unknown {task} label {label!r}; expected one of {list(vocab)}") from None
+        raise InputError(f"unknown {task} label {label!r}; expected one of {list(vocab)}") from None
 
 
 def alphabetical(task: str) -> tuple[str, ...]:

@@ -10,6 +10,8 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
+from clipfair.errors import LoadError
+
 if TYPE_CHECKING:
     import torch
 
@@ -21,7 +23,7 @@ def pick_device(requested: str = "auto") -> torch.device:
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if requested == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' was requested but torch sees no CUDA device")
+        raise LoadError("device 'cuda' was requested but torch sees no CUDA device")
     return torch.device(requested)
 
 

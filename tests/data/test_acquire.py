@@ -70,7 +70,7 @@ def test_file_placed_by_hand_is_used_and_checked(small_release, tmp_path):
 def test_local_source_copies_and_names_missing_file(small_release, tmp_path):
     acquire({"kind": "local", "folder": str(small_release)}, tmp_path / "a")
     assert (tmp_path / "a" / "images.zip").stat().st_size > 0
-    with pytest.raises(FileNotFoundError, match="has no fairface-img-margin025-trainval.zip"):
+    with pytest.raises(FileNotFoundError, match=r"has no fairface-img-margin025-trainval\.zip"):
         acquire({"kind": "local", "folder": str(tmp_path / "empty")}, tmp_path / "b")
 
 

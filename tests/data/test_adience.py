@@ -62,7 +62,8 @@ def test_ingest_splits_by_fold_and_reports_drops(release, tmp_path):
     assert not set(val["user_id"]) & set(train["user_id"])  # users never straddle the split
     assert np.load(tmp_path / "v.npy").shape == (len(val), 32, 32, 3)
     assert list(val["gender_code"]) == [0 if g == "Male" else 1 for g in val["gender"]]
-    notes = [r["reason"] for r in csv.DictReader(open(report))]
+    with open(report) as fh:
+        notes = [r["reason"] for r in csv.DictReader(fh)]
     _, _, dropped = parse_folds(release)
     assert notes == [f"dropped {n} faces with gender {g!r}" for g, n in sorted(dropped.items())]
 

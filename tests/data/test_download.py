@@ -45,11 +45,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.send_error(503)
         if self.path.startswith("/drive"):
             page = (
-                '<html><body><form id="download-form" action="/file" method="get">'
-                '<input type="hidden" name="id" value="abc">'
-                '<input type="hidden" name="confirm" value="t">'
-                '<input type="submit" value="Download anyway"></form></body></html>'
-            ).encode()
+                b'<html><body><form id="download-form" action="/file" method="get">'
+                b'<input type="hidden" name="id" value="abc">'
+                b'<input type="hidden" name="confirm" value="t">'
+                b'<input type="submit" value="Download anyway"></form></body></html>'
+            )
             self.send_response(200)
             self.send_header("Content-Type", "text/html; charset=utf-8")
             self.send_header("Content-Length", str(len(page)))
@@ -162,7 +162,7 @@ def test_http_404_fails_at_once(server, tmp_path):
 
 
 def test_drive_confirmation_page_is_followed(server, tmp_path):
-    srv, base = server
+    _, base = server
     target = download(f"{base}/drive?id=abc", tmp_path / "a.zip", Expected(sha256=SHA))
     assert target.read_bytes() == PAYLOAD
 

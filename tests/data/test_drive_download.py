@@ -9,7 +9,7 @@ import json
 import pytest
 
 from clipfair.data.download import DownloadError, Expected, download, drive_download_url
-from clipfair.data.drive_server import file_etag, serving
+from clipfair.rehearsal.drive_server import file_etag, serving
 
 PAYLOAD = bytes(range(256)) * 8192  # 2 MiB: over the server's confirm threshold
 
@@ -37,9 +37,11 @@ def test_each_confirm_page_variant_leads_to_the_file(folder, tmp_path, variant):
 
 
 def test_drive_quota_page_is_an_error_quoting_drive(folder, tmp_path):
-    with serving(folder, variant="quota") as srv:
-        with pytest.raises(DownloadError, match=r"Too many users have viewed or downloaded"):
-            download(srv.url("images.zip"), tmp_path / "a.zip", retries=0)
+    with (
+        serving(folder, variant="quota") as srv,
+        pytest.raises(DownloadError, match=r"Too many users have viewed or downloaded"),
+    ):
+        download(srv.url("images.zip"), tmp_path / "a.zip", retries=0)
     assert not (tmp_path / "a.zip").exists()
 
 

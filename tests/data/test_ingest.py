@@ -137,7 +137,8 @@ def test_skip_drops_bad_rows_and_reports_them(release_copy, small_release, tmp_p
     )
     assert len(index) == 117 and not {"val/2.jpg", "val/3.jpg", "val/7.jpg"} & set(index["file"])
     assert list(index["row"]) == list(range(117))
-    rejected = list(csv.DictReader(open(report)))
+    with open(report) as fh:
+        rejected = list(csv.DictReader(fh))
     reasons = {r["file"]: r["reason"] for r in rejected if r["file"]}
     assert set(reasons) == {"val/2.jpg", "val/3.jpg", "val/7.jpg"}
     assert "cannot decode" in reasons["val/3.jpg"] and "unknown gender" in reasons["val/2.jpg"]

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from clipfair.errors import InputError
 from clipfair.labels import SUBJECT, TASKS
 from clipfair.metrics.bootstrap import paired_comparison, resample_weights, subject_codes
 from clipfair.metrics.groups import (
@@ -50,7 +51,7 @@ STATISTICS = (
 def population_from(pred_a: pd.DataFrame, pred_b: pd.DataFrame, name: str) -> pd.DataFrame:
     """One population table from two cells' predictions of the same images."""
     if not pred_a["file"].equals(pred_b["file"]):
-        raise ValueError(f"{name}: the two prediction tables are not of the same images")
+        raise InputError(f"{name}: the two prediction tables are not of the same images")
     keep = [c for c in ("file", SUBJECT, *TASKS, "task", "true") if c in pred_a.columns]
     out = pred_a[keep].copy()
     out["pred_a"], out["pred_b"] = pred_a["pred"].astype(str), pred_b["pred"].astype(str)

@@ -2,11 +2,9 @@
 per-job benchmark files, and the disk the run holds.
 
 Per rule: jobs, wall seconds (summed over jobs, and the longest job), CPU seconds, peak RSS
-(the largest job's, MB) and MB written (``io_out``). A job that ran in a child of the fork
-server (:mod:`clipfair.forkserver`) is not in the process tree Snakemake measures: its CPU
-seconds and peak RSS come from the phase line its log ends with (:mod:`clipfair.phases`),
-the larger of the two where both are there. Disk: the blocks each folder holds,
-hard links counted once across all of them (DVC's cache may link the workspace's files).
+(the largest job's, MB) and MB written (``io_out``), as Snakemake measured the job's process
+tree. Disk: the blocks each folder holds, hard links counted once across all of them (DVC's
+cache may link the workspace's files).
 """
 
 from __future__ import annotations
@@ -16,35 +14,26 @@ import os
 from pathlib import Path
 from typing import Any
 
-from clipfair.bench.grid import benchmark_records, job_phases
+from clipfair.bench.grid import benchmark_records, number
+from clipfair.errors import MissingFileError
 
 COLUMNS = ("rule", "jobs", "wall_s", "max_job_wall_s", "cpu_s", "peak_rss_mb", "written_mb")
 
 
-def _number(value: str | None) -> float:
-    try:
-        return float(value) if value not in (None, "", "NA", "-") else 0.0
-    except ValueError:
-        return 0.0
-
-
-def stage_rows(benchmarks: str | Path, logs: str | Path | None = None) -> list[dict[str, Any]]:
-    """One row per rule (in the order of first appearance by time), plus ``total``; ``logs``
-    (the run's ``logs/``) adds what the jobs' phase lines measured."""
+def stage_rows(benchmarks: str | Path) -> list[dict[str, Any]]:
+    """One row per rule (in the order of first appearance by time), plus ``total``."""
     records = benchmark_records(benchmarks)
     rows: dict[str, dict[str, Any]] = {}
-    for rule, tsv, rec in sorted(records, key=lambda r: r[1].stat().st_mtime):
-        phases = (job_phases(benchmarks, tsv, logs) if logs is not None else None) or {}
-        cpu = max(_number(rec.get("cpu_time")), phases.get("cpu_s") or 0.0)
-        rss = max(_number(rec.get("max_rss")), phases.get("peak_rss_mb") or 0.0)
+    for rule, _, rec in sorted(records, key=lambda r: r[1].stat().st_mtime):
+        cpu, rss = number(rec.get("cpu_time")), number(rec.get("max_rss"))
         for key in (rule, "total"):
             row = rows.setdefault(key, dict.fromkeys(COLUMNS, 0.0) | {"rule": key, "jobs": 0})
             row["jobs"] += 1
-            row["wall_s"] += _number(rec.get("s"))
-            row["max_job_wall_s"] = max(row["max_job_wall_s"], _number(rec.get("s")))
+            row["wall_s"] += number(rec.get("s"))
+            row["max_job_wall_s"] = max(row["max_job_wall_s"], number(rec.get("s")))
             row["cpu_s"] += cpu
             row["peak_rss_mb"] = max(row["peak_rss_mb"], rss)
-            row["written_mb"] += _number(rec.get("io_out"))
+            row["written_mb"] += number(rec.get("io_out"))
     total = rows.pop("total", None)
     out = list(rows.values()) + ([total] if total else [])
     for row in out:
@@ -94,9 +83,9 @@ def markdown(rows: list[dict[str, Any]]) -> str:
 def stage_report(run: Path, out: Path, disk_dirs: list[str]) -> str:
     """``clipfair bench-stages``: the per-stage table of a finished run (``out``) and its disk
     use (``disk.csv`` beside it); returns both as markdown."""
-    rows = stage_rows(run / "benchmarks", run / "logs")
+    rows = stage_rows(run / "benchmarks")
     if not rows:
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"no benchmark files under {run / 'benchmarks'}: run the pipeline there first"
         )
     disk = disk_usage([run / d for d in disk_dirs])

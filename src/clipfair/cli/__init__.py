@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from clipfair import __version__
 from clipfair.cli import bench, data, metrics, models, tools, vggface
 from clipfair.cli.common import Handler
+from clipfair.errors import ClipfairError
 
 GROUPS = (data, models, metrics, tools, vggface, bench)
 
@@ -40,23 +41,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    if argv is None and os.environ.get("CLIPFAIR_FORKSERVER"):  # a job of a local run
-        from clipfair.forkserver import forward
+#: the setting to lower when a command runs out of GPU memory
+BATCH_SETTING = {
+    "embed": "embed.batch_size",
+    "finetune": "finetune.batch_size",
+    "vggface-transfer": "vggface.batch_train and vggface.batch_val",
+    "run-cells": "probe.device (cpu runs the probes' C sweep on the CPU)",
+    "bench-embed": "--batch-size",
+    "predict": "the number of photos per call",
+}
 
-        code = forward(sys.argv[1:])
-        if code is not None:
-            sys.exit(code)
-    logging.basicConfig(level=os.environ.get("CLIPFAIR_LOG", "INFO"), format="%(message)s")
-    args = build_parser().parse_args(argv)
-    from clipfair.phases import PhaseTimer
 
-    timer = PhaseTimer()
+def cuda_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is torch's CUDA out-of-memory error (torch imported or not)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(exc, torch.cuda.OutOfMemoryError)
+
+
+def run(args: argparse.Namespace) -> None:
+    """Run a parsed command. A :class:`~clipfair.errors.ClipfairError` (an input, file or
+    setting the user can fix) exits with its one line; anything else keeps its traceback, a
+    CUDA out-of-memory error with a note naming the batch-size setting to lower."""
     try:
-        with timer:
-            args.func(args)
-    except (ValueError, KeyError, FileNotFoundError, RuntimeError) as exc:
-        # Known input problems: one clear line naming the item, no traceback.
+        args.func(args)
+    except ClipfairError as exc:
         sys.exit(f"clipfair {args.command}: error: {exc}")
-    if os.environ.get("CLIPFAIR_PHASES") == "1":  # set for the pipeline's jobs: bench-grid
-        timer.print()
+    except Exception as exc:
+        if cuda_out_of_memory(exc):
+            setting = BATCH_SETTING.get(args.command, "the batch size of this step")
+            exc.add_note(f"clipfair {args.command}: out of GPU memory: lower {setting}")
+        raise
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    logging.basicConfig(level=os.environ.get("CLIPFAIR_LOG", "INFO"), format="%(message)s")
+    run(build_parser().parse_args(argv))

@@ -12,7 +12,7 @@ from clipfair.runtime import set_threads
 
 
 def cmd_bench_grid(args: argparse.Namespace) -> None:
-    from clipfair.bench.grid import read_forkserver_log, read_jobs, render_grid, summarize_jobs
+    from clipfair.bench.grid import read_jobs, render_grid, summarize_jobs
 
     root = Path(args.run)
     jobs = read_jobs(root / "benchmarks", root / "logs")
@@ -20,13 +20,6 @@ def cmd_bench_grid(args: argparse.Namespace) -> None:
         sys.exit(f"no benchmark files under {root / 'benchmarks'}: run the pipeline there first")
     summary = summarize_jobs(jobs)
     render_grid(summary, f"{root}: {summary['total']['jobs']} jobs")
-    server = read_forkserver_log(root / ".snakemake" / "log" / "forkserver.log")
-    if server:
-        summary["forkserver"] = server
-        print(
-            f"fork server (outside the jobs, once): imports {server['import_wall_s']:.1f} s"
-            f" ({server['import_cpu_s']:.1f} s CPU); {server['forked_jobs']} jobs forked from it"
-        )
     if args.json:
         from clipfair.io import write_json
 

@@ -5,7 +5,7 @@ checked), ``download`` (HTTP, resumable and verified: ``clipfair.data.download``
 there, e.g. placed by hand, is verified and used),
 ``hf_parquet`` (the hub's parquet, converted into the release layout), ``rehearsal`` (a
 synthetic release at the real size, downloaded from a local Drive-like server:
-``clipfair.data.rehearsal``).
+``clipfair.rehearsal.release``).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from clipfair.data.demo import write_demo_release
 from clipfair.data.download import Expected, download, mismatch
 from clipfair.data.layout import IMAGES_ZIP, OFFICIAL_ZIPS, RELEASE_FILES
 from clipfair.data.lockfile import DownloadLock, locked_download
+from clipfair.errors import InputError, MissingFileError
 from clipfair.io import atomic_path
 
 ADIENCE_HOME = "https://talhassner.github.io/home/projects/Adience/Adience-data.html"
@@ -48,7 +49,7 @@ def acquire(
             with atomic_path(out_dir / name) as tmp:
                 shutil.copyfile(found, tmp)
     elif kind == "rehearsal":
-        from clipfair.data.rehearsal import fetch
+        from clipfair.rehearsal.release import fetch
 
         fetch(source, out_dir)
     elif kind == "hf_parquet":
@@ -76,14 +77,16 @@ def acquire(
                 ),
             )
     else:
-        raise ValueError(
-            f"unknown source kind {kind!r}; expected demo, local, download, rehearsal or "
-            "hf_parquet"
+        raise InputError(
+            f"unknown source kind {kind!r}; expected demo, local, download, rehearsal or hf_parquet"
         )
-    if kind not in ("download", "rehearsal"):  # downloads were verified above, before they were renamed
+    if kind not in (
+        "download",
+        "rehearsal",
+    ):  # downloads were verified above, before they were renamed
         for name, expected_sha in source.get("sha256", {}).items():
             if problem := mismatch(out_dir / name, Expected(sha256=expected_sha)):
-                raise ValueError(f"{out_dir / name}: {problem}")
+                raise InputError(f"{out_dir / name}: {problem}")
     return [out_dir / name for name in RELEASE_FILES]
 
 
@@ -96,17 +99,17 @@ def local_release_files(folder: Path, padding: str) -> dict[str, Path]:
     if not zips:
         other = [n for p, n in OFFICIAL_ZIPS.items() if p != padding and (folder / n).is_file()]
         hint = f" (it has {other[0]}, the other crop: set padding to match)" if other else ""
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"local source {folder} has no {official} (padding {padding}) or {IMAGES_ZIP}{hint}"
         )
     if len(zips) == 2:
-        raise ValueError(
+        raise InputError(
             f"local source {folder} has both {official} and {IMAGES_ZIP}; keep the one to use"
         )
     files = {IMAGES_ZIP: zips[0]}
     for name in RELEASE_FILES[1:]:
         if not (folder / name).is_file():
-            raise FileNotFoundError(f"local source {folder} has no {name}")
+            raise MissingFileError(f"local source {folder} has no {name}")
         files[name] = folder / name
     return files
 
@@ -141,7 +144,7 @@ def acquire_adience(source: dict[str, Any], out_dir: str | Path) -> Path:
         needed = [fold_file(i) for i in range(N_FOLDS)] + ["aligned"]
         missing = [n for n in needed if not (folder / n).exists()]
         if missing:
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f"Adience folder {folder} lacks {', '.join(missing)}. Adience is given out after "
                 f"a form ({ADIENCE_HOME}): download aligned.tar.gz and fold_0..4_data.txt, unpack "
                 f"them into {folder} (aligned/<user_id>/landmark_aligned_face.*.jpg), or set "
@@ -154,7 +157,7 @@ def acquire_adience(source: dict[str, Any], out_dir: str | Path) -> Path:
             folder / "aligned", tmp / "aligned", symlinks=True, copy_function=_link_or_copy
         )
     else:
-        raise ValueError(f"unknown Adience source kind {kind!r}; expected demo_adience or local")
+        raise InputError(f"unknown Adience source kind {kind!r}; expected demo_adience or local")
     if out_dir.exists():
         shutil.rmtree(out_dir)  # a directory output Snakemake is rebuilding
     os.replace(tmp, out_dir)
@@ -176,13 +179,13 @@ def acquire_utkface(source: dict[str, Any], out: str | Path) -> Path:
     elif kind == "local":
         found = Path(source["folder"]) / ARCHIVE
         if not found.is_file():
-            raise FileNotFoundError(
-                f"UTKFace folder {source['folder']} has no {ARCHIVE}: download the \"Aligned&"
-                f"Cropped Faces\" archive from {UTKFACE_HOME} into it (23,708 faces), or set "
+            raise MissingFileError(
+                f'UTKFace folder {source["folder"]} has no {ARCHIVE}: download the "Aligned&'
+                f'Cropped Faces" archive from {UTKFACE_HOME} into it (23,708 faces), or set '
                 "grid.utkface: null to run without the UTKFace cells"
             )
         with atomic_path(out) as tmp:
             _link_or_copy(str(found), str(tmp))
     else:
-        raise ValueError(f"unknown UTKFace source kind {kind!r}; expected demo_utkface or local")
+        raise InputError(f"unknown UTKFace source kind {kind!r}; expected demo_utkface or local")
     return out

@@ -121,21 +121,23 @@ def write_demo_release(
     rng = np.random.default_rng(seed)
     counts = {"train": n_train, "val": n_val}
     rows: dict[str, list[tuple[str, ...]]] = {}
-    with atomic_path(out_dir / IMAGES_ZIP) as tmp_zip:
-        with zipfile.ZipFile(tmp_zip, "w", compression=zipfile.ZIP_STORED) as zf:
-            for split, n in counts.items():
-                labels = sample_labels(rng, n)
-                rows[split] = []
-                for i, (age, gender, race) in enumerate(labels, start=1):
-                    name = f"{split}/{i}.jpg"
-                    buf = io.BytesIO()
-                    weak = bool(rng.random() < ambiguous)
-                    face = draw_face(rng, age, gender, race, image_size, weak)
-                    face = with_margin(face, padding, [seed, int(split == "val"), i])
-                    face.save(buf, "JPEG", quality=90)
-                    zf.writestr(zipfile.ZipInfo(name, date_time=ZIP_DATE), buf.getvalue())
-                    service = "True" if rng.random() < 0.5 else "False"
-                    rows[split].append((name, AGES[age], GENDERS[gender], RACES[race], service))
+    with (
+        atomic_path(out_dir / IMAGES_ZIP) as tmp_zip,
+        zipfile.ZipFile(tmp_zip, "w", compression=zipfile.ZIP_STORED) as zf,
+    ):
+        for split, n in counts.items():
+            labels = sample_labels(rng, n)
+            rows[split] = []
+            for i, (age, gender, race) in enumerate(labels, start=1):
+                name = f"{split}/{i}.jpg"
+                buf = io.BytesIO()
+                weak = bool(rng.random() < ambiguous)
+                face = draw_face(rng, age, gender, race, image_size, weak)
+                face = with_margin(face, padding, [seed, int(split == "val"), i])
+                face.save(buf, "JPEG", quality=90)
+                zf.writestr(zipfile.ZipInfo(name, date_time=ZIP_DATE), buf.getvalue())
+                service = "True" if rng.random() < 0.5 else "False"
+                rows[split].append((name, AGES[age], GENDERS[gender], RACES[race], service))
     write_label_csvs(out_dir, rows)
     return counts
 

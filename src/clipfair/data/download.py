@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from clipfair.errors import LoadError
 from clipfair.io import write_json
 from clipfair.progress import progress
 
@@ -42,7 +43,7 @@ DRIVE_HOSTS = ("drive.google.com", "docs.google.com")  # gdown's is_google_drive
 MAX_CONFIRM_PAGES = 3  # Drive's confirm pages followed before the answer counts as wrong
 
 
-class DownloadError(RuntimeError):
+class DownloadError(LoadError):
     """A download that cannot complete; the message says how to place the file by hand."""
 
 

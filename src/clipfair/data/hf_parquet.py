@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 
 from clipfair.data.demo import ZIP_DATE
 from clipfair.data.layout import CSV_HEADER, IMAGES_ZIP, SPLITS, label_csv
+from clipfair.errors import InputError, LoadError, MissingFileError
 from clipfair.io import atomic_path
 from clipfair.labels import HF_CLASSLABELS, TASKS
 from clipfair.progress import progress
@@ -28,7 +29,7 @@ def split_of(path: Path) -> str:
         for hub, split in SPLIT_NAMES.items():
             if part == hub or part.startswith(f"{hub}-") or part.startswith(f"{hub}_"):
                 return split
-    raise ValueError(
+    raise InputError(
         f"{path}: cannot tell the split (expected 'train' or 'validation' in the name)"
     )
 
@@ -40,14 +41,14 @@ def shards_by_split(folder: str | Path) -> dict[str, list[Path]]:
         out[split_of(path)].append(path)
     missing = [s for s, files in out.items() if not files]
     if missing:
-        raise FileNotFoundError(f"{folder}: no parquet shards for split(s) {missing}")
+        raise MissingFileError(f"{folder}: no parquet shards for split(s) {missing}")
     return out
 
 
 def _label(task: str, value: Any, where: str) -> str:
     labels = HF_CLASSLABELS[task]
     if not isinstance(value, int) or not 0 <= value < len(labels):
-        raise ValueError(f"{where}: {task} {value!r} is not a ClassLabel 0..{len(labels) - 1}")
+        raise InputError(f"{where}: {task} {value!r} is not a ClassLabel 0..{len(labels) - 1}")
     return labels[value]
 
 
@@ -56,30 +57,32 @@ def parquet_to_release(shards: dict[str, list[Path]], out_dir: str | Path) -> di
     out_dir = Path(out_dir)
     counts: dict[str, int] = {}
     rows: dict[str, list[tuple[str, ...]]] = {}
-    with atomic_path(out_dir / IMAGES_ZIP) as tmp_zip:
-        with zipfile.ZipFile(tmp_zip, "w", compression=zipfile.ZIP_STORED) as zf:
-            for split, files in shards.items():
-                rows[split] = []
-                bar = progress(desc=f"convert {split}", unit="img")
-                for shard in files:
-                    table = pq.ParquetFile(shard)
-                    shard_row = 0
-                    for batch in table.iter_batches(columns=["image", *TASKS, "service_test"]):
-                        for record in batch.to_pylist():
-                            i = len(rows[split]) + 1
-                            shard_row += 1
-                            where = f"{shard} row {shard_row}"
-                            image = record["image"]
-                            data = image.get("bytes") if isinstance(image, dict) else None
-                            if not data:
-                                raise ValueError(f"{where}: no image bytes")
-                            name = f"{split}/{i}.jpg"
-                            zf.writestr(zipfile.ZipInfo(name, date_time=ZIP_DATE), data)
-                            labels = [_label(t, record[t], where) for t in TASKS]
-                            rows[split].append((name, *labels, str(bool(record["service_test"]))))
-                            bar.update(1)
-                bar.close()
-                counts[split] = len(rows[split])
+    with (
+        atomic_path(out_dir / IMAGES_ZIP) as tmp_zip,
+        zipfile.ZipFile(tmp_zip, "w", compression=zipfile.ZIP_STORED) as zf,
+    ):
+        for split, files in shards.items():
+            rows[split] = []
+            bar = progress(desc=f"convert {split}", unit="img")
+            for shard in files:
+                table = pq.ParquetFile(shard)
+                shard_row = 0
+                for batch in table.iter_batches(columns=["image", *TASKS, "service_test"]):
+                    for record in batch.to_pylist():
+                        i = len(rows[split]) + 1
+                        shard_row += 1
+                        where = f"{shard} row {shard_row}"
+                        image = record["image"]
+                        data = image.get("bytes") if isinstance(image, dict) else None
+                        if not data:
+                            raise InputError(f"{where}: no image bytes")
+                        name = f"{split}/{i}.jpg"
+                        zf.writestr(zipfile.ZipInfo(name, date_time=ZIP_DATE), data)
+                        labels = [_label(t, record[t], where) for t in TASKS]
+                        rows[split].append((name, *labels, str(bool(record["service_test"]))))
+                        bar.update(1)
+            bar.close()
+            counts[split] = len(rows[split])
     for split, split_rows in rows.items():
         with atomic_path(out_dir / label_csv(split)) as tmp, open(tmp, "w", newline="") as fh:
             writer = csv.writer(fh)
@@ -101,7 +104,7 @@ def download_shards(repo: str, config: str, revision: str, cache_dir: str | None
             allow_patterns=[f"{config}/*.parquet", f"{config}/**/*.parquet"],
         )
     except Exception as exc:  # hub errors have many types; say what to do
-        raise RuntimeError(
+        raise LoadError(
             f"could not get {repo} config {config!r} (revision {revision}) from the hub: {exc}. "
             "Offline? Download it elsewhere into the Hugging Face cache (cache_dir of "
             "params.yaml) or point `local_dir` of the source at a folder of its parquet files."

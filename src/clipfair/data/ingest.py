@@ -25,6 +25,7 @@ import pandas as pd
 from PIL import Image
 
 from clipfair.data.layout import CSV_HEADER, IMAGES_ZIP, label_csv
+from clipfair.errors import InputError
 from clipfair.image_cache import CacheReader, CacheWriter
 from clipfair.io import atomic_path, write_parquet
 from clipfair.labels import TASKS, VOCAB
@@ -33,7 +34,7 @@ from clipfair.progress import progress
 MAX_REPORTED = 20
 
 
-class IngestError(ValueError):
+class IngestError(InputError):
     """The release does not match FairFace's format; the message lists the bad items."""
 
 
@@ -352,9 +353,9 @@ def ingest_split(
     report). A split left with no rows is an error in every mode.
     """
     if on_bad_rows not in ("fail", "skip"):
-        raise ValueError(f"on_bad_rows must be 'fail' or 'skip'; got {on_bad_rows!r}")
+        raise InputError(f"on_bad_rows must be 'fail' or 'skip'; got {on_bad_rows!r}")
     if on_count_mismatch not in ("fail", "note"):
-        raise ValueError(f"on_count_mismatch must be 'fail' or 'note'; got {on_count_mismatch!r}")
+        raise InputError(f"on_count_mismatch must be 'fail' or 'note'; got {on_count_mismatch!r}")
     raw_dir = Path(raw_dir)
     csv_path = raw_dir / label_csv(split)
     index, bad = parse_labels(csv_path, split)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from clipfair.errors import InputError
+
 SPLITS: tuple[str, ...] = ("train", "val")
 IMAGES_ZIP = "images.zip"
 CSV_HEADER: tuple[str, ...] = ("file", "age", "gender", "race", "service_test")
@@ -31,7 +33,7 @@ def _pick(value: Any, padding: str, where: str) -> Any:
     """``value``, or its entry for ``padding`` when it is a {padding: value} mapping."""
     if isinstance(value, dict) and set(value) <= set(PADDINGS):
         if padding not in value:
-            raise ValueError(f"{where} has no entry for padding {padding} (has {sorted(value)})")
+            raise InputError(f"{where} has no entry for padding {padding} (has {sorted(value)})")
         return value[padding]
     return value
 
@@ -40,7 +42,7 @@ def source_for_padding(source: dict[str, Any], padding: str) -> dict[str, Any]:
     """The source of one padding: ``download`` files / size / sha256 given per padding
     (``{"0.25": url, "1.25": url}``) are picked; the hub's config is the padding."""
     if padding not in PADDINGS:
-        raise ValueError(f"padding {padding!r}; expected one of {PADDINGS}")
+        raise InputError(f"padding {padding!r}; expected one of {PADDINGS}")
     out = dict(source)
     if source["kind"] == "download":
         for key in ("files", "size", "sha256"):
@@ -52,7 +54,7 @@ def source_for_padding(source: dict[str, Any], padding: str) -> dict[str, Any]:
         out["padding"] = padding  # which official zip to look for (or which crop to write)
     elif source["kind"] == "hf_parquet":
         if source.get("config", padding) != padding:
-            raise ValueError(
+            raise InputError(
                 f"source.config is {source['config']!r} but the dataset's padding is {padding!r}; "
                 "set padding only"
             )

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from clipfair.data.download import DownloadError, Expected, sha256_of
+from clipfair.errors import InputError
 from clipfair.io import atomic_path
 
 HEADER = """\
@@ -39,7 +40,7 @@ class DownloadLock:
             return {}
         data = yaml.safe_load(self.path.read_text()) or {}
         if not isinstance(data, dict):
-            raise ValueError(f"{self.path}: expected a mapping of URL -> size, sha256")
+            raise InputError(f"{self.path}: expected a mapping of URL -> size, sha256")
         return data
 
     @contextlib.contextmanager

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from clipfair.errors import InputError
 from clipfair.labels import VOCAB
 from clipfair.scores import score_columns
 
@@ -17,10 +18,10 @@ def run(spec: dict[str, Any], inputs: dict[str, Any], seed: int, options: dict[s
     task, scores = spec["task"], inputs["finetuned"]
     val = inputs["val_index"]
     if scores["file"].tolist() != val["file"].tolist():
-        raise ValueError("the scores are for another val index; re-run the rule that made them")
+        raise InputError("the scores are for another val index; re-run the rule that made them")
     missing = [c for c in score_columns(task) if c not in scores.columns]
     if missing:
         what = f"head set {spec['heads']!r}" if "heads" in spec else f"{spec['kind']} model"
-        raise ValueError(f"{what} has no {task} head (missing {missing[0]})")
+        raise InputError(f"{what} has no {task} head (missing {missing[0]})")
     info = {"heads": spec["heads"]} if "heads" in spec else {}
     return scores[score_columns(task)].to_numpy(np.float64), list(VOCAB[task]), info

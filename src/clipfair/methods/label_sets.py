@@ -27,12 +27,13 @@ from pathlib import Path
 
 import yaml
 
+from clipfair.errors import InputError
 from clipfair.labels import VOCAB, VOCABULARIES
 
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "label_sets"
 
 
-class LabelSetError(ValueError):
+class LabelSetError(InputError):
     """A label set file that is missing or does not have the expected shape."""
 
 

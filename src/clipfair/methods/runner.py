@@ -16,6 +16,7 @@ import pandas as pd
 
 from clipfair.digests import file_sha256
 from clipfair.embedding_files import load_image_embeddings
+from clipfair.errors import InputError
 from clipfair.io import write_json, write_parquet
 from clipfair.labels import SUBJECT, TASKS, task_classes
 from clipfair.methods import get_method, method_kind
@@ -63,12 +64,12 @@ def load_inputs(
     for need in needs:
         if need in ("text", "finetuned"):
             if not paths.get(need):
-                raise ValueError(f"this method needs {need} input (--{need})")
+                raise InputError(f"this method needs {need} input (--{need})")
             inputs[need] = cache.table(paths[need])
             continue
         index, emb = paths.get(f"{need}_index"), paths.get(f"{need}_emb")
         if not index or not emb:
-            raise ValueError(f"this method needs {need} embeddings and index (--{need}-emb)")
+            raise InputError(f"this method needs {need} embeddings and index (--{need}-emb)")
         inputs[f"{need}_index"] = cache.table(index)
         inputs[need] = cache.embeddings(emb, index)
     return inputs

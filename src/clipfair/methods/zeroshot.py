@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from clipfair.errors import InputError
 from clipfair.labels import VOCAB, task_classes
 from clipfair.methods.label_sets import get_label_set
 
@@ -96,7 +97,7 @@ def class_scores(
         probs = np.exp(z)
         probs /= probs.sum(axis=1, keepdims=True)
         return np.stack([_top_sum(probs[:, prompt_class == c], k) for c in classes], axis=1)
-    raise ValueError(f"unknown aggregation {aggregation!r}; expected one of {list(AGGREGATIONS)}")
+    raise InputError(f"unknown aggregation {aggregation!r}; expected one of {list(AGGREGATIONS)}")
 
 
 def tie_order(aggregation: str, task: str, classes: list[str]) -> list[str]:
@@ -157,7 +158,7 @@ def run(spec: dict[str, Any], inputs: dict[str, Any], seed: int, options: dict[s
     label_set = get_label_set(zs.label_set, options["label_set_dir"])
     expected = task_classes(inputs["val_index"], zs.task)
     if list(label_set.classes) != expected:
-        raise ValueError(
+        raise InputError(
             f"label set {zs.label_set!r} has the {label_set.vocabulary} {zs.task} classes "
             f"{list(label_set.classes)}; the images it predicts are labelled {expected}"
         )

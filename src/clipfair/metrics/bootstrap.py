@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from clipfair.errors import InputError
 from clipfair.labels import SUBJECT
 from clipfair.metrics.binomial import paired_difference, t_value, z_value
 
@@ -32,7 +33,7 @@ def subject_codes(pred: pd.DataFrame) -> np.ndarray | None:
     if SUBJECT not in pred.columns or pred[SUBJECT].isna().all():
         return None
     if pred[SUBJECT].isna().any():
-        raise ValueError(f"{pred[SUBJECT].isna().sum()} images have no {SUBJECT}")
+        raise InputError(f"{pred[SUBJECT].isna().sum()} images have no {SUBJECT}")
     return pd.factorize(pred[SUBJECT])[0]
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from clipfair.errors import InputError
 from clipfair.metrics.bootstrap import (
     VERDICT_RULE,
     paired_comparison,
@@ -71,19 +72,19 @@ def compare_to_references(
     rows, replicates, pairs = [], [], []
     for task, reference in references.items():
         if reference not in frames:
-            raise ValueError(
+            raise InputError(
                 f"compare.references.{task} is {reference!r}, which is not a cell of this grid"
             )
         ref = frames[reference]
         if ref["task"].iloc[0] != task:
-            raise ValueError(
+            raise InputError(
                 f"compare.references.{task}: {reference} predicts {ref['task'].iloc[0]}"
             )
         for cell, df in frames.items():
             if cell == reference or df["task"].iloc[0] != task:
                 continue
             if not df["file"].equals(ref["file"]):
-                raise ValueError(f"{cell} and {reference} were not predicted on the same images")
+                raise InputError(f"{cell} and {reference} were not predicted on the same images")
             clusters = subject_codes(ref)
             if weights is None:
                 weights = resample_weights(len(ref), n_resamples, seed, clusters)

@@ -37,6 +37,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from clipfair.errors import InputError
 from clipfair.metrics import labelled
 
 #: DataComp's race codes per dataset vocabulary (our label -> DataComp integer)
@@ -64,7 +65,7 @@ def race_codes(races: pd.Series) -> dict[str, int]:
     for codes in RACE_CODES.values():
         if seen <= set(codes):
             return codes
-    raise ValueError(
+    raise InputError(
         f"race labels {sorted(seen)} fit no DataComp race coding; expected a subset of one of "
         f"{[sorted(c) for c in RACE_CODES.values()]}"
     )

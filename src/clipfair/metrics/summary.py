@@ -24,6 +24,7 @@ from typing import Any
 
 import pandas as pd
 
+from clipfair.errors import InputError
 from clipfair.io import write_csv, write_json, write_parquet
 from clipfair.labels import TASKS, age_band, ordered
 from clipfair.metrics import CELL_SCHEMA
@@ -42,13 +43,13 @@ def load_cells(cell_files: list[str | Path]) -> list[dict[str, Any]]:
     for path in cell_files:
         cell = json.loads(Path(path).read_text())
         if cell.get("schema") != CELL_SCHEMA:
-            raise ValueError(
+            raise InputError(
                 f"{path} has cell schema {cell.get('schema')}, expected {CELL_SCHEMA}; "
                 "re-evaluate it (snakemake --forcerun evaluate)"
             )
         cells.append(cell)
     if not cells:
-        raise ValueError("no cell metrics to summarize")
+        raise InputError("no cell metrics to summarize")
     return cells
 
 

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from clipfair.digests import path_sha256
-from clipfair.phases import counts_as_loading
+from clipfair.errors import InputError, LoadError, MissingFileError
 
 CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
 
@@ -70,7 +70,7 @@ class Backbone:
         dtypes = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
         if precision not in dtypes:
             known = ", ".join(["auto", *dtypes])
-            raise ValueError(f"precision must be one of {known}; got {precision!r}")
+            raise InputError(f"precision must be one of {known}; got {precision!r}")
         self.autocast_dtype = dtypes[precision]
         self.channels_last = channels_last and self.device.type == "cuda"
         if self.channels_last:  # the module itself (HFClipAdapter wraps a CLIPModel)
@@ -134,7 +134,7 @@ def register_config_dir(config_dir: str | Path | None) -> None:
 
     folder = Path(config_dir)
     if not folder.is_dir():
-        raise FileNotFoundError(f"backbone config_dir {folder} does not exist")
+        raise MissingFileError(f"backbone config_dir {folder} does not exist")
     open_clip.add_model_config(folder)
 
 
@@ -144,7 +144,6 @@ def _config_digest(model_name: str, config_dir: str | Path | None) -> dict[str, 
     return {"model_config_sha256": path_sha256(path)} if path and path.is_file() else {}
 
 
-@counts_as_loading
 def load_open_clip(
     model_name: str,
     pretrained: str | None,
@@ -159,13 +158,13 @@ def load_open_clip(
 
     register_config_dir(config_dir)
     if model_name not in open_clip.list_models():
-        raise ValueError(
+        raise InputError(
             f"open_clip has no model config {model_name!r}"
             + (f" (looked in {config_dir} too)" if config_dir else "")
         )
     is_file = is_checkpoint_file(pretrained)
     if is_file and not Path(pretrained).is_file():
-        raise FileNotFoundError(f"pretrained checkpoint {pretrained} does not exist")
+        raise MissingFileError(f"pretrained checkpoint {pretrained} does not exist")
     device = torch.device(device)
     try:
         model, _, _ = open_clip.create_model_and_transforms(
@@ -176,7 +175,7 @@ def load_open_clip(
             device=device,
         )
     except RuntimeError as exc:
-        raise RuntimeError(
+        raise LoadError(
             f"could not load open_clip {model_name} pretrained={pretrained!r}: {exc}. "
             "Offline? Place the weights in the cache_dir of params.yaml or set HF_HUB_OFFLINE=0."
         ) from exc
@@ -238,7 +237,6 @@ class HFClipAdapter:
         return self._features(self.model.get_text_features(**tokens))
 
 
-@counts_as_loading
 def load_transformers_clip(
     pretrained: str, *, cache_dir: str | None = None, device: torch.device | str = "cpu"
 ) -> Backbone:
@@ -247,7 +245,7 @@ def load_transformers_clip(
 
     is_path = is_model_folder(pretrained)
     if is_path and not (Path(pretrained) / "config.json").is_file():
-        raise FileNotFoundError(f"transformers model folder {pretrained} has no config.json")
+        raise MissingFileError(f"transformers model folder {pretrained} has no config.json")
     device = torch.device(device)
     try:
         model = CLIPModel.from_pretrained(
@@ -257,7 +255,7 @@ def load_transformers_clip(
         tokenizer = AutoTokenizer.from_pretrained(pretrained, cache_dir=cache_dir)
         processor = CLIPImageProcessor.from_pretrained(pretrained, cache_dir=cache_dir)
     except OSError as exc:
-        raise RuntimeError(
+        raise LoadError(
             f"could not load transformers CLIPModel {pretrained!r}: {exc}. Offline? Put the "
             "model in the Hugging Face cache (cache_dir of params.yaml) or unset HF_HUB_OFFLINE."
         ) from exc
@@ -305,10 +303,10 @@ def load_backbone(
     pretrained = checkpoint or datasource.get("pretrained")
     if backbone["library"] == "transformers":
         if not pretrained:
-            raise ValueError("a transformers backbone needs a datasource with 'pretrained'")
+            raise InputError("a transformers backbone needs a datasource with 'pretrained'")
         return load_transformers_clip(pretrained, cache_dir=cache_dir, device=device)
     if backbone["library"] != "open_clip":
-        raise ValueError(f"unsupported backbone library {backbone['library']!r}")
+        raise InputError(f"unsupported backbone library {backbone['library']!r}")
     return load_open_clip(
         backbone["model"],
         checkpoint or datasource.get("pretrained"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from clipfair.errors import LoadError
 from clipfair.grid import pairs
 
 CLIP_LIBRARIES = ("open_clip", "transformers")
@@ -51,7 +52,7 @@ def fetch_weights(config: dict[str, Any], cache_dir: str | None) -> list[dict[st
         try:
             backbone = load_backbone(config["backbones"][b], entry, cache_dir=cache_dir)
         except (OSError, ValueError, RuntimeError) as exc:
-            raise RuntimeError(f"{b}/{d} (pretrained {entry['pretrained']!r}): {exc}") from exc
+            raise LoadError(f"{b}/{d} (pretrained {entry['pretrained']!r}): {exc}") from exc
         del backbone
         seconds = round(time.perf_counter() - start, 1)
         done.append({"backbone": b, "datasource": d, "pretrained": entry["pretrained"],

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from torch import nn
 
+from clipfair.errors import InputError, MissingFileError
 from clipfair.io import atomic_path, resume_folder, write_safetensors
 from clipfair.labels import VOCAB
 from clipfair.models.backbone import Backbone
@@ -314,11 +315,11 @@ def load_model(
 
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"fine-tuned model {path} does not exist")
+        raise MissingFileError(f"fine-tuned model {path} does not exist")
     with safe_open(str(path), "pt") as fh:
         meta = fh.metadata() or {}
     if "labels" not in meta or not meta.get("provenance"):
-        raise ValueError(f"{path} has no clipfair metadata (labels, provenance)")
+        raise InputError(f"{path} has no clipfair metadata (labels, provenance)")
     prov = json.loads(meta["provenance"])
     spec = dict(prov["backbone"])
     if spec.get("config_dir"):

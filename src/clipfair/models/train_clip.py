@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from clipfair.errors import InputError
 from clipfair.image_cache import CacheReader
 from clipfair.io import write_safetensors
 from clipfair.labels import AGE_WORDS, GENDER_WORDS, RACE_WORDS
@@ -30,7 +31,7 @@ def caption(
 ) -> str:
     """'a photo of a middle-aged black woman', each attribute left out with probability drop."""
     if style not in CAPTION_STYLES:
-        raise ValueError(f"caption style {style!r}; expected one of {CAPTION_STYLES}")
+        raise InputError(f"caption style {style!r}; expected one of {CAPTION_STYLES}")
     words = []
     if style == "full" and rng.random() >= drop:
         words.append(AGE_WORDS[age])
@@ -79,14 +80,14 @@ def train_tiny_clip(
     from open_clip.loss import ClipLoss
 
     if token_embedding not in TOKEN_EMBEDDING:
-        raise ValueError(f"token_embedding {token_embedding!r}; expected one of {TOKEN_EMBEDDING}")
+        raise InputError(f"token_embedding {token_embedding!r}; expected one of {TOKEN_EMBEDDING}")
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
     rng = np.random.default_rng(seed)
     index = pd.read_parquet(index_path)
     images = CacheReader(images_path)
     if len(images) != len(index):
-        raise ValueError(
+        raise InputError(
             f"{images_path} has {len(images)} images but {index_path} {len(index)} rows"
         )
     backbone = load_open_clip(model_name, None, config_dir=config_dir)

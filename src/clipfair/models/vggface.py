@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from clipfair.errors import InputError, MissingFileError
 from clipfair.models.t7 import TorchModule, write_t7
-from clipfair.phases import counts_as_loading
 
 #: the release's mean pixel, in R, G, B order (subtracted before the BGR reorder)
 MEAN_RGB = (129.1863, 104.7624, 93.5940)
@@ -180,7 +180,7 @@ def infer_config(net: Any) -> VGGFaceConfig:
         elif kind == "nn.Linear":
             linear.append(np.asarray(m.weight).shape)
     if len(linear) != 3 or not channels:
-        raise ValueError("not a VGG-Face network: expected convolution blocks and 3 nn.Linear")
+        raise InputError("not a VGG-Face network: expected convolution blocks and 3 nn.Linear")
     side = round((linear[0][1] / channels[-1]) ** 0.5)
     return VGGFaceConfig(
         tuple(channels),
@@ -191,7 +191,6 @@ def infer_config(net: Any) -> VGGFaceConfig:
     )
 
 
-@counts_as_loading
 def load_t7(path: str | Path, config: VGGFaceConfig | None = None) -> VGGFace:
     """Read VGG-Face torch7 weights into ``VGGFace(config)`` (widths read from the file when
     ``config`` is None), checking each layer's kind and shape."""
@@ -199,29 +198,29 @@ def load_t7(path: str | Path, config: VGGFaceConfig | None = None) -> VGGFace:
 
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"VGG-Face weights {path} do not exist")
+        raise MissingFileError(f"VGG-Face weights {path} do not exist")
     try:
         net = torchfile.load(str(path))
     except Exception as exc:  # torchfile raises many kinds on a broken file
-        raise ValueError(f"{path}: not a readable torch7 file ({exc})") from exc
+        raise InputError(f"{path}: not a readable torch7 file ({exc})") from exc
     if not hasattr(net, "modules") or net.modules is None:
-        raise ValueError(f"{path}: not an nn.Sequential")
+        raise InputError(f"{path}: not an nn.Sequential")
     config = config or infer_config(net)
     theirs = [m for m in net.modules if getattr(m, "weight", None) is not None]
     model = VGGFace(config)
     ours = model.weighted()
     if len(theirs) != len(ours):
-        raise ValueError(
+        raise InputError(
             f"{path}: {len(theirs)} layers with weights; VGG-Face {asdict(config)} has {len(ours)}"
         )
     for i, (src, dst) in enumerate(zip(theirs, ours, strict=True)):
         kind = _name(src)
         conv = isinstance(dst, nn.Conv2d)
         if conv != kind.startswith("nn.SpatialConvolution") or (not conv and kind != "nn.Linear"):
-            raise ValueError(f"{path}: layer {i} is {kind}; expected a {type(dst).__name__}")
+            raise InputError(f"{path}: layer {i} is {kind}; expected a {type(dst).__name__}")
         weight, bias = np.asarray(src.weight), np.asarray(src.bias)
         if weight.size != dst.weight.numel() or bias.shape != tuple(dst.bias.shape):
-            raise ValueError(
+            raise InputError(
                 f"{path}: layer {i} ({kind}) has weight {weight.shape} and bias {bias.shape}; "
                 f"expected {tuple(dst.weight.shape)} and {tuple(dst.bias.shape)}"
             )

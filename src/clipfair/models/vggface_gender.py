@@ -23,6 +23,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from clipfair.data.adience import parse_folds
+from clipfair.errors import InputError, MissingFileError
 from clipfair.image_cache import CacheReader
 from clipfair.io import write_safetensors
 from clipfair.models.vggface import GenderTransfer, VGGFace, VGGFaceConfig, load_t7, preprocess
@@ -37,7 +38,7 @@ def read_face(path: Path, size: int) -> np.ndarray:
         with Image.open(path) as im:
             return np.asarray(im.convert("RGB").resize((size, size), Image.Resampling.BILINEAR))
     except OSError as exc:
-        raise ValueError(f"{path}: cannot read image ({exc})") from exc
+        raise InputError(f"{path}: cannot read image ({exc})") from exc
 
 
 class FaceBatches:
@@ -45,7 +46,7 @@ class FaceBatches:
 
     def __init__(self, root: Path, files: list[str], targets: np.ndarray, size: int, mode: str):
         if mode not in ("low", "high"):
-            raise ValueError(f"memory mode must be 'low' or 'high'; got {mode!r}")
+            raise InputError(f"memory mode must be 'low' or 'high'; got {mode!r}")
         self.root, self.files, self.targets, self.size = root, files, targets, size
         self.images: np.ndarray | None = None
         if mode == "high":
@@ -63,7 +64,7 @@ class FaceBatches:
         idx = pd.read_parquet(index)
         cache = CacheReader(images) if mode == "low" else np.load(images)
         if len(cache) != len(idx):
-            raise ValueError(f"{images} has {len(cache)} images; its index {index} {len(idx)}")
+            raise InputError(f"{images} has {len(cache)} images; its index {index} {len(idx)}")
         data = cls(
             Path(images).parent,
             idx["file"].tolist(),
@@ -96,7 +97,7 @@ def split_faces(root: Path, val_folds: list[int], size: int, mode: str) -> dict[
     """Train and val faces of an Adience release (usable genders only)."""
     folds, bad, _ = parse_folds(root)
     if bad:
-        raise ValueError(f"{root}: {len(bad)} bad fold rows, first: {bad[0]}")
+        raise InputError(f"{root}: {len(bad)} bad fold rows, first: {bad[0]}")
     out = {}
     for split, rows in (
         ("train", folds[~folds["fold"].isin(val_folds)]),
@@ -277,11 +278,11 @@ def load_transfer(path: str | Path) -> GenderTransfer:
     """A model saved by ``train`` (safetensors; the architecture from its metadata)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"model {path} does not exist")
+        raise MissingFileError(f"model {path} does not exist")
     with safe_open(str(path), "pt") as fh:
         meta = fh.metadata() or {}
     if "vggface" not in meta:
-        raise ValueError(f"{path} is not a model written by `clipfair vggface train`")
+        raise InputError(f"{path} is not a model written by `clipfair vggface train`")
     base = VGGFace(VGGFaceConfig.from_dict(json.loads(meta["vggface"])))
     model = GenderTransfer(base, int(meta["keep_layers"]), int(meta["hidden"]))
     model.load_state_dict(load_file(str(path)))
@@ -331,7 +332,7 @@ def score_cache(
     data = FaceBatches.from_cache(index, images, "low")
     if base_features is not None:
         if len(base_features) != len(data):
-            raise ValueError(
+            raise InputError(
                 f"{len(base_features)} base features for {len(data)} images of {index}"
             )
         male = [torch.sigmoid(model.head(base_features.to(device)).squeeze(1)).cpu()]

@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 
 from clipfair.data.download import Expected, download
 from clipfair.data.lockfile import DownloadLock, locked_download
+from clipfair.errors import InputError
 from clipfair.io import atomic_path
 
 RELEASE_MEMBER = "VGG_FACE.t7"
@@ -32,15 +33,15 @@ def extract_member(archive: str | Path, member: str, out: str | Path) -> Path:
         with tarfile.open(archive) as tar:
             found = [m for m in tar.getmembers() if Path(m.name).name == member]
             if not found:
-                raise ValueError(f"{archive} has no member named {member}")
+                raise InputError(f"{archive} has no member named {member}")
             if not found[0].isfile():  # a link or device: refuse, never follow
-                raise ValueError(f"{archive}: {found[0].name} is not a regular file")
+                raise InputError(f"{archive}: {found[0].name} is not a regular file")
             src = tar.extractfile(found[0])
             assert src is not None
             with atomic_path(out) as tmp, open(tmp, "wb") as dst:
                 shutil.copyfileobj(src, dst, 1 << 20)
     except tarfile.TarError as exc:
-        raise ValueError(f"{archive}: not a readable tar archive ({exc})") from exc
+        raise InputError(f"{archive}: not a readable tar archive ({exc})") from exc
     return Path(out)
 
 
@@ -68,7 +69,7 @@ def make_weights(
         return write_random_t7(entry["init"]["size"], entry["init"]["seed"], out)
     url = entry["pretrained"]
     if not is_url(url):
-        raise ValueError(f"pretrained {url!r} is a local file: the pipeline reads it directly")
+        raise InputError(f"pretrained {url!r} is a local file: the pipeline reads it directly")
     archive = Path(archive_dir) / Path(urlparse(url).path).name
     locked_download(
         url,

@@ -11,14 +11,13 @@ workers) and spreads over ``workers`` processes. ``release.json`` beside the fil
 parameters, each file's size and sha256, and the time it took; a release whose parameters
 match is reused.
 
-``fetch`` serves that folder with :mod:`clipfair.data.drive_server` on 127.0.0.1 (confirm
+``fetch`` serves that folder with :mod:`clipfair.rehearsal.drive_server` on 127.0.0.1 (confirm
 page, Range, ETag) and downloads each file with :func:`clipfair.data.download.download`,
 verified against the recorded size and sha256: the path a real run takes, minus the internet.
 """
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import multiprocessing
@@ -31,11 +30,11 @@ import numpy as np
 
 from clipfair.data.demo import ZIP_DATE, draw_face, write_label_csvs
 from clipfair.data.download import Expected, download, sha256_of
-from clipfair.data.drive_server import serving
-from clipfair.data.layout import CSV_HEADER, IMAGES_ZIP, OFFICIAL_ZIPS, RELEASE_FILES, label_csv
+from clipfair.data.layout import IMAGES_ZIP, OFFICIAL_ZIPS, RELEASE_FILES, label_csv
 from clipfair.io import atomic_path, write_json
 from clipfair.labels import AGES, GENDERS, RACES
 from clipfair.progress import progress
+from clipfair.rehearsal.drive_server import serving
 
 # Rows per label in FairFace's label CSVs (padding 0.25), per split; sums are 86,744 / 10,954.
 # The val counts are those the project's reference file lists for fface_val.csv; the train
@@ -122,23 +121,29 @@ def write_release(
             return manifest
     t0 = time.perf_counter()
     zip_name = OFFICIAL_ZIPS[padding]
-    labels = {"train": split_labels("train", n_train, seed), "val": split_labels("val", n_val, seed)}
+    labels = {
+        "train": split_labels("train", n_train, seed),
+        "val": split_labels("val", n_val, seed),
+    }
     bar = progress(total=n_train + n_val, desc=f"write {zip_name}", unit="img")
     ctx = multiprocessing.get_context("fork")
-    with atomic_path(out_dir / zip_name) as tmp, ctx.Pool(workers) as pool:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
-            for split_id, split in enumerate(("train", "val")):
-                tasks = [
-                    (seed, split_id, c, labels[split][lo : lo + CHUNK], image_size, quality)
-                    for c, lo in enumerate(range(0, len(labels[split]), CHUNK))
-                ]
-                i = 0
-                for jpegs in pool.imap(_render, tasks):
-                    for jpeg in jpegs:
-                        i += 1
-                        info = zipfile.ZipInfo(f"{split}/{i}.jpg", date_time=ZIP_DATE)
-                        zf.writestr(info, jpeg)
-                    bar.update(len(jpegs))
+    with (
+        atomic_path(out_dir / zip_name) as tmp,
+        ctx.Pool(workers) as pool,
+        zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf,
+    ):
+        for split_id, split in enumerate(("train", "val")):
+            tasks = [
+                (seed, split_id, c, labels[split][lo : lo + CHUNK], image_size, quality)
+                for c, lo in enumerate(range(0, len(labels[split]), CHUNK))
+            ]
+            i = 0
+            for jpegs in pool.imap(_render, tasks):
+                for jpeg in jpegs:
+                    i += 1
+                    info = zipfile.ZipInfo(f"{split}/{i}.jpg", date_time=ZIP_DATE)
+                    zf.writestr(info, jpeg)
+                bar.update(len(jpegs))
     bar.close()
     service = np.random.default_rng([seed, 2])
     write_label_csvs(
@@ -188,7 +193,9 @@ def fetch(source: dict[str, Any], out_dir: str | Path) -> list[Path]:
         for name in RELEASE_FILES:
             record = manifest["files"][remote[name]]
             t0 = time.perf_counter()
-            download(srv.url(remote[name]), out_dir / name, Expected(record["size"], record["sha256"]))
+            download(
+                srv.url(remote[name]), out_dir / name, Expected(record["size"], record["sha256"])
+            )
             dt = time.perf_counter() - t0
             print(f"downloaded {remote[name]} -> {name}: {record['size'] / 1e6:.1f} MB in "
                   f"{dt:.1f} s, size and sha256 verified")  # fmt: skip

@@ -20,6 +20,8 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from clipfair.errors import InputError, LoadError
+
 #: package -> (version, file in the package): dvc-render's CDN versions (dvc_render/vega.py)
 LIBRARIES: dict[str, tuple[str, str]] = {
     "vega": ("5.20.2", "build/vega.min.js"),
@@ -60,12 +62,12 @@ def npm_library(package: str, version: str, member: str, workdir: Path) -> tuple
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     if proc.returncode != 0:
-        raise RuntimeError(f"npm pack {package}@{version} failed:\n{proc.stderr[-2000:]}")
+        raise LoadError(f"npm pack {package}@{version} failed:\n{proc.stderr[-2000:]}")
     packed = json.loads(proc.stdout)[0]
     with tarfile.open(workdir / packed["filename"]) as tar:
         handle = tar.extractfile(f"package/{member}")
         if handle is None:
-            raise RuntimeError(f"{package}@{version} has no {member}")
+            raise LoadError(f"{package}@{version} has no {member}")
         return handle.read().decode("utf-8"), packed["integrity"]
 
 
@@ -74,7 +76,7 @@ def render_template(libraries: dict[str, tuple[str, str, str]]) -> str:
     blocks = []
     for package, (version, member, js) in libraries.items():
         if "</script" in js.lower() or any(p in js for p in PLACEHOLDERS):
-            raise ValueError(f"{package}@{version} {member} cannot be inlined as it is")
+            raise InputError(f"{package}@{version} {member} cannot be inlined as it is")
         sha = hashlib.sha256(js.encode("utf-8")).hexdigest()
         blocks.append(f"<script>/* {package}@{version} {member} sha256={sha} */\n{js}\n</script>")
     return PAGE.format(scripts="\n".join(blocks))

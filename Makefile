@@ -43,6 +43,8 @@ venv: $(VENV)/.installed
 
 demo: venv
 	CLIPFAIR_NO_TABLE=1 snakemake --cores all --config preset=demo
+	@# DVC records what the run made (dvc.lock, as preset demo): `dvc exp run` starts from it
+	clipfair record-run --preset demo
 	clipfair table metrics/summary.csv
 
 # one pytest worker per core, handed whole test modules, the longest first

@@ -37,26 +37,28 @@ def dvc_repo(small_demo_run, tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_first_experiment_after_a_plain_snakemake_run_reruns_only_the_probes(
-    small_demo_run, tmp_path
-):
+def test_first_experiment_after_make_demo_reruns_only_the_probes(small_demo_run, tmp_path):
     repo = tmp_path / "repo"
     shutil.copytree(small_demo_run, repo, symlinks=True)  # a finished `snakemake --cores all`
     git_repo(repo)
-    # the README's step after a plain run: record its outputs in DVC; the raw downloads and
-    # the image caches are recorded in dvc.lock, not copied into DVC's cache
-    run(["dvc", "commit", "-f", "pipeline"], repo)
+    # what `make demo` does after its run: record the outputs in DVC as the preset it ran
+    # (params.yaml untouched); nothing committed to git afterwards, as a new user would
+    params = (repo / "params.yaml").read_bytes()
+    run(["clipfair", "record-run", "--preset", "demo"], repo)
+    assert (repo / "params.yaml").read_bytes() == params
+    assert "preset: demo" in (repo / "dvc.lock").read_text()
+    # the raw downloads and the image caches are recorded in dvc.lock, not copied into DVC's
+    # cache
     cached = {f.stat().st_size for f in (repo / ".dvc/cache").rglob("*") if f.is_file()}
     for big in ("raw/fairface_demo/0.25/images.zip", "interim/fairface_demo/train_images.npy"):
         assert (repo / "data" / big).stat().st_size not in cached, big
     assert "data/interim" in (repo / "dvc.lock").read_text()
-    run(["git", "add", "dvc.lock"], repo)
-    run(["git", "commit", "-qm", "record the demo outputs"], repo)
     exp = run(
-        ["dvc", "exp", "run", "-S", "probe.c_min=0.00001", "-S", "probe.c_max=0.0001"],
+        ["dvc", "exp", "run", "-S", "preset=demo", "-S", "probe.c_min=0.00001",
+         "-S", "probe.c_max=0.0001"],
         repo,
         timeout=900,
-    )
+    )  # fmt: skip
     ran = set(job_stats(exp.stdout + exp.stderr))
     assert "cells_probes" in ran, exp.stdout[-3000:]
     tables = {"summarize", "compare", "plots", "topk_sweep", "run_config", "all"}
@@ -69,6 +71,10 @@ def _sha(path) -> str:
 
 def _metric(summary: dict, method: str) -> float:
     return summary["tiny-vit"]["demo_full"][method]["accuracy"]
+
+
+def _headline(repo) -> dict:
+    return json.loads((repo / "metrics/headline.json").read_text())["tiny-vit"]["demo_full"]
 
 
 @pytest.mark.slow
@@ -117,19 +123,23 @@ def test_repro_then_noop_then_experiment(dvc_repo):
     assert _metric(after, "zs_raw_gender_labels_mean") == _metric(base, "zs_raw_gender_labels_mean")
     assert _metric(after, "probe_gender") != _metric(base, "probe_gender")
 
+    # dvc exp show: the headline metric only (a few numbers a model); the small demo's
+    # gender headline is zero-shot, which the probe's C does not move
     shown = json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)
     values = {}
     for commit in shown:
         for entry in [commit, *(e for exp in commit.get("experiments") or [] for e in exp["revs"])]:
             data = entry.get("data") or {}
-            metrics = data.get("metrics", {}).get("metrics/summary.json", {}).get("data")
+            metrics = data.get("metrics", {})
+            assert set(metrics) <= {"metrics/headline.json"}, set(metrics)
             if metrics:
-                values[data.get("name") or entry.get("name") or entry["rev"]] = _metric(
-                    metrics, "probe_gender"
-                )
-    assert len(set(values.values())) >= 2, values
+                head = metrics["metrics/headline.json"]["data"]["tiny-vit"]["demo_full"]
+                values[data.get("name") or entry.get("name") or entry["rev"]] = head
+    assert len(values) >= 2 and all(len(v) <= 7 for v in values.values()), values
+    assert len({v["gender_acc"] for v in values.values()}) == 1, values
 
-    diff = run(["dvc", "metrics", "diff", "--json"], repo)
+    # the full per-cell table, by target: the probe moved, zero-shot did not
+    diff = run(["dvc", "metrics", "diff", "--json", "--targets", "metrics/summary.json"], repo)
     changed = json.loads(diff.stdout)["metrics/summary.json"]
     assert "tiny-vit.demo_full.probe_gender.accuracy" in changed
     assert "tiny-vit.demo_full.zs_raw_gender_labels_mean.accuracy" not in changed

@@ -24,6 +24,7 @@ rule summarize:
         topk=TOPK_CSV,
         published=SRC / "clipfair" / "reference" / "published.csv",
     output:
+        headline=f"{METRICS}/headline.json",
         json=f"{METRICS}/summary.json",
         csv=report(
             f"{METRICS}/summary.csv",
@@ -50,6 +51,7 @@ rule summarize:
         # the code it runs: changed code reruns it
         code=code("clipfair.metrics.summary", "clipfair.metrics.reproduction"),
         headline=HEADLINE,
+        references=as_json(compare_references(config)),
         out_dir=lambda w, output: os.path.dirname(output.json),
     log:
         "logs/summarize.log",
@@ -59,7 +61,7 @@ rule summarize:
         "Summarize the grid into {output.csv}, the published numbers beside it"
     shell:
         "(clipfair summarize {input.cells} --out-dir {params.out_dir}"
-        " --headline {params.headline}"
+        " --headline {params.headline} --references {params.references:q}"
         " && clipfair reproduce --summary {output.csv} --topk {input.topk}"
         " --out {output.reproduction}) > {log} 2>&1"
 

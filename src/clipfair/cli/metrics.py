@@ -25,7 +25,7 @@ def cmd_run_cells(args: argparse.Namespace) -> None:
 def cmd_summarize(args: argparse.Namespace) -> None:
     from clipfair.metrics.summary import load_cells, render_table, write_summary
 
-    df = write_summary(load_cells(args.cells), args.out_dir)
+    df = write_summary(load_cells(args.cells), args.out_dir, json.loads(args.references))
     render_table(df, args.headline, title=f"summary ({len(df)} cells)")
 
 
@@ -81,6 +81,10 @@ def register(add: Add) -> None:
     p.add_argument("cells", nargs="+")
     p.add_argument("--out-dir", required=True, type=Path)
     p.add_argument("--headline", required=True, help="the table's metric (grid.headline)")
+    p.add_argument(
+        "--references", required=True, help='JSON {task: "backbone/datasource/method"}: the '
+        "headline cells' methods (compare.references)",
+    )  # fmt: skip
 
     p = add("compare", cmd_compare, "paired comparison of every cell with its task's reference")
     p.add_argument("--references", required=True, help='JSON {task: "backbone/datasource/method"}')

@@ -51,6 +51,28 @@ def cmd_predict(args: argparse.Namespace) -> None:
         sys.exit(1)
 
 
+def cmd_diff(args: argparse.Namespace) -> None:
+    from clipfair.config import load_params
+    from clipfair.io import write_csv
+    from clipfair.metrics.diff import diff_runs, render_diff
+    from clipfair.revisions import Revision
+
+    params = load_params(args.params)
+    settings, paths = params["bootstrap"], params["paths"]
+    result = diff_runs(Revision(args.a), Revision(args.b), paths["data"], paths["metrics"],
+                       settings["n_resamples"], settings["seed"], settings["alpha"])  # fmt: skip
+    render_diff(result, args.a, args.b, settings["alpha"])
+    write_csv(args.out, result["table"], "%.6g")
+    print(f"-> {args.out}")
+
+
+def cmd_record_run(args: argparse.Namespace) -> None:
+    from clipfair.dvc_record import record_run
+
+    record_run(args.preset, args.params)
+    print(f"recorded the run in DVC (dvc.lock) as preset {args.preset}")
+
+
 def cmd_table(args: argparse.Namespace) -> None:
     from clipfair.metrics.summary import render_run_tables
 
@@ -107,6 +129,16 @@ def register(add: Add) -> None:
         "write the dvc plots HTML template with vega inlined (npm), for pages without network",
     )
     p.add_argument("--out", default=".dvc/offline_plots.html")
+
+    p = add("diff", cmd_diff, "is run B's accuracy different from run A's? (every cell of both)")
+    p.add_argument("a", nargs="?", default="HEAD", help="git revision or DVC experiment (HEAD)")
+    p.add_argument("b", nargs="?", default="workspace", help="the same, or workspace (default)")
+    p.add_argument("--out", type=Path, default=Path("diff.csv"), help="the table as CSV")
+    p.add_argument("--params", default="params.yaml", help="bootstrap settings and paths")
+
+    p = add("record-run", cmd_record_run, "record a finished run in DVC (dvc commit) as a preset")
+    p.add_argument("--preset", required=True, help="the preset the run ran (demo for make demo)")
+    p.add_argument("--params", default="params.yaml")
 
     p = add("prompts", cmd_prompts, "print a zero-shot label set: class -> prompts")
     p.add_argument("name", nargs="?", help="label set name (none: list every set)")

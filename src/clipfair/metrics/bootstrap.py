@@ -116,9 +116,8 @@ def verdicts(
     replicates: np.ndarray,
     p_values: np.ndarray,
     alpha: float = 0.05,
-    n_units: int | None = None,
-    pairs: list[tuple[np.ndarray, np.ndarray]] | None = None,
-    clusters: np.ndarray | None = None,
+    n_units: int | np.ndarray | None = None,
+    pairs: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]] | None = None,
 ) -> dict[str, np.ndarray]:
     """Multiplicity-adjusted statistics of m paired differences, and one verdict each.
 
@@ -126,9 +125,9 @@ def verdicts(
       bootstrap ``replicates`` (B, m) of the differences: d_i +- q * se_i, where se_i is the
       bootstrap standard error and q the (1 - alpha) quantile of max_i |d*_i - d_i| / se_i
       (max-t; a row with se 0, identical predictions, has the interval [d, d]); the
-      half-widths are widened by :func:`widening` of ``n_units`` resampled units; with the
-      rows' correctness vectors ``pairs`` (and ``clusters``), each interval is joined with
-      Bonett and Price's at level alpha / m.
+      half-widths are widened by :func:`widening` of each row's ``n_units`` resampled units;
+      with the rows' correctness vectors and subjects ``pairs`` (a, b, clusters), each
+      interval is joined with Bonett and Price's at level alpha / m.
     - ``p_holm``: McNemar p-values adjusted with Holm's step-down method (:func:`holm`).
     - ``verdict``: :data:`VERDICT_RULE`. A verdict never contradicts the interval printed
       beside it: "no" only when it contains 0, "yes" only when it excludes 0.
@@ -141,10 +140,11 @@ def verdicts(
     if varies.any():
         t = np.abs(reps[:, varies] - d[varies]) / se[varies]
         q = float(np.quantile(t.max(axis=1), 1 - alpha))
-    half = q * se * (widening(n_units, alpha) if n_units else 1.0)
+    units = np.broadcast_to(np.asarray(n_units if n_units is not None else 0), d.shape)
+    half = q * se * np.array([widening(int(u), alpha) if u else 1.0 for u in units])
     low, high = d - half, d + half
     if pairs is not None:
-        score = np.array([paired_difference(a, b, alpha / len(d), clusters) for a, b in pairs])
+        score = np.array([paired_difference(a, b, alpha / len(d), c) for a, b, c in pairs])
         low, high = np.minimum(low, score[:, 0]), np.maximum(high, score[:, 1])
     p_holm = holm(p_values)
     by_test = p_holm < alpha
@@ -180,7 +180,7 @@ def paired_comparison(
     unit = resampling_unit(clusters, n)
     one = verdicts(
         np.array([diff.mean()]), replicates[:, None], np.array([p_value]), alpha,
-        unit["n_units"], [(a, b)], clusters,
+        unit["n_units"], [(a, b, clusters)],
     )  # fmt: skip
     return {
         "n": n,

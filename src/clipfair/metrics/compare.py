@@ -94,7 +94,7 @@ def compare_to_references(
             n_units = result["n_units"]
             backbone, datasource, method = cell.split("/")
             replicates.append(result["replicates"])
-            pairs.append((correct[cell], correct[reference]))
+            pairs.append((correct[cell], correct[reference], clusters))
             rows.append(
                 {
                     "task": task,
@@ -118,7 +118,6 @@ def compare_to_references(
             alpha,
             n_units,
             pairs,
-            clusters,
         )
         df["ci_low"], df["ci_high"] = adjusted["ci_low"], adjusted["ci_high"]
         df["mcnemar_p_holm"], df["differs"] = adjusted["p_holm"], adjusted["verdict"]

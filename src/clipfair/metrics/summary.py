@@ -1,7 +1,9 @@
 """Aggregate per-cell metric JSONs into the run's tables.
 
-- ``summary.json``: backbone -> datasource -> method -> a few headline numbers (what
-  ``dvc metrics show`` / ``dvc exp show`` display as columns);
+- ``headline.json``: backbone -> datasource -> the few numbers a reader compares across runs
+  (DVC's metric: the columns of ``dvc exp show``, :func:`headline`);
+- ``summary.json``: backbone -> datasource -> method -> a cell's main numbers (a tracked file:
+  ``dvc metrics show/diff metrics/summary.json``);
 - ``summary.csv``: one row per cell with every group accuracy (``acc_<group>=<label>``);
 - ``summary.parquet``: long format (cell, task, metric, group, value), everything numeric;
 - ``groups.csv``: long format (cell, metric, group_type, group, value, n) for analysis;
@@ -265,15 +267,77 @@ def summary_json(cells: list[dict[str, Any]]) -> dict[str, Any]:
     return nested
 
 
+#: a model's headline: per task, the cell's accuracy and its worst race group's accuracy
+HEADLINE_TASKS = ("gender", "race", "age")
+
+
+def headline_cells(
+    cells: list[dict[str, Any]], references: dict[str, str | None]
+) -> dict[tuple[str, str], dict[str, dict[str, Any]]]:
+    """Per model (backbone, datasource) and task: its headline cell. That is the cell of the
+    method ``compare.references`` names for the task; for a model without that method (VGG-Face
+    has no zero-shot cells), its first cell of the task (by method name) trained and evaluated
+    on the reference's dataset."""
+    by_model: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for cell in cells:
+        by_model.setdefault((cell["backbone"], cell["datasource"]), []).append(cell)
+    found: dict[str, dict[str, Any]] = {}
+    for task, reference in references.items():
+        if reference:
+            method = reference.split("/")[2]
+            ref = next((c for c in cells if cell_key(c) == reference), None)
+            found[task] = {"method": method, "eval": ref.get("eval_data") if ref else None}
+    out: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+    for model, own in by_model.items():
+        for task, ref in found.items():
+            same = [c for c in own if c["task"] == task and c["method"] == ref["method"]]
+            if not same:
+                same = sorted(
+                    (c for c in own if c["task"] == task and c.get("eval_data") == ref["eval"]
+                     and (c.get("train_data") or ref["eval"]) == ref["eval"]),
+                    key=lambda c: c["method"],
+                )  # fmt: skip
+            if same:
+                out.setdefault(model, {})[task] = same[0]
+    return out
+
+
+def headline(
+    cells: list[dict[str, Any]], references: dict[str, str | None]
+) -> dict[str, dict[str, dict[str, float]]]:
+    """backbone -> datasource -> per task of :func:`headline_cells`: ``<task>_acc`` and
+    ``<task>_worst`` (the lowest race group's accuracy, small groups left out), and ``gap``:
+    the largest race gap of those cells. At most 7 numbers a model."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for (backbone, datasource), by_task in headline_cells(cells, references).items():
+        values: dict[str, float] = {}
+        gaps = []
+        for task in HEADLINE_TASKS:
+            cell = by_task.get(task)
+            if cell is None:
+                continue
+            values[f"{task}_acc"] = cell["accuracy"]
+            if cell.get("worst_race"):
+                values[f"{task}_worst"] = cell["worst_race"]["accuracy"]
+                gaps.append(cell["gap_race"]["value"])
+        if gaps:
+            values["gap"] = max(gaps)
+        out.setdefault(backbone, {})[datasource] = {k: round(v, 4) for k, v in values.items()}
+    return out
+
+
 def _csv(df: pd.DataFrame, path: str | Path) -> None:
     write_csv(path, df, "%.6f")
 
 
-def write_summary(cells: list[dict[str, Any]], out_dir: str | Path) -> pd.DataFrame:
-    """Write summary.json/.csv, groups.csv, gender_by_race.csv, denigration.csv,
-    datacomp.csv, child_ablation.csv."""
+def write_summary(
+    cells: list[dict[str, Any]], out_dir: str | Path, references: dict[str, str | None]
+) -> pd.DataFrame:
+    """Write headline.json, summary.json/.csv, groups.csv, gender_by_race.csv,
+    denigration.csv, datacomp.csv, child_ablation.csv."""
     out_dir = Path(out_dir)
     wide = wide_table(cells)
+    write_json(out_dir / "headline.json", headline(cells, references))
     write_json(out_dir / "summary.json", summary_json(cells))
     _csv(wide, out_dir / "summary.csv")
     write_parquet(out_dir / "summary.parquet", long_format(cells))

@@ -18,7 +18,7 @@ export UV_EXTRA_INDEX_URL ?= $(PIP_EXTRA_INDEXES)
 export UV_INDEX_STRATEGY ?= unsafe-best-match
 endif
 
-.PHONY: venv lock demo test test-fast lint clean-demo
+.PHONY: venv lock demo test test-fast lint
 
 $(UV):
 	$(PYTHON) -m pip install --quiet --target .uv uv==$(UV_VERSION)

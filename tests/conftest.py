@@ -99,7 +99,8 @@ def release_copy(small_release: Path, tmp_path: Path) -> Path:
 
 
 # A smaller demo for tests that run the pipeline more than once (DVC, Slurm, fault
-# injection): one tiny model on 600 images, its zero-shot, probe and fine-tuned gender cells.
+# injection): one tiny model on 600 images, its zero-shot, probe and fine-tuned gender cells
+# and an age probe (the reference of an age confusion matrix, drawn in label order).
 SMALL_DEMO = {
     "datasets": {"fairface_demo": {"source": {"n_train": 600, "n_val": 200}}},
     "datasources": {"demo_full": {"train": {"epochs": 3}}},
@@ -109,7 +110,7 @@ SMALL_DEMO = {
         "utkface": None,
         "backbones": ["tiny-vit"],
         "datasources": ["demo_full"],
-        "methods": ["probe_gender", "ft_gender"],
+        "methods": ["probe_gender", "probe_age", "ft_gender"],
         "zeroshot_sweep": True,
     },
     "zeroshot": {
@@ -121,7 +122,7 @@ SMALL_DEMO = {
         "references": {
             "gender": "tiny-vit/demo_full/zs_raw_gender_labels_mean",
             "race": None,
-            "age": None,
+            "age": "tiny-vit/demo_full/probe_age",
         }
     },
 }

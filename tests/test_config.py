@@ -269,3 +269,59 @@ def test_the_schemas_training_enums_are_the_trainers_choices():
     assert tuple(train["properties"]["captions"]["enum"]) == CAPTION_STYLES
     token = schema["properties"]["train_clip"]["properties"]["token_embedding"]
     assert tuple(token["enum"]) == TOKEN_EMBEDDING
+
+
+def _properties(node, out):
+    """(name, has a default) of every property in a schema node, recursively."""
+    if isinstance(node, dict):
+        for name, sub in (node.get("properties") or {}).items():
+            out.append((name, isinstance(sub, dict) and "default" in sub))
+        for value in node.values():
+            _properties(value, out)
+    elif isinstance(node, list):
+        for value in node:
+            _properties(value, out)
+    return out
+
+
+def test_no_rule_or_module_restates_a_schema_default():
+    """A default lives in the schema (`default:`, filled in at validation); code reads the
+    key. A `.get("<key>", <value>)` on a key the schema gives a default would be a second
+    home that can drift from the first."""
+    import re
+
+    from .conftest import ROOT
+
+    found = _properties(yaml.safe_load(SCHEMA.read_text()), [])
+    with_default = {name for name, has in found if has}
+    without = {name for name, has in found if not has}
+    keys = sorted(with_default - without)  # a name used elsewhere without a default: ambiguous
+    assert {"preset", "eval_on", "train_on", "on_bad_rows", "headline", "downloads_lock"} <= set(
+        keys
+    )
+    names = "|".join(map(re.escape, keys))
+    pattern = re.compile(rf"""\.get\(\s*["']({names})["']\s*,""")
+    # not params: a probe cell's info (its C sweep) shares a key name with zeroshot.sweep
+    elsewhere = {("src/clipfair/report/plots.py", 'info.get("sweep", [])')}
+    files = [
+        *ROOT.glob("src/clipfair/**/*.py"),
+        *ROOT.glob("workflow/**/*.smk"),
+        ROOT / "Snakefile",
+    ]
+    offenders = [
+        f"{path.relative_to(ROOT)}:{n}: {line.strip()}"
+        for path in files
+        for n, line in enumerate(path.read_text().splitlines(), start=1)
+        if pattern.search(line)
+        and not any(str(path.relative_to(ROOT)) == f and s in line for f, s in elsewhere)
+    ]
+    assert not offenders, offenders
+    # and the defaults are filled in: a params file without these keys resolves with them
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    del params["grid"]["headline"], params["paths"]["downloads_lock"], params["preset"]
+    resolved = resolve_params(params, SCHEMA)
+    assert resolved["preset"] == "real" and resolved["grid"]["headline"] == "accuracy"
+    assert resolved["paths"]["downloads_lock"] == "downloads.lock"
+    assert resolved["datasets"]["fairface"]["on_count_mismatch"] == "fail"
+    assert resolved["methods"]["probe_gender"]["eval_on"] == "fairface"
+    assert resolved["methods"]["ft_gender"]["train_on"] == "fairface"

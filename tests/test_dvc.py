@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
+from pathlib import Path
 
 import pytest
 
@@ -153,6 +155,66 @@ def test_repro_then_noop_then_experiment(dvc_repo):
     assert "up to date" in status.stdout, status.stdout
 
 
+def _recorded(repo):
+    """The repo with a recorded run committed (the repro test's, or a repro now)."""
+    if not (repo / "dvc.lock").is_file():
+        run(["dvc", "repro"], repo, timeout=1500)
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", "a recorded run"], repo, check=False)  # nothing new: fine
+    return repo
+
+
+def _experiment(repo, name, *sets):
+    """The experiment ``name`` of the repo's current commit, run once (later tests reuse it)."""
+    listed = run(["dvc", "exp", "list", "--all-commits", "--name-only"], repo).stdout.split()
+    if name not in listed:
+        run(["dvc", "exp", "run", "-n", name, *(a for s in sets for a in ("-S", s))], repo,
+            timeout=1500)  # fmt: skip
+        run(["git", "checkout", "--", "."], repo)  # back to the committed params and lock
+        run(["dvc", "checkout"], repo)
+
+
+@pytest.mark.slow
+def test_clipfair_diff_tells_real_differences_between_revisions(dvc_repo):
+    import pandas as pd
+
+    repo = _recorded(dvc_repo)
+    # two revisions that differ only in the probe's C range
+    _experiment(repo, "strong-reg", "probe.c_min=0.00001", "probe.c_max=0.0001", "probe.n_c=2")
+    out = run(["clipfair", "diff", "HEAD", "strong-reg", "--out", "d.csv"], repo).stdout
+    assert "HEAD -> strong-reg" in out and "Holm" in out
+    table = pd.read_csv(repo / "d.csv")
+    probes = table[table["method"].str.startswith("probe_")]
+    assert len(probes) == 2 and (probes["difference"] != 0).all()
+    zero_shot = table[table["method"].str.startswith("zs_")]
+    assert len(zero_shot) > 0 and (zero_shot["difference"] == 0).all()
+    assert (zero_shot["differs"] == "no").all()
+    assert list(table["difference"].abs()) == sorted(table["difference"].abs(), reverse=True)
+    excludes = (table["ci_low"] > 0) | (table["ci_high"] < 0)
+    assert not (excludes & (table["differs"] == "no")).any()
+    # a revision that lacks a cell lists it apart
+    _experiment(repo, "no-ft", "presets.demo.grid.methods=[probe_gender,probe_age]")
+    out = run(["clipfair", "diff", "HEAD", "no-ft", "--out", "d2.csv"], repo).stdout
+    assert "only in HEAD (1): tiny-vit/demo_full/ft_gender" in out
+    assert "ft_gender" not in set(pd.read_csv(repo / "d2.csv")["method"])
+    # a prediction file DVC's cache lacks is named, with the command that restores it
+    from dvc.fs import DVCFileSystem
+
+    from clipfair.revisions import resolve
+
+    path = "data/predictions/fairface_demo/tiny-vit/demo_full/probe_gender.parquet"
+    md5 = DVCFileSystem(url=str(repo), rev=resolve("strong-reg", repo)).info(path)["md5"]
+    cached = repo / ".dvc/cache/files/md5" / md5[:2] / md5[2:]
+    cached.rename(repo / "aside")
+    try:
+        proc = run(["clipfair", "diff", "HEAD", "strong-reg"], repo, check=False)
+    finally:
+        (repo / "aside").rename(cached)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert f"{path} at strong-reg is not in the DVC cache" in proc.stderr
+    assert "dvc exp pull <git remote> strong-reg" in proc.stderr
+
+
 @pytest.mark.slow
 def test_dvc_plots_render(dvc_repo):
     repo = dvc_repo
@@ -205,7 +267,8 @@ def test_dvc_plots_open_offline_in_a_real_browser(dvc_repo):
     shot = ARTIFACTS / "dvc_plots_offline.png"
     shown = open_offline(page, screenshot=shot)
     assert shown.errors == []
-    assert shown.dom.count("<canvas") == n_plots  # one drawn chart per plot
+    # one drawn chart per plot (the confusion matrices as SVG, whose labels a test can read)
+    assert shown.dom.count('class="marks"') == n_plots
     assert shot.stat().st_size > 50_000  # a picture of the charts, not a blank page
     # the same plots through DVC's default page: nothing draws offline
     default = repo / "default_template.html"
@@ -214,6 +277,56 @@ def test_dvc_plots_open_offline_in_a_real_browser(dvc_repo):
     broken = open_offline(repo / "cdn" / "index.html")
     assert broken.dom.count("<canvas") == 0
     assert any("vegaEmbed is not defined" in e for e in broken.errors)
+
+
+def _specs(page):
+    """The vega-lite specs of a `dvc plots` page by element id (``var spec = {...}`` before
+    each ``vegaEmbed('#<id>', spec)``)."""
+    text = page.read_text()
+    decoder, out = json.JSONDecoder(), {}
+    for m in re.finditer(r'<div id = "([^"]+)">\s*<script[^>]*>\s*var spec = ', text):
+        out[m.group(1)] = decoder.raw_decode(text, m.end())[0]
+    return out
+
+
+@pytest.mark.slow
+def test_dvc_plots_diff_draws_both_revisions_offline(dvc_repo):
+    """`dvc plots diff A B` with the project's templates: every plot, opened offline in
+    headless Chromium, draws; its data holds both revisions; a screenshot per plot is kept;
+    the age confusion lists ages in their order."""
+    import yaml
+
+    from clipfair.labels import AGES
+
+    from .browser import ARTIFACTS, open_offline
+
+    _chromium()
+    repo = _recorded(dvc_repo)
+    _experiment(repo, "strong-reg", "probe.c_min=0.00001", "probe.c_max=0.0001", "probe.n_c=2")
+    plots = [next(iter(p)) for p in yaml.safe_load((repo / "dvc.yaml").read_text())["plots"]]
+    for target in plots:
+        name = Path(target).stem
+        out = repo / "plots_diff" / name
+        out.parent.mkdir(exist_ok=True)
+        run(["dvc", "plots", "diff", "HEAD", "strong-reg", "--targets", target, "--out",
+             str(out)], repo)  # fmt: skip
+        page = out / "index.html"
+        specs = _specs(page)  # dvc.yaml's plot (our template), and the file as a plain target
+        (spec,) = (v for k, v in specs.items() if k.startswith("dvc_yaml__"))
+        values = (spec.get("data") or {}).get("values") or []
+        revs = {row.get("rev") for row in values}
+        if values:  # the small demo has no race reference: empty panels
+            assert {"HEAD", "strong-reg"} <= revs, (name, revs)
+        shot = ARTIFACTS / f"plots_diff_{name}.png"
+        shown = open_offline(page, screenshot=shot)
+        assert shown.errors == [], (name, shown.errors)
+        assert shown.dom.count('class="marks"') == len(specs), name
+        assert shot.stat().st_size > 5_000, name
+        if name == "confusion_age":  # drawn as SVG: its axis labels are in the DOM
+            labels = re.findall(r"<text[^>]*>([^<]+)</text>", shown.dom)
+            ages = [label for label in labels if label in AGES]
+            seen = list(dict.fromkeys(ages))
+            assert len(seen) >= 3 and seen == [a for a in AGES if a in seen], seen
 
 
 @pytest.mark.slow
@@ -238,3 +351,38 @@ def test_queued_experiment_runs_in_a_temp_copy(dvc_repo):
     shown = json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)
     names = json.dumps(shown)
     assert "queued-holdout" in names
+
+
+def test_dvc_yaml_is_in_step_with_params_and_the_rules(small_demo_run):
+    """dvc.yaml's pipeline stage lists every section of params.yaml as a param, and every
+    file a run writes under metrics/ and every folder under data/ as an out, a metric or a
+    plot: nothing the rules add goes unseen by DVC, nothing DVC lists is a stale name."""
+    import yaml
+
+    from .conftest import ROOT
+
+    dvc = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    stage = dvc["stages"]["pipeline"]
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    assert sorted(stage["params"]) == sorted(params), "dvc.yaml params != params.yaml sections"
+    declared = {next(iter(o)) if isinstance(o, dict) else o for o in stage["outs"]}
+    declared |= {next(iter(m)) if isinstance(m, dict) else m for m in stage["metrics"]}
+    plots = {next(iter(p)) for p in dvc["plots"]}
+    tracked = set(run(["git", "ls-files", "metrics"], ROOT).stdout.split())  # not run outputs
+    written = {
+        p.relative_to(small_demo_run).as_posix()
+        for p in (small_demo_run / "metrics").rglob("*")
+        if p.is_file()
+    } - tracked
+    uncovered = {
+        f for f in written
+        if f not in declared and not any(f.startswith(d.rstrip("/") + "/") for d in declared)
+    }  # fmt: skip
+    assert not uncovered, uncovered
+    for path in declared - {".snakemake/metadata"}:
+        if path.startswith("metrics/"):  # every metrics out is written by the run
+            assert (small_demo_run / path).exists(), path
+    data_dirs = {f"data/{p.name}" for p in (small_demo_run / "data").iterdir() if p.is_dir()}
+    assert data_dirs <= declared, data_dirs - declared
+    plot_files = {f for f in written if f.startswith("metrics/plots/") and f.endswith(".csv")}
+    assert plots == plot_files, plots ^ plot_files

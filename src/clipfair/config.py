@@ -70,12 +70,39 @@ def _coerce_scalars(params: dict[str, Any], validator: jsonschema.Validator) -> 
             return
 
 
+def _filling_defaults(cls: type) -> type:
+    """A validator class that, validating an object, first sets each of its missing
+    properties that has a ``default`` in the schema (what Snakemake's
+    ``validate(..., set_default=True)`` does)."""
+    properties = cls.VALIDATORS["properties"]
+
+    def with_defaults(validator, props, instance, schema):
+        if validator.is_type(instance, "object"):
+            for key, sub in props.items():
+                if isinstance(sub, dict) and "default" in sub and key not in instance:
+                    instance[key] = copy.deepcopy(sub["default"])
+        yield from properties(validator, props, instance, schema)
+
+    return jsonschema.validators.extend(cls, {"properties": with_defaults})
+
+
+DefaultsValidator = _filling_defaults(jsonschema.Draft202012Validator)
+
+
+def apply_defaults(params: dict[str, Any], schema_path: str | Path = DEFAULT_SCHEMA) -> None:
+    """Fill the schema's defaults into ``params`` (in place), whether or not it is valid."""
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    for _ in DefaultsValidator(schema).iter_errors(params):
+        pass
+
+
 def validate_params(params: dict[str, Any], schema_path: str | Path = DEFAULT_SCHEMA) -> None:
-    """Raise ConfigError naming the key and what was expected if ``params`` is invalid.
+    """Raise ConfigError naming the key and what was expected if ``params`` is invalid; fill
+    in the schema's defaults (the one place a default is written).
 
     Number and boolean values given as strings (nested ``--config``) are read first."""
     schema = yaml.safe_load(Path(schema_path).read_text())
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = DefaultsValidator(schema)
     _coerce_scalars(params, validator)
     errors = list(validator.iter_errors(params))
     if errors:
@@ -217,9 +244,9 @@ def _check_race_vocabulary(name: str, spec: dict[str, Any], label_set_dir: str |
     from clipfair.grid import TRAINED_KINDS
     from clipfair.methods.label_sets import get_label_set
 
-    roles = [spec.get("eval_on", "fairface")]
+    roles = [spec["eval_on"]]
     if spec["kind"] in TRAINED_KINDS:
-        roles.append(spec.get("train_on", "fairface"))
+        roles.append(spec["train_on"])
     vocabularies = {"utkface" if role == "utkface" else "fairface" for role in roles}
     if len(vocabularies) > 1:
         raise ConfigError(
@@ -241,7 +268,7 @@ def _check_methods(params: dict[str, Any]) -> None:
     zero-shot label sets exist and predict the method's task."""
     from clipfair.methods.label_sets import LabelSetError, get_label_set
 
-    label_set_dir = (params.get("zeroshot") or {}).get("label_set_dir")
+    label_set_dir = params["zeroshot"].get("label_set_dir")
     for name, spec in params["methods"].items():
         if spec["kind"] == "zeroshot":
             try:
@@ -314,20 +341,20 @@ def zeroshot_sweep(params: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """
     from clipfair.methods.label_sets import get_label_set
 
-    zeroshot = params.get("zeroshot") or {}
-    sweep = zeroshot.get("sweep") or {}
+    zeroshot = params["zeroshot"]
+    sweep = zeroshot["sweep"]
     out: dict[str, dict[str, Any]] = {}
-    for name in sweep.get("label_sets", []):
+    for name in sweep["label_sets"]:
         label_set = get_label_set(name, zeroshot.get("label_set_dir"))
         base = {"kind": "zeroshot", "task": label_set.task, "label_set": name}
-        for aggregation in sweep.get("aggregations", []):
+        for aggregation in sweep["aggregations"]:
             if label_set.max_prompts == 1 and aggregation != "mean":
                 continue
             if aggregation in ("mean", "embavg"):
                 out[f"zs_{name}_{aggregation}"] = {**base, "aggregation": aggregation}
                 continue
             prefix = "top" if aggregation == "topk" else "probtop"
-            for k in sweep.get("k", []):
+            for k in sweep["k"]:
                 if k <= label_set.min_prompts and (aggregation == "topk" or k > 1):
                     out[f"zs_{name}_{prefix}{k}"] = {**base, "aggregation": aggregation, "k": k}
     return out
@@ -345,7 +372,7 @@ def _expand_methods(params: dict[str, Any]) -> dict[str, Any]:
     for name, spec in sweep.items():
         methods.setdefault(name, spec)
     grid = params.get("grid") or {}
-    if grid.get("zeroshot_sweep", False):
+    if grid["zeroshot_sweep"]:
         grid["methods"] = list(dict.fromkeys([*grid.get("methods", []), *sweep]))
     return params
 
@@ -367,7 +394,8 @@ def resolve_params(
                 f"params: {old!r} was renamed {new!r} (a Snakemake profile is another thing); "
                 f"rename the key, e.g. --config {new}=demo"
             )
-    name = params.get("preset", "real")
+    apply_defaults(params, schema_path)  # the preset's default, before it is applied
+    name = params["preset"]
     if name != "real":
         presets = params.get("presets") or {}
         if name not in presets:
@@ -376,6 +404,7 @@ def resolve_params(
                 f"(defined: real, {', '.join(sorted(presets))})"
             )
         params = deep_merge(params, presets[name])
+        apply_defaults(params, schema_path)  # what the overlay added
     params = _expand_methods(params)
     _dataset_defaults(params)
     validate_params(params, schema_path)
@@ -398,7 +427,7 @@ def load_params(
 def run_config(resolved: dict[str, Any]) -> dict[str, Any]:
     """What a run records next to its metrics: the preset, then the config it resolved to
     (the other presets left out), in the config's order."""
-    out = {"preset": resolved.get("preset", "real")}
+    out = {"preset": resolved["preset"]}
     out.update((k, v) for k, v in resolved.items() if k not in ("preset", "presets"))
     return out
 

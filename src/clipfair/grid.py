@@ -80,9 +80,9 @@ def method_data(params: dict[str, Any], method: str) -> dict[str, str | None]:
     "padding": the eval dataset's FairFace crop (None for other formats)}."""
     spec = params["methods"][method]
     trains = spec["kind"] in TRAINED_KINDS
-    evaluated = role_dataset(params, spec.get("eval_on", "fairface"))
+    evaluated = role_dataset(params, spec["eval_on"])
     return {
-        "train": role_dataset(params, spec.get("train_on", "fairface")) if trains else None,
+        "train": role_dataset(params, spec["train_on"]) if trains else None,
         "eval": evaluated,
         "padding": params["datasets"][evaluated].get("padding") if evaluated else None,
     }
@@ -94,9 +94,9 @@ def applies(params: dict[str, Any], backbone: str, method: str) -> bool:
     vggface = params["backbones"][backbone]["library"] == "vggface"
     if vggface != (spec["kind"] in VGGFACE_KINDS):
         return False
-    roles = [spec.get("eval_on", "fairface")]
+    roles = [spec["eval_on"]]
     if spec["kind"] in TRAINED_KINDS:
-        roles.append(spec.get("train_on", "fairface"))
+        roles.append(spec["train_on"])
     return all(role_dataset(params, role) is not None for role in roles)
 
 

@@ -82,7 +82,7 @@ def test_run_tables_carry_the_datacomp_keys_and_the_ablation(tmp_path):
         (pred.loc[white, "true"] == pred.loc[white, "pred"]).mean()
     )
     assert {"toxicity_crime_race:1", "toxicity_nonhuman_wg", "acc_gender_x_avg"} <= set(one.index)
-    write_summary(cells, tmp_path)
+    write_summary(cells, tmp_path, {})
     written = pd.read_csv(tmp_path / "child_ablation.csv")
     assert len(written) == 8 and set(written["age_band"]) == {"0-2", "3-9", "10-19", "20+"}
     den = pd.read_csv(tmp_path / "denigration.csv")
@@ -101,7 +101,7 @@ def test_the_console_table_names_the_crop_only_where_there_is_one(tmp_path, caps
         pred = _pred(rng, 200, {"0-2": 0.1, "3-9": 0.1, "10-19": 0.1, "20+": 0.1})
         info = {"data": {"eval": eval_data, "train": None, "padding": padding}}
         cells.append(evaluate_cell(pred, info, f"m/d/zs_{eval_data}"))
-    write_summary(cells, tmp_path)
+    write_summary(cells, tmp_path, {})
     render_table(pd.read_csv(tmp_path / "summary.csv"))  # as `clipfair table` reads it
     out = capsys.readouterr().out
     assert "ff (0.25)" in out and "ff_125 (1.25)" in out

@@ -71,6 +71,7 @@ def test_plot_tables_and_figures(tmp_path):
 
     sweep_df = probe_sweep(cells)
     assert sweep_df.loc[sweep_df["chosen"], "C"].tolist() == [1.0]
+    assert set(sweep_df["task"]) == {"race"}  # the line's colour
 
     ref = tmp_path / "ref.parquet"
     pred.to_parquet(ref)
@@ -91,7 +92,8 @@ def test_plot_tables_and_figures(tmp_path):
         with Image.open(png) as im:
             assert im.size[0] > 200 and im.getextrema() != ((255, 255),) * 3  # not blank
     conf = pd.read_csv(tmp_path / "plots" / "confusion_gender.csv")
-    assert list(conf.columns) == ["actual", "predicted"] and len(conf) == 700
+    assert list(conf.columns) == ["actual", "predicted", "actual_order", "predicted_order"]
+    assert len(conf) == 700
 
 
 def test_best_cell_that_is_the_reference_is_drawn_once(tmp_path):
@@ -122,3 +124,17 @@ def test_cross_dataset_rows_are_the_trained_gender_cells_by_train_and_eval_data(
     assert set(df["kind"]) == {"linear_probe", "vggface_transfer"}
     assert (df["ci_low"] <= df["accuracy"]).all() and (df["accuracy"] <= df["ci_high"]).all()
     assert cross_dataset(cells[:1]).empty  # one dataset: no figure data
+
+
+def test_confusion_lists_ages_in_their_order_not_as_strings():
+    from clipfair.labels import VOCAB
+    from clipfair.report.plots import confusion
+
+    ages = list(VOCAB["age"])
+    pred = pd.DataFrame({"task": "age", "true": ages[::-1], "pred": ages})
+    conf = confusion(pred)
+    order = conf.drop_duplicates("actual").sort_values("actual_order")["actual"].tolist()
+    assert order == ages  # 0-2, 3-9, 10-19, ... (as strings: 0-2, 10-19, 20-29, 3-9, ...)
+    assert sorted(ages) != ages
+    extra = confusion(pd.DataFrame({"task": "gender", "true": ["Male"], "pred": ["animal"]}))
+    assert extra["predicted_order"].iloc[0] == 1  # an extra class after the task's own (Male)

@@ -28,11 +28,11 @@ config.update(_resolved)
 
 DATA = config["paths"]["data"]
 # sizes and sha256 of downloads, recorded on first use and checked after (commit it)
-DOWNLOADS_LOCK = config["paths"].get("downloads_lock", "downloads.lock")
+DOWNLOADS_LOCK = config["paths"]["downloads_lock"]
 METRICS = config["paths"]["metrics"]
 DATASET = config["grid"]["dataset"]  # the FairFace-format dataset; also names the run's outputs
-HEADLINE = config["grid"].get("headline", "accuracy")
-VGGFACE = config.get("vggface", {})  # seed 004's transfer settings (only with VGG-Face cells)
+HEADLINE = config["grid"]["headline"]
+VGGFACE = config.get("vggface", {})  # the VGG-Face gender_classifier's transfer settings (only with VGG-Face cells)
 SPLITS = ["train", "val"]
 
 # Every file the pipeline writes under data/, defined once. Rules use the templates as they
@@ -71,6 +71,9 @@ class _Wildcards(dict):
 def path(name, **values):
     """PATHS[name] with the given keys filled in (the others stay wildcards)."""
     return PATHS[name].format_map(_Wildcards(values))
+# the rules' software with `--sdm conda` (the same hashed lock as `make venv`, installed by uv)
+CONDA_ENV = "../envs/clipfair.yaml"  # relative to rules/
+
 # Which ready job starts first (Snakemake's `priority:`, higher first): the data every model
 # reads, then the long trainings, then the other model jobs (embed, fine-tune, VGG-Face
 # transfer: 15-40 s each on the demo), and the many short cell jobs fill the cores after them.
@@ -283,7 +286,7 @@ def batch_plan(methods):
     return plan
 
 
-K_ANALYSIS = config.get("zeroshot", {}).get("k_analysis") or {"label_sets": [], "k_max": 1}
+K_ANALYSIS = config["zeroshot"].get("k_analysis") or {"label_sets": [], "k_max": 1}
 # zero-shot label sets the grid's methods and the k analysis use (embedded once per model)
 LABEL_SETS_USED = sorted(
     {
@@ -427,7 +430,7 @@ def clip_pairs():
     ]
 
 
-TOPK_CSV = f"{METRICS}/plots/topk.csv"  # seed 002's k analysis (plots and reproduction read it)
+TOPK_CSV = f"{METRICS}/plots/topk.csv"  # the prompt-ensemble report's k analysis (plots and reproduction read it)
 
 
 def topk_sweep_inputs(wildcards):

@@ -19,6 +19,8 @@ rule acquire:
         out=lambda w, output: os.path.dirname(output.zip),
         lock=DOWNLOADS_LOCK,
     priority: PRIORITY["data"]
+    conda:
+        CONDA_ENV
     log:
         "logs/acquire/{dataset}_{padding}.log",
     benchmark:
@@ -44,10 +46,12 @@ rule ingest:
         runs=ingest_runs,
         raw=lambda w, input: os.path.dirname(input.zip),
         size=lambda w: config["datasets"][w.dataset]["image_size"],
-        on_bad_rows=lambda w: config["datasets"][w.dataset].get("on_bad_rows", "fail"),
-        on_count_mismatch=lambda w: config["datasets"][w.dataset].get("on_count_mismatch", "fail"),
+        on_bad_rows=lambda w: config["datasets"][w.dataset]["on_bad_rows"],
+        on_count_mismatch=lambda w: config["datasets"][w.dataset]["on_count_mismatch"],
     threads: 2
     priority: PRIORITY["data"]
+    conda:
+        CONDA_ENV
     log:
         "logs/ingest/{dataset}.log",
     benchmark:
@@ -61,7 +65,7 @@ rule ingest:
         " ({params.runs}) > {log} 2>&1"
 
 
-# Adience (seed 004): fold files + aligned faces, ingested into the same index + image cache.
+# Adience (the VGG-Face gender_classifier): fold files + aligned faces, ingested into the same index + image cache.
 
 
 rule acquire_adience:
@@ -73,6 +77,8 @@ rule acquire_adience:
         code=code("clipfair.data.acquire"),  # the code it runs: changed code reruns it
         source=lambda w: as_json(config["datasets"][w.dataset]["source"]),
     priority: PRIORITY["data"]
+    conda:
+        CONDA_ENV
     log:
         "logs/acquire/{dataset}.log",
     benchmark:
@@ -96,9 +102,11 @@ rule ingest_adience:
         runs=ingest_runs,
         size=lambda w: config["datasets"][w.dataset]["image_size"],
         val_folds=lambda w: ",".join(map(str, config["datasets"][w.dataset]["val_folds"])),
-        on_bad_rows=lambda w: config["datasets"][w.dataset].get("on_bad_rows", "fail"),
+        on_bad_rows=lambda w: config["datasets"][w.dataset]["on_bad_rows"],
     threads: 2
     priority: PRIORITY["data"]
+    conda:
+        CONDA_ENV
     log:
         "logs/ingest/{dataset}.log",
     benchmark:
@@ -123,6 +131,8 @@ rule acquire_utkface:
         code=code("clipfair.data.acquire"),  # the code it runs: changed code reruns it
         source=lambda w: as_json(config["datasets"][w.dataset]["source"]),
     priority: PRIORITY["data"]
+    conda:
+        CONDA_ENV
     log:
         "logs/acquire/{dataset}.log",
     benchmark:
@@ -146,9 +156,11 @@ rule ingest_utkface:
         runs=ingest_runs,
         size=lambda w: config["datasets"][w.dataset]["image_size"],
         split_seed=lambda w: config["datasets"][w.dataset].get("split_seed", config["seed"]),
-        on_bad_rows=lambda w: config["datasets"][w.dataset].get("on_bad_rows", "fail"),
+        on_bad_rows=lambda w: config["datasets"][w.dataset]["on_bad_rows"],
     threads: 2
     priority: PRIORITY["data"]
+    conda:
+        CONDA_ENV
     log:
         "logs/ingest/{dataset}.log",
     benchmark:

@@ -38,6 +38,8 @@ rule embed:
     resources:
         gpu=0,  # a cluster profile asks for one (workflow/profiles/slurm)
     priority: PRIORITY["models"]
+    conda:
+        CONDA_ENV
     log:
         "logs/embed/{backbone}_{datasource}.log",
     benchmark:

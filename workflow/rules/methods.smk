@@ -30,6 +30,8 @@ for _batch, (_methods, _backbones, _datasources) in cell_batches().items():
             batch=_batch,
         threads: batch_threads(_methods)
         priority: PRIORITY["cells"]
+        conda:
+            CONDA_ENV
         log:
             f"logs/cells_{_batch}/{{backbone}}_{{datasource}}.log",
         benchmark:

@@ -22,6 +22,8 @@ rule train_clip:
     resources:
         gpu=0,  # a cluster profile asks for one (workflow/profiles/slurm)
     priority: PRIORITY["train"]
+    conda:
+        CONDA_ENV
     log:
         "logs/train_clip/{backbone}_{datasource}.log",
     benchmark:
@@ -48,6 +50,8 @@ rule convert_hf:
     params:
         code=code("clipfair.models.hf_convert"),  # the code it runs: changed code reruns it
     priority: PRIORITY["convert"]
+    conda:
+        CONDA_ENV
     log:
         "logs/convert_hf/{backbone}_{datasource}.log",
     benchmark:
@@ -85,6 +89,8 @@ rule finetune:
     priority: PRIORITY["models"]
     resources:
         gpu=0,  # a cluster profile asks for one (workflow/profiles/slurm)
+    conda:
+        CONDA_ENV
     log:
         "logs/finetune/{dataset}_{backbone}_{datasource}_{heads}.log",
     benchmark:
@@ -103,7 +109,7 @@ rule finetune:
         " --out-history {output.history} --seed {params.seed} > {log} 2>&1"
 
 
-# VGG-Face (seed 004): one job per model trains a transfer on each dataset and scores the val
+# VGG-Face (the VGG-Face gender_classifier): one job per model trains a transfer on each dataset and scores the val
 # split of every dataset with each.
 
 
@@ -116,6 +122,8 @@ rule vggface_weights:
         datasource=datasource_entry_json,
         archive_dir=lambda w: path("download_dir", backbone=w.backbone),
     priority: PRIORITY["data"]
+    conda:
+        CONDA_ENV
     log:
         "logs/vggface_weights/{backbone}_{datasource}.log",
     benchmark:
@@ -144,6 +152,8 @@ rule vggface_transfer:
     priority: PRIORITY["models"]
     resources:
         gpu=0,  # a cluster profile asks for one (workflow/profiles/slurm)
+    conda:
+        CONDA_ENV
     log:
         "logs/vggface_transfer/{backbone}_{datasource}.log",
     benchmark:

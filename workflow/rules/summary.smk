@@ -8,6 +8,8 @@ rule run_config:
         # what the run ran with (clipfair.config.run_config), in its order: a changed value
         # rewrites the file
         digest=run_config_digest(config),
+    conda:
+        CONDA_ENV
     log:
         "logs/run_config.log",
     benchmark:
@@ -53,6 +55,8 @@ rule summarize:
         headline=HEADLINE,
         references=as_json(compare_references(config)),
         out_dir=lambda w, output: os.path.dirname(output.json),
+    conda:
+        CONDA_ENV
     log:
         "logs/summarize.log",
     benchmark:
@@ -80,6 +84,8 @@ rule compare:
         references=as_json(compare_references(config)),
         cells=lambda w, input: " ".join(f"--cell {k}={v}" for k, v in input.items()),
         bootstrap=config["bootstrap"],
+    conda:
+        CONDA_ENV
     log:
         "logs/compare.log",
     benchmark:
@@ -107,12 +113,14 @@ rule topk_sweep:
         k_max=K_ANALYSIS["k_max"],
         label_set_dir=LABEL_SET_DIR or "",
         alpha=config["bootstrap"]["alpha"],
+    conda:
+        CONDA_ENV
     log:
         "logs/topk_sweep.log",
     benchmark:
         "benchmarks/topk_sweep.tsv"
     message:
-        "Seed 002's k analysis: top-k accuracy for k = 1..{params.k_max} from the embeddings"
+        "The prompt-ensemble report's k analysis: top-k accuracy for k = 1..{params.k_max} from the embeddings"
     shell:
         "clipfair topk-sweep --val-index {input.val_index} {params.flags}"
         " --k-max {params.k_max} --label-set-dir '{params.label_set_dir}'"
@@ -144,6 +152,8 @@ rule plots:
         ),
         out_dir=lambda w, output: os.path.dirname(output.data[0]),
     priority: PRIORITY["plots"]
+    conda:
+        CONDA_ENV
     log:
         "logs/plots.log",
     benchmark:

@@ -1,6 +1,7 @@
 """Embedding benchmark: three ways to embed the same images with the same model, in one run.
 
-(a) naive: seed 002's loop, one JPEG at a time: PIL open, open_clip's torchvision preprocess,
+(a) naive: the prompt-ensemble report's loop, one JPEG at a time: PIL open, open_clip's torchvision
+preprocess,
     ``encode_image`` on a batch of 1 in fp32;
 (b) ceiling: the model alone on ready, preprocessed tensors (same batch and precision as c);
 (c) pipeline: ``clipfair.embed.embed_images`` from the uint8 cache (the path the grid uses).
@@ -69,7 +70,7 @@ def flops_per_image(backbone: Backbone) -> float:
 
 
 def naive_loop(backbone: Backbone, files: list[Path]) -> tuple[np.ndarray, float]:
-    """Seed 002's way: one image at a time from its JPEG, fp32, batch 1."""
+    """The prompt-ensemble report's way: one image at a time from its JPEG, fp32, batch 1."""
     import open_clip
 
     preprocess = open_clip.image_transform(

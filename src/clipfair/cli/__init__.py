@@ -2,7 +2,8 @@
 
 One module per group, each parser beside its handler: :mod:`~clipfair.cli.data` and
 :mod:`~clipfair.cli.models` (pipeline steps), :mod:`~clipfair.cli.metrics` (cells and
-tables), :mod:`~clipfair.cli.tools`, :mod:`~clipfair.cli.vggface` (seed 004's commands) and
+tables), :mod:`~clipfair.cli.tools`, :mod:`~clipfair.cli.vggface` (the VGG-Face gender_classifier's
+commands) and
 :mod:`~clipfair.cli.bench`. Every Snakemake rule calls one subcommand with explicit paths,
 and the pipeline steps' flags have no defaults: their values come from params.yaml through
 the rules. Handlers parse, call one library function and print.

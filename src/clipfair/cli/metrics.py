@@ -99,7 +99,7 @@ def register(add: Add) -> None:
     p.add_argument("--topk", required=True, help="the k analysis CSV (clipfair topk-sweep)")
     p.add_argument("--out-dir", required=True, type=Path)
 
-    p = add("topk-sweep", cmd_topk_sweep, "seed 002's k analysis from saved embeddings")
+    p = add("topk-sweep", cmd_topk_sweep, "the prompt-ensemble report's k analysis (embeddings)")
     p.add_argument("--val-index", required=True)
     p.add_argument("--embedding", action="append", help="MODEL=val embeddings .npy")
     p.add_argument("--text", action="append", help="MODEL:LABEL_SET=prompt embeddings .parquet")

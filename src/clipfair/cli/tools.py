@@ -109,7 +109,7 @@ def cmd_fetch_weights(args: argparse.Namespace) -> None:
     cache_dir = args.cache_dir or config.get("cache_dir")
     todo = remote_weights(config)
     where = cache_dir or "the default Hugging Face cache"
-    print(f"{len(todo)} pretrained model(s) of the {config.get('preset', 'real')} grid -> {where}")
+    print(f"{len(todo)} pretrained model(s) of the {config['preset']} grid -> {where}")
     done = fetch_weights(config, cache_dir)
     print(
         f"fetched {len(done)}: the jobs can load them offline (HF_HUB_OFFLINE=1"

@@ -1,6 +1,8 @@
-"""Seed 004's command line on VGG-Face: ``clipfair vggface train|evaluate|classify|init``.
+"""The VGG-Face gender_classifier's command line on VGG-Face: ``clipfair vggface
+train|evaluate|classify|init``.
 
-Its flags and defaults are seed 004's (``-w``, ``-i``, ``-b1``, ``-b2``, ``-m``), not the
+Its flags and defaults are the VGG-Face gender_classifier's (``-w``, ``-i``, ``-b1``, ``-b2``,
+``-m``), not the
 pipeline's: the pipeline runs ``clipfair vggface-transfer`` with flags from params.yaml.
 """
 
@@ -39,7 +41,7 @@ def cmd_vggface(args: argparse.Namespace) -> None:
 
 
 def register(add: Add) -> None:
-    p = add("vggface", cmd_vggface, "seed 004: VGG-Face gender transfer on Adience")
+    p = add("vggface", cmd_vggface, "the VGG-Face gender_classifier's commands, on Adience")
     verbs = p.add_subparsers(dest="verb", required=True, metavar="VERB")
     v = verbs.add_parser("train", help="train the transfer model on an Adience folder")
     v.add_argument("-w", "--weights", required=True, help="VGG-Face torch7 weights (.t7)")

@@ -1,10 +1,12 @@
-"""Adience (Eidinger et al. 2014) in its official layout, for seed 004's gender transfer.
+"""Adience (Eidinger et al. 2014) in its official layout, for the VGG-Face gender_classifier's
+gender transfer.
 
 The release: ``fold_{0..4}_data.txt`` (tab-separated; header ``user_id original_image
 face_id age gender x y dx dy tilt_ang fiducial_yaw_angle fiducial_score``) and the aligned
 faces at ``aligned/<user_id>/landmark_aligned_face.<face_id>.<original_image>``. Gender is
 ``f``/``m``; ``u`` and empty are dropped and counted. Folds in ``val_folds`` are validation,
-the rest train (seed 004 trains on one part and validates on a disjoint one). Ingest ends
+the rest train (the VGG-Face gender_classifier trains on one part and validates on a disjoint one).
+Ingest ends
 like FairFace's: a parquet index (canonical ``Male``/``Female``) and a uint8 image cache, so
 the same embedding and methods run on it; bad rows follow the same fail/skip rules.
 """

@@ -1,5 +1,7 @@
-"""Trained models scored outside the method (fine-tuned heads of seeds 000/001, VGG-Face
-transfer of seed 004): a rule trains once per (backbone, datasource[, head set]) and scores
+"""Trained models scored outside the method (fine-tuned heads of the fine-tuned heads' model cards,
+VGG-Face
+transfer of the VGG-Face gender_classifier): a rule trains once per (backbone, datasource[, head
+set]) and scores
 val; each cell reads its task's scores from there (``finetune`` and ``vggface_transfer``)."""
 
 from __future__ import annotations

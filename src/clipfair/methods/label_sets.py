@@ -1,7 +1,8 @@
 """Zero-shot label sets: class -> prompts, one YAML file per set.
 
 The shipped sets are files in ``src/clipfair/label_sets/`` with the exact strings of their
-sources (seed 002's label JSONs, the CLIP paper's classes), each file saying where its strings
+sources (the prompt-ensemble report's label JSONs, the CLIP paper's classes), each file saying where
+its strings
 come from. A user adds a set by writing ``<name>.yaml`` into the folder that params.yaml names
 as ``zeroshot.label_set_dir`` and naming the set in the sweep or a method.
 

@@ -4,12 +4,13 @@ Image and prompt embeddings are L2-normalized; a prompt's similarity is ``s = 10
 Four rules turn prompt similarities into class scores (``aggregation``):
 
 - ``mean``: the mean of the class's ``s``. With the same number of prompts per class this is
-  seed 002's "Avg Sum" (``get_sum_synms``: the sum of the class's ``s``).
-- ``topk``: seed 002's Top k (``get_top_k_winner``): the sum of the class's ``k`` highest raw
+  the prompt-ensemble report's "Avg Sum" (``get_sum_synms``: the sum of the class's ``s``).
+- ``topk``: the prompt-ensemble report's Top k (``get_top_k_winner``): the sum of the class's ``k``
+highest raw
   ``s``, no softmax; k=1 is the single best prompt (winner takes all).
 - ``probtopk``: softmax over every prompt of the set, then the sum of the class's ``k``
   highest probabilities. Same as ``topk`` for k=1, different for k >= 2; kept as an ablation
-  (an earlier version of this project, and seed 002's prose, describe it).
+  (an earlier version of this project, and the prompt-ensemble report's prose, describe it).
 - ``embavg``: CLIP's prompt ensembling, as in OpenAI's notebook, LAION's clip_benchmark and
   DataComp (``zero_shot_classifier``): each class embedding is the mean of its L2-normalized
   prompt embeddings, normalized again; the score is ``100 * cos`` with it.
@@ -34,7 +35,8 @@ from clipfair.methods.label_sets import get_label_set
 
 AGGREGATIONS = ("mean", "topk", "probtopk", "embavg")
 
-#: seed 002's race order (race_predict.py ``new_race_dict``), which decides its ties
+#: the prompt-ensemble report's race order (race_predict.py ``new_race_dict``), which decides its
+# ties
 SEED002_RACE_ORDER = (
     "White",
     "Black",
@@ -53,8 +55,9 @@ TIE_ORDERS: dict[tuple[str, str], tuple[str, ...]] = {
 }
 
 RULES = {
-    "mean": "mean of the class's raw similarities 100*cos (seed 002 Avg Sum)",
-    "topk": "sum of the class's k highest raw similarities 100*cos (seed 002 Top k, no softmax)",
+    "mean": "mean of the class's raw similarities 100*cos (the prompt-ensemble report's Avg Sum)",
+    "topk": "sum of the class's k highest raw similarities 100*cos (the prompt-ensemble "
+    "report's Top k, no softmax)",
     "probtopk": "softmax over all prompts, then the sum of the class's k highest probabilities",
     "embavg": "100*cos with the class's normalized mean of normalized prompt embeddings "
     "(CLIP / clip_benchmark / DataComp prompt ensembling)",

@@ -1,7 +1,9 @@
-"""Seed 002's k analysis: zero-shot accuracy against k for the top-k rule, every k from 1 to
+"""The prompt-ensemble report's k analysis: zero-shot accuracy against k for the top-k rule, every k
+from 1 to
 ``k_max``, computed from the saved image and prompt embeddings (no re-embedding).
 
-For each (model, label set) and k: accuracy and balanced accuracy of seed 002's Top k (the
+For each (model, label set) and k: accuracy and balanced accuracy of the prompt-ensemble report's
+Top k (the
 sum of a class's k highest raw similarities, its tie rule) with the intervals of a cell
 (:func:`clipfair.metrics.groups.headline_intervals`).
 """

@@ -1,6 +1,7 @@
 """Exported fine-tuned heads: each family's key names, and a model card whose code loads it.
 
-- transformers towers (``CLIPVisionModel``-style, seeds 000/001): keys ``vision_model.*`` and
+- transformers towers (``CLIPVisionModel``-style, the fine-tuned heads' model cards): keys
+``vision_model.*`` and
   ``<task>_head.*`` on ``pooler_output`` (1024-d for L/14), the keys of the seed cards'
   ``GenderClipVisionModel`` / ``MultiTaskClipVisionModel``, so the cards' own code loads it;
 - open_clip towers: keys ``visual.*`` (open_clip's names) and ``<task>_head.*`` on the
@@ -65,7 +66,7 @@ LABELS = {labels!r}  # per head: index -> label (alphabetical, as the seed cards
 
 
 class FaceAttributeModel(nn.Module):
-    """The seed 000/001 cards' model: CLIP vision tower + one linear head per task."""
+    """The fine-tuned heads' cards' model: CLIP vision tower + one linear head per task."""
 
     def __init__(self):
         super().__init__()
@@ -151,7 +152,8 @@ def card_code(
 
 def write_card(path: str | Path, code: str, provenance: dict[str, Any], tower: str) -> None:
     """``README.md`` for an exported model: what it is, and the code that loads it."""
-    family = "transformers (seed 000/001 cards)" if tower == "transformers" else "open_clip"
+    cards = "transformers (the fine-tuned heads' model cards)"
+    family = cards if tower == "transformers" else "open_clip"
     text = (
         "# Fine-tuned face attribute heads (clipfair)\n\n"
         f"Tower: {tower}; heads on its "

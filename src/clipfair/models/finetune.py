@@ -1,8 +1,10 @@
-"""Fine-tuned heads on a CLIP vision tower (seeds 000 and 001).
+"""Fine-tuned heads on a CLIP vision tower (the fine-tuned heads' model cards).
 
-Seed 001: heads for age (9), gender (2) and race (7) on the tower's pooled output, loss = sum
+The clip-face-attribute-classifier card: heads for age (9), gender (2) and race (7) on the tower's
+pooled output, loss = sum
 of the three cross-entropies, the last N transformer blocks trainable (3 by default), the rest
-frozen, AdamW. Seed 000: the same with a gender head only. Labels are sorted alphabetically
+frozen, AdamW. The gender-classification-clip card: the same with a gender head only. Labels are
+sorted alphabetically
 (as the seeds do) and stored in the checkpoint's metadata.
 
 Towers: a transformers ``CLIPVisionModel``-style ``vision_model`` (``pooler_output``, as the

@@ -10,7 +10,8 @@ file with ``torchfile`` and copies it layer by layer, checking every layer's kin
 into ``VGGFace`` whose module list has the same order (so "the bottom N layers" means the
 same in both).
 
-Seed 004's transfer model (``GenderTransfer``): the bottom ``keep_layers`` layers, frozen (31 =
+The VGG-Face gender_classifier's transfer model (``GenderTransfer``): the bottom ``keep_layers``
+layers, frozen (31 =
 everything through pool5 in this order), then two dense layers (``hidden`` units + ReLU, and
 one sigmoid unit), binary cross-entropy.
 """
@@ -231,7 +232,8 @@ def load_t7(path: str | Path, config: VGGFaceConfig | None = None) -> VGGFace:
 
 
 class GenderTransfer(nn.Module):
-    """Seed 004: VGG-Face's bottom ``keep_layers`` layers, frozen, plus two dense layers."""
+    """The VGG-Face gender_classifier: VGG-Face's bottom ``keep_layers`` layers, frozen, plus two
+    dense layers."""
 
     def __init__(self, base: VGGFace, keep_layers: int = 31, hidden: int = 256) -> None:
         super().__init__()
@@ -249,7 +251,8 @@ class GenderTransfer(nn.Module):
         self.image_size = base.config.image_size
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """One logit per image: sigmoid > 0.5 is 'male' (seed 004's class order f=0, m=1)."""
+        """One logit per image: sigmoid > 0.5 is 'male' (the VGG-Face gender_classifier's class
+        order f=0, m=1)."""
         return self.head(self.base(x)).squeeze(1)
 
     def train(self, mode: bool = True) -> GenderTransfer:

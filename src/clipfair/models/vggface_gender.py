@@ -1,4 +1,5 @@
-"""Seed 004's commands on VGG-Face: train on Adience, evaluate, classify one image.
+"""The VGG-Face gender_classifier's commands on VGG-Face: train on Adience, evaluate, classify one
+image.
 
 ``train``: the transfer model (frozen VGG-Face base + two dense layers, binary
 cross-entropy, Adam) on the train folds, validated on the val folds after every epoch, with
@@ -29,7 +30,7 @@ from clipfair.io import write_safetensors
 from clipfair.models.vggface import GenderTransfer, VGGFace, VGGFaceConfig, load_t7, preprocess
 from clipfair.progress import progress
 
-CLASSES = ("female", "male")  # sigmoid > 0.5 is male, as in seed 004's output
+CLASSES = ("female", "male")  # sigmoid > 0.5 is male, as in the VGG-Face gender_classifier's output
 
 
 def read_face(path: Path, size: int) -> np.ndarray:
@@ -142,7 +143,8 @@ def train(
     lr: float = 1e-3,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Seed 004's `train` on an Adience folder: returns the per-epoch history."""
+    """The VGG-Face gender_classifier's `train` on an Adience folder: returns the per-epoch
+    history."""
     base = load_t7(weights)
     size = base.config.image_size
     data = split_faces(Path(root), list(val_folds), size, mode)
@@ -296,7 +298,8 @@ def evaluate(
     val_folds: tuple[int, ...] = (4,),
     mode: str = "low",
 ) -> dict[str, dict[str, float]]:
-    """Seed 004's `evaluate`: accuracy and BCE on the validation and the training faces."""
+    """The VGG-Face gender_classifier's `evaluate`: accuracy and BCE on the validation and the
+    training faces."""
     model = load_transfer(model_path)
     data = split_faces(Path(root), list(val_folds), model.image_size, mode)
     return {split: score(model, data[split], batch_size) for split in ("val", "train")}
@@ -304,7 +307,8 @@ def evaluate(
 
 @torch.inference_mode()
 def classify(model_path: str | Path, image: str | Path) -> tuple[str, float]:
-    """Seed 004's `classify`: the class of one face image and the sigmoid value."""
+    """The VGG-Face gender_classifier's `classify`: the class of one face image and the sigmoid
+    value."""
     model = load_transfer(model_path)
     face = torch.from_numpy(read_face(Path(image), model.image_size)[None].copy())
     value = float(torch.sigmoid(model(preprocess(face, model.image_size)))[0])

@@ -2,12 +2,16 @@
 
 - ``accuracy_by_race``: per task, the reference cell and the best cell, accuracy by race
   with 95% CIs (bars);
-- ``topk``: seed 002's k analysis (written by ``clipfair topk-sweep``): top-k accuracy
-  against every k, one panel per label set, a line per model with its 95% CI band;
-- ``probe_sweep``: linear-probe held-out accuracy against the regularization C;
+- ``topk``: the k analysis of the FairFace prompt-ensemble report (written by ``clipfair
+  topk-sweep``): top-k accuracy against every k, one panel per label set, a line per model
+  with its 95% CI band;
+- ``probe_sweep``: linear-probe held-out accuracy against the regularization C, a line per
+  cell, coloured by task;
 - ``cross_dataset``: gender accuracy of probes and VGG-Face transfers by (trained on,
   evaluated on), FairFace and Adience;
-- ``confusion_<task>``: the reference cell's actual vs predicted labels.
+- ``confusion_<task>``: the reference cell's actual vs predicted labels, with each label's
+  place in the task's order (``actual_order``, ``predicted_order``: ages 0-2, 3-9, 10-19 ...,
+  not as strings sort) for the template that draws them.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from clipfair.io import atomic_path, write_csv
-from clipfair.labels import VOCAB
+from clipfair.labels import VOCAB, ordered
 from clipfair.metrics.summary import cell_key, load_cells
 
 
@@ -71,13 +75,15 @@ def probe_sweep(cells: list[dict[str, Any]]) -> pd.DataFrame:
             rows.append(
                 {
                     "cell": cell_key(cell),
+                    "task": cell["task"],
                     "C": point["C"],
                     "log10_C": np.log10(point["C"]),
                     "holdout_accuracy": point["holdout_accuracy"],
                     "chosen": point["C"] == info.get("best_C"),
                 }
             )
-    return pd.DataFrame(rows, columns=["cell", "C", "log10_C", "holdout_accuracy", "chosen"])
+    columns = ["cell", "task", "C", "log10_C", "holdout_accuracy", "chosen"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 #: method kinds drawn in the cross-dataset figure (the ones that train on either dataset)
@@ -112,11 +118,19 @@ def cross_dataset(cells: list[dict[str, Any]]) -> pd.DataFrame:
     return df.sort_values(["data", "model"]).reset_index(drop=True)
 
 
+CONFUSION_COLUMNS = ["actual", "predicted", "actual_order", "predicted_order"]
+
+
 def confusion(predictions: pd.DataFrame) -> pd.DataFrame:
-    """actual, predicted columns (dvc's confusion template)."""
-    return pd.DataFrame(
-        {"actual": predictions["true"].astype(str), "predicted": predictions["pred"].astype(str)}
-    )
+    """actual and predicted labels, and each one's place in the task's order (extra classes,
+    such as the denigration probe's, after the task's own)."""
+    task = str(predictions["task"].iloc[0])
+    actual, predicted = predictions["true"].astype(str), predictions["pred"].astype(str)
+    order = ordered(task, set(actual) | set(predicted))
+    rank = {label: i for i, label in enumerate(order)}
+    frame = {"actual": actual, "predicted": predicted}
+    frame.update(actual_order=actual.map(rank), predicted_order=predicted.map(rank))
+    return pd.DataFrame(frame)
 
 
 def _save(fig: Any, path: Path) -> None:
@@ -197,8 +211,12 @@ def draw(data: dict[str, pd.DataFrame], out_dir: Path) -> list[Path]:
     _finish(fig, out_dir / "topk.png", written)
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    for cell, sub in data["probe_sweep"].groupby("cell"):
-        line = ax.plot(sub["C"], sub["holdout_accuracy"], marker=".", label=cell)[0]
+    sweep = data["probe_sweep"]
+    colours = {task: f"C{i}" for i, task in enumerate(dict.fromkeys(sweep["task"]))}
+    for (task, cell), sub in sweep.groupby(["task", "cell"], sort=False):
+        label = task if cell == sweep.loc[sweep["task"] == task, "cell"].iloc[0] else None
+        line = ax.plot(sub["C"], sub["holdout_accuracy"], marker=".", label=label,
+                       color=colours[task], alpha=0.6)[0]  # fmt: skip
         best = sub[sub["chosen"]]
         ax.scatter(
             best["C"],
@@ -211,7 +229,7 @@ def draw(data: dict[str, pd.DataFrame], out_dir: Path) -> list[Path]:
     ax.set_xscale("log")
     ax.set_xlabel("C (inverse regularization)")
     ax.set_ylabel("held-out accuracy")
-    ax.set_title("linear probe sweep (dot: chosen C)")
+    ax.set_title("linear probe sweep, a line per cell (dot: chosen C)")
     _legend_or_note(ax, 6, "no linear-probe cells in this grid")
     _finish(fig, out_dir / "probe_sweep.png", written)
 
@@ -276,9 +294,7 @@ def write_plots(
     for task in VOCAB:
         path = reference_predictions.get(task)
         data[f"confusion_{task}"] = (
-            confusion(pd.read_parquet(path))
-            if path
-            else pd.DataFrame(columns=["actual", "predicted"])
+            confusion(pd.read_parquet(path)) if path else pd.DataFrame(columns=CONFUSION_COLUMNS)
         )
     written = []
     for name, df in data.items():

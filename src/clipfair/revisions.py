@@ -71,25 +71,26 @@ class Revision:
             return f"`dvc exp pull <git remote> {self.name}` (or `dvc fetch --all-commits`)"
         return "`dvc fetch --all-commits` (or `dvc pull` with that revision checked out)"
 
-    def read_csv(self, path: str) -> pd.DataFrame:
-        """A CSV file of the revision (a missing one is an error naming it)."""
+    def _read(self, path: str, read: Any, mode: str, missing: Any) -> pd.DataFrame:
+        """``read`` (pandas) of a file of the revision; a missing one raises the message
+        ``missing()`` gives."""
         try:
             if self.commit is None:
-                return pd.read_csv(self.repo / path)
-            with self.fs.open(path, "r") as fh:
-                return pd.read_csv(fh)
+                return read(self.repo / path)
+            with self.fs.open(path, mode) as fh:
+                return read(fh)
         except FileNotFoundError as exc:
-            raise MissingFileError(f"{path} does not exist at {self.name}") from exc
+            raise MissingFileError(missing()) from exc
+
+    def read_csv(self, path: str) -> pd.DataFrame:
+        """A CSV file of the revision (git tracks these)."""
+        return self._read(path, pd.read_csv, "r", lambda: f"{path} does not exist at {self.name}")
 
     def read_parquet(self, path: str) -> pd.DataFrame:
         """A parquet file of the revision; one DVC's cache lacks names the command restoring it."""
-        try:
-            if self.commit is None:
-                return pd.read_parquet(self.repo / path)
-            with self.fs.open(path, "rb") as fh:
-                return pd.read_parquet(fh)
-        except FileNotFoundError as exc:
-            raise MissingFileError(
-                f"{path} at {self.name} is not in the DVC cache: restore it with "
-                f"{self._restore_hint()}"
-            ) from exc
+
+        def missing() -> str:  # only when it is missing: the hint asks git for experiments
+            hint = self._restore_hint()
+            return f"{path} at {self.name} is not in the DVC cache: restore it with {hint}"
+
+        return self._read(path, pd.read_parquet, "rb", missing)

@@ -80,12 +80,12 @@ def compare_to_references(
             raise InputError(
                 f"compare.references.{task}: {reference} predicts {ref['task'].iloc[0]}"
             )
+        clusters = subject_codes(ref)  # the reference's images are every row's
         for cell, df in frames.items():
             if cell == reference or df["task"].iloc[0] != task:
                 continue
             if not df["file"].equals(ref["file"]):
                 raise InputError(f"{cell} and {reference} were not predicted on the same images")
-            clusters = subject_codes(ref)
             if weights is None:
                 weights = resample_weights(len(ref), n_resamples, seed, clusters)
             result = paired_comparison(

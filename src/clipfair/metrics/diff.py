@@ -54,7 +54,8 @@ def diff_runs(
     cells_a, cells_b = cells_of(a, metrics), cells_of(b, metrics)
     both = cells_a.merge(cells_b, on=[*KEY, "task", "eval_data"], how="outer", indicator=True)
     rows, replicates, pairs, units, not_paired = [], [], [], [], []
-    weights: dict[str, np.ndarray] = {}  # one resampling per set of images, shared by its cells
+    # per set of images: its subjects and one resampling, shared by its cells
+    resampling: dict[str, tuple[np.ndarray | None, np.ndarray]] = {}
     for cell in both[both["_merge"] == "both"].itertuples():
         parts = (data, "predictions", cell.eval_data, cell.backbone, cell.datasource)
         path = "/".join((*parts, f"{cell.method}.parquet"))
@@ -62,12 +63,13 @@ def diff_runs(
         if not pred_a["file"].equals(pred_b["file"]):
             not_paired.append("/".join(getattr(cell, k) for k in KEY))
             continue
-        clusters = subject_codes(pred_a)
-        if cell.eval_data not in weights:
-            weights[cell.eval_data] = resample_weights(len(pred_a), n_resamples, seed, clusters)
+        if cell.eval_data not in resampling:
+            clusters = subject_codes(pred_a)
+            w = resample_weights(len(pred_a), n_resamples, seed, clusters)
+            resampling[cell.eval_data] = (clusters, w)
+        clusters, w = resampling[cell.eval_data]
         correct_a, correct_b = _correct(pred_a), _correct(pred_b)
-        result = paired_comparison(correct_b, correct_a, n_resamples, seed, alpha,
-                                   weights[cell.eval_data], clusters)  # fmt: skip
+        result = paired_comparison(correct_b, correct_a, n_resamples, seed, alpha, w, clusters)
         replicates.append(result["replicates"])
         pairs.append((correct_b, correct_a, clusters))
         units.append(result["n_units"])

@@ -260,6 +260,37 @@ def test_demo_writes_cells_summary_and_prints_table(demo_project):
 
 
 @pytest.mark.slow
+def test_each_distinct_probe_is_fitted_once(demo_project):
+    proj, _ = demo_project
+    params = yaml.safe_load((proj / "params.yaml").read_text())
+    methods = params["presets"]["demo"]["grid"]["methods"]
+    probes = [m for m in methods if params["methods"][m]["kind"] == "linear_probe"]
+    cells = {
+        m: json.loads((proj / f"metrics/cells/tiny-vit/demo_full/{m}.json").read_text())
+        for m in probes
+    }
+    fits = {m: c["method_info"]["fit"] for m, c in cells.items()}
+    # before: one fit a cell. Now a probe trained on one set serves every eval set: FairFace's
+    # gender probe FairFace, Adience and UTKFace; Adience's and UTKFace's theirs and FairFace
+    shared = [
+        ("probe_gender", "probe_gender_ff2adience", "probe_gender_ff2utk"),
+        ("probe_age", "probe_age_ff2utk"),
+        ("probe_gender_adience", "probe_gender_adience2ff"),
+        ("probe_gender_utkface", "probe_gender_utk2ff"),
+        ("probe_age_utkface", "probe_age_utk2ff"),
+    ]
+    assert len(probes) == 16 and len({f["id"] for f in fits.values()}) == 16 - 6 == 10
+    for first, *others in shared:
+        for method in others:
+            assert fits[method] == fits[first], method
+            assert fits[method]["made_for"] in {f"tiny-vit/demo_full/{m}" for m in (first, *others)}
+            assert cells[method]["method_info"]["sweep"] == cells[first]["method_info"]["sweep"]
+    # other train embeddings (the other crop), another task: fits of their own
+    assert fits["probe_gender_other_crop"]["id"] != fits["probe_gender"]["id"]
+    assert fits["probe_race"]["id"] not in {fits[m]["id"] for m in probes if m != "probe_race"}
+
+
+@pytest.mark.slow
 def test_second_run_has_nothing_to_do(demo_project):
     proj, _ = demo_project
     proc = run(DEMO, proj)

@@ -5,9 +5,11 @@ embeddings with their index as "<split>_index", "text" = the label set's prompt 
 "finetuned" = val scores of a model trained by the ``finetune`` or ``vggface_score`` rule),
 which grid job runs its cells (``batch``: one job per model and batch), and the threads that
 job takes. The module's ``run(spec, inputs, seed, options)`` returns (scores (N, C), class
-names, info dict); an optional ``predict_index(scores, classes, spec)`` resolves ties its own
-way. Modules are imported on first use: the registry itself imports nothing heavy, so the
-Snakefile reads it without torch.
+names, info dict); a kind that fits on train has ``fit(spec, inputs, seed, options)`` -> (fit,
+info) and ``predict(fit, spec, inputs)`` -> (scores, classes) instead, so cells that train alike
+share one fit (:mod:`clipfair.methods.runner`); an optional ``predict_index(scores, classes,
+spec)`` resolves ties its own way. Modules are imported on first use: the registry itself
+imports nothing heavy, so the Snakefile reads it without torch.
 """
 
 from __future__ import annotations

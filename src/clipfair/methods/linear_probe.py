@@ -94,29 +94,34 @@ def sweep(
     return float(cs[best]), curve, best_fit
 
 
-def run(spec: dict[str, Any], inputs: dict[str, Any], seed: int, options: dict[str, Any]):
-    """Sweep C on train, refit, return (val scores, classes, info)."""
+def fit(spec: dict[str, Any], inputs: dict[str, Any], seed: int, options: dict[str, Any]):
+    """Sweep C on train and refit the best on all of it: (the fit, info with the sweep)."""
     torch.manual_seed(seed)
     settings = ProbeSettings.from_options(options)
     device = pick_device(settings.device)
     task = spec["task"]
-    classes = probe_classes(inputs, task)
+    n_classes = len(probe_classes(inputs, task))
     x_train = np.ascontiguousarray(inputs["train"], dtype=np.float32)
     y_train = np.ascontiguousarray(inputs["train_index"][f"{task}_code"].to_numpy(np.int64))
     best_c, curve, best_fit = sweep(
-        x_train, y_train, len(classes), settings.c_grid(), settings.holdout, seed,
+        x_train, y_train, n_classes, settings.c_grid(), settings.holdout, seed,
         settings.max_iter, settings.gtol, device,
     )  # fmt: skip
     final = fit_logreg_batched(
         torch.from_numpy(x_train).to(device),
         torch.from_numpy(y_train),
-        len(classes),
+        n_classes,
         [best_c],
         max_iter=settings.max_iter,
         gtol=settings.gtol,
         init=best_fit,
         precond=best_fit.precond,
     )
+    return final, {"best_C": best_c, "sweep": curve}
+
+
+def predict(model: LogRegFit, spec: dict[str, Any], inputs: dict[str, Any]):
+    """(val scores = class probabilities, classes) of a fit."""
     val = torch.from_numpy(np.ascontiguousarray(inputs["val"], dtype=np.float32))
-    scores = torch.softmax(final.logits(val, 0), dim=1).numpy()
-    return scores, classes, {"best_C": best_c, "sweep": curve}
+    scores = torch.softmax(model.logits(val, 0), dim=1).numpy()
+    return scores, probe_classes(inputs, spec["task"])

@@ -2,11 +2,15 @@
 write its predictions, its info and its metrics.
 
 A grid job runs a batch of cells of one model in one process (:func:`run_cells`): inputs that
-several cells read (embeddings, indexes, prompt embeddings) are loaded once.
+several cells read (embeddings, indexes, prompt embeddings) are loaded once, and cells that
+train alike (same kind, train embeddings, task, options and seed: ``probe_gender`` and
+``probe_gender_ff2adience``) share one fit, evaluated on each cell's val set.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -26,11 +30,13 @@ INPUT_KEYS = ("val_index", "train_index", "train_emb", "val_emb", "text", "finet
 
 
 class InputCache:
-    """Files read once per process: parquet tables and index-checked embeddings."""
+    """What a process reads or fits once: parquet tables, index-checked embeddings, and the
+    fits of trained methods (by :func:`fit_id`, with the cell that made each)."""
 
     def __init__(self) -> None:
         self._tables: dict[str, pd.DataFrame] = {}
         self._embeddings: dict[tuple[str, str], np.ndarray] = {}
+        self.fits: dict[str, tuple[Any, dict[str, Any], str]] = {}
 
     def table(self, path: str | Path) -> pd.DataFrame:
         key = str(path)
@@ -43,6 +49,21 @@ class InputCache:
         if key not in self._embeddings:
             self._embeddings[key] = load_image_embeddings(path, self.table(index_path))
         return self._embeddings[key]
+
+
+def fit_id(
+    spec: dict[str, Any], paths: dict[str, str | None], seed: int, options: dict[str, Any]
+) -> str:
+    """What makes two cells' fits the same: kind, task, train embeddings and index, options
+    and seed (a short sha256 of them; the eval set is not part of it)."""
+    key = {
+        "kind": spec["kind"],
+        "task": spec["task"],
+        "train": [str(paths.get("train_emb")), str(paths.get("train_index"))],
+        "options": options,
+        "seed": seed,
+    }
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def input_digests(paths: dict[str, str | None]) -> dict[str, dict[str, str]]:
@@ -111,14 +132,25 @@ def run_cell(
     options: dict[str, Any],
     data: dict[str, str | None] | None = None,
     cache: InputCache | None = None,
+    cell: str = "",
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Run the method of ``spec`` and write its predictions (parquet) and info (JSON).
 
-    ``data`` names the datasets it trained on and predicts (kept in the info for the tables).
+    ``data`` names the datasets it trained on and predicts (kept in the info for the tables);
+    a fit ``cache`` already holds is used, and the info names the ``cell`` it was made for.
     """
     method = get_method(spec["kind"])
+    cache = cache or InputCache()
     inputs = load_inputs(method_kind(spec["kind"]).needs, paths, cache)
-    scores, classes, info = method.run(spec, inputs, seed, options)
+    if hasattr(method, "fit"):
+        key = fit_id(spec, paths, seed, options)
+        if key not in cache.fits:
+            cache.fits[key] = (*method.fit(spec, inputs, seed, options), cell)
+        model, fit_info, fitted_for = cache.fits[key]
+        scores, classes = method.predict(model, spec, inputs)
+        info = {**fit_info, "fit": {"id": key, "made_for": fitted_for}}
+    else:
+        scores, classes, info = method.run(spec, inputs, seed, options)
     pred_index = (
         method.predict_index(scores, classes, spec) if hasattr(method, "predict_index") else None
     )
@@ -149,6 +181,7 @@ def run_cells(plan: list[dict[str, Any]], seed: int, bootstrap: dict[str, Any]) 
             entry.get("options") or {},
             entry.get("data"),
             cache,
+            entry["cell"],
         )
         metrics = evaluate_cell(
             pred, info, entry["cell"], bootstrap["alpha"], bootstrap["min_group_n"]

@@ -52,10 +52,10 @@ def fit_sklearn(x: np.ndarray, y: np.ndarray, c: float, max_iter: int) -> Logist
         return LogisticRegression(C=c, max_iter=max_iter).fit(x, y)
 
 
-def run(spec: dict[str, Any], inputs: dict[str, Any], seed: int, options: dict[str, Any]):
-    """Sweep C with sklearn on train, refit, return (val scores, classes, info)."""
+def fit(spec: dict[str, Any], inputs: dict[str, Any], seed: int, options: dict[str, Any]):
+    """Sweep C with sklearn on train, refit the best: (the model, info with the sweep)."""
     task = spec["task"]
-    classes = probe_classes(inputs, task)
+    probe_classes(inputs, task)  # train and val share the classes
     settings = ProbeSettings.from_options(options)
     x_train = np.asarray(inputs["train"], dtype=np.float32)
     y_train = inputs["train_index"][f"{task}_code"].to_numpy(np.int64)
@@ -64,7 +64,13 @@ def run(spec: dict[str, Any], inputs: dict[str, Any], seed: int, options: dict[s
         warm_start=True,
     )  # fmt: skip
     model = fit_sklearn(x_train, y_train, best_c, settings.max_iter)
+    return model, {"best_C": best_c, "sweep": curve, "warm_start": True}
+
+
+def predict(model: LogisticRegression, spec: dict[str, Any], inputs: dict[str, Any]):
+    """(val scores = class probabilities, classes) of a fitted model."""
+    classes = probe_classes(inputs, spec["task"])
     proba = model.predict_proba(np.asarray(inputs["val"], dtype=np.float32))
     scores = np.zeros((len(proba), len(classes)), dtype=np.float64)
     scores[:, model.classes_] = proba  # a class absent from train keeps probability 0
-    return scores, classes, {"best_C": best_c, "sweep": curve, "warm_start": True}
+    return scores, classes

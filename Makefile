@@ -18,7 +18,7 @@ export UV_EXTRA_INDEX_URL ?= $(PIP_EXTRA_INDEXES)
 export UV_INDEX_STRATEGY ?= unsafe-best-match
 endif
 
-.PHONY: venv lock demo test test-fast lint
+.PHONY: venv lock demo test test-fast lint gpu-check
 
 $(UV):
 	$(PYTHON) -m pip install --quiet --target .uv uv==$(UV_VERSION)
@@ -53,6 +53,9 @@ XDIST := -n auto
 
 test: venv
 	pytest $(XDIST) $(PYTEST_ARGS)
+
+gpu-check: venv
+	clipfair gpu-check
 
 test-fast: venv
 	pytest -m "not slow" $(XDIST) $(PYTEST_ARGS)

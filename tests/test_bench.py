@@ -180,3 +180,34 @@ def test_job_stats_reads_snakemakes_table():
     output = "Building DAG\n" + table + "\nlater\n" + table  # a dry run prints it twice
     assert job_stats(output) == {"cells_probes": 7, "all": 1}
     assert job_stats("Nothing to be done") == {}
+
+
+def test_gpu_check_runs_every_check_at_tiny_size_and_writes_its_table(tmp_path):
+    import pandas as pd
+
+    out = tmp_path / "check.csv"
+    proc = subprocess.run(
+        ["clipfair", "gpu-check", "--tiny", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    rows = pd.read_csv(out)
+    assert list(rows["check"]) == ["embed", "embed", "finetune_step", "probe_sweep", "vggface_step"]
+    assert rows["ok"].all() and rows["finite"].all()
+    assert (rows["items_per_s"] > 0).all() and (rows["seconds"] > 0).all()
+    compared = rows[rows["check"].isin(["embed", "vggface_step"])]
+    assert (compared["cosine_vs_cpu"] >= 0.999).all()
+    assert (rows.loc[rows["check"] == "embed", "mfu"] > 0).all()
+
+
+def test_gpu_check_fails_a_model_that_gives_nan():
+    import torch
+
+    from clipfair.bench.gpu_check import _open_clip_backbone, check_embedding, tiny_sizes
+
+    sizes = tiny_sizes(str(ROOT / "workflow/models"))
+    backbone = _open_clip_backbone("tiny-clip-vit", sizes, torch.device("cpu"))
+    with torch.no_grad():
+        backbone.model.visual.proj.fill_(float("nan"))
+    row = check_embedding("tiny-clip-vit", backbone, batch=4, batches=1)
+    assert not row.finite and not row.ok

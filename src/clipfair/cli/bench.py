@@ -135,7 +135,27 @@ def cmd_bench_coverage(args: argparse.Namespace) -> None:
         sys.exit(f"coverage below {args.min_coverage} for {(~report['passes']).sum()} statistics")
 
 
+def cmd_gpu_check(args: argparse.Namespace) -> None:
+    from clipfair.bench.gpu_check import run_gpu_check, write_check_csv
+    from clipfair.config import load_params
+
+    params = load_params(args.params, preset=args.preset)
+    rows = run_gpu_check(params, args.tiny, args.config_dir)
+    write_check_csv(rows, args.out)
+    print(f"-> {args.out}")
+    failed = [f"{r.check} {r.model}" for r in rows if not r.ok]
+    if failed:
+        sys.exit(f"gpu-check failed (NaN/inf, or cosine vs the CPU < 0.999): {', '.join(failed)}")
+
+
 def register(add: Add) -> None:
+    p = add("gpu-check", cmd_gpu_check, "run on a fresh GPU node first: the real models, checked")
+    p.add_argument("--tiny", action="store_true", help="tiny models (always so without CUDA)")
+    p.add_argument("--params", type=Path, default=Path("params.yaml"))
+    p.add_argument("--preset", default="real", help="whose batch sizes (default: real)")
+    p.add_argument("--config-dir", default="workflow/models", help="the tiny model's config")
+    p.add_argument("--out", type=Path, default=Path("metrics/gpu/check.csv"))
+
     p = add("bench-grid", cmd_bench_grid, "where a finished run's job-seconds went, per rule")
     p.add_argument("run", nargs="?", default=".", help="the project folder of the run")
     p.add_argument("--json", type=Path, help="also write the figures as JSON")

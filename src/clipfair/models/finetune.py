@@ -170,6 +170,27 @@ def _restore_checkpoint(model: VisionClassifier, opt: torch.optim.Optimizer, pat
     torch.set_rng_state(state["rng"])
 
 
+def train_step(
+    model: VisionClassifier,
+    backbone: Backbone,
+    opt: torch.optim.Optimizer,
+    images: torch.Tensor,
+    targets: dict[str, torch.Tensor],
+) -> float:
+    """One optimizer step on a uint8 batch (in the backbone's autocast precision): the summed
+    cross-entropy of the heads, as a float."""
+    pixels = backbone.preprocess(images)
+    with backbone.autocast():
+        logits = model(pixels)
+    loss = sum(
+        F.cross_entropy(logits[t].float(), y.to(backbone.device)) for t, y in targets.items()
+    )
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return float(loss.detach())
+
+
 def finetune(
     backbone: Backbone,
     train_index: Any,
@@ -211,17 +232,10 @@ def finetune(
         for lo in range(0, n, config.batch_size):
             idx = order[lo : lo + config.batch_size]
             rows = np.sort(idx.numpy())  # memory-map friendly; labels follow the same rows
-            pixels = backbone.preprocess(torch.from_numpy(np.ascontiguousarray(train_images[rows])))
-            with backbone.autocast():
-                logits = model(pixels)
-            loss = sum(
-                F.cross_entropy(logits[t].float(), targets[t][rows].to(backbone.device))
-                for t in config.tasks
-            )
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(rows)
+            images = torch.from_numpy(np.ascontiguousarray(train_images[rows]))
+            batch_targets = {t: targets[t][rows] for t in config.tasks}
+            loss = train_step(model, backbone, opt, images, batch_targets)
+            total += loss * len(rows)
             seen += len(rows)
             bar.update(len(rows))
         bar.close()

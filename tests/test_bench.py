@@ -1,6 +1,7 @@
 """The benchmark commands run end to end and report consistent figures (no speed asserted)."""
 
 import json
+import re
 import subprocess
 
 import pytest
@@ -211,3 +212,57 @@ def test_gpu_check_fails_a_model_that_gives_nan():
         backbone.model.visual.proj.fill_(float("nan"))
     row = check_embedding("tiny-clip-vit", backbone, batch=4, batches=1)
     assert not row.finite and not row.ok
+
+
+def _dag(edges, gpu_seconds, cpu_seconds):
+    """A dot plan like ``snakemake --dag`` prints, and its jobs with their seconds."""
+    from clipfair.bench.critical_path import parse_dag
+
+    names = [*gpu_seconds, *cpu_seconds]
+    dot = "digraph snakemake_dag {\n"
+    nodes = (f'\t{i}[label = "{n}\\nmodel: m{i}", color = "0 0 0"];\n' for i, n in enumerate(names))
+    dot += "".join(nodes)
+    dot += "".join(f"\t{names.index(a)} -> {names.index(b)}\n" for a, b in edges) + "}\n"
+    jobs = parse_dag(dot)
+    for job in jobs.values():
+        job.gpu = job.rule in gpu_seconds
+        job.seconds = {**gpu_seconds, **cpu_seconds}[job.rule]
+    return jobs
+
+
+def test_critical_path_queues_gpu_jobs_and_names_the_chain():
+    from clipfair.bench.critical_path import schedule
+
+    edges = [("ingest", "embed"), ("ingest", "finetune"), ("embed", "probes"),
+             ("probes", "table"), ("finetune", "table"), ("ingest", "cpu_cells"),
+             ("cpu_cells", "table")]  # fmt: skip
+    gpu = {"embed": 10.0, "finetune": 30.0, "probes": 5.0}
+    cpu = {"ingest": 2.0, "cpu_cells": 40.0, "table": 1.0}
+    one = schedule(_dag(edges, gpu, cpu), 1)
+    # one GPU: the 45 s of GPU work in a row (finetune first: the longest path ahead)
+    assert one[-1].end == 2 + 30 + 10 + 5 + 1
+    assert [j.rule for j in one] == ["ingest", "finetune", "embed", "probes", "table"]
+    assert one[0].label == "m3"  # the wildcards of the plan
+    two = schedule(_dag(edges, gpu, cpu), 2)
+    # two GPUs: the CPU cells (40 s) set the time, not the GPUs (30 s at most)
+    assert two[-1].end == 2 + 40 + 1
+    assert [j.rule for j in two] == ["ingest", "cpu_cells", "table"]
+
+
+def test_bench_project_projects_probes_on_the_gpu_and_the_time_to_the_table(tmp_path):
+    from .conftest import copy_project
+
+    proj = copy_project(tmp_path / "p")
+    out = tmp_path / "projection.csv"
+    stdout = _run("bench-project", "--gpus", "1", "8", "--out", str(out), cwd=proj)
+    import pandas as pd
+
+    rows = pd.read_csv(out).set_index("rule")
+    assert rows.loc["cells_probes", "device"] == "gpu" and rows.loc["cells_probes", "jobs"] == 7
+    share = rows.loc["cells_probes", "hours"] / rows.loc["total", "hours"]
+    assert 0 < share <= 0.10 and f"probes: {share:.1%}" in stdout
+    times = [float(t) for t in re.findall(r"GPU\(s\): the table after ([\d.]+) h", stdout)]
+    assert len(times) == 2 and 0 < times[1] < times[0]
+    # one GPU: every GPU job in a row, so the table waits at least for all the GPU hours
+    assert times[0] >= rows.loc["total", "gpu_hours"] - 0.01
+    assert "GPU  finetune (ViT-L-14, openai" in stdout

@@ -27,6 +27,7 @@ def test_help_lists_every_subcommand():
         "bench-probe",
         "bench-stages",
         "bench-project",
+        "gpu-check",
         "bench-cache-read",
         "slurm-plan",
         "reproduce",

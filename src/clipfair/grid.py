@@ -109,3 +109,23 @@ def cells(params: dict[str, Any]) -> list[Cell]:
         for m in params["grid"]["methods"]
         if applies(params, b, m)
     ]
+
+
+def probe_fits(params: dict[str, Any], backbone: str, datasource: str) -> dict[str, int]:
+    """Per method kind of the model's "probes" job: its distinct fits (cells training on the
+    same dataset for the same task share one, :mod:`clipfair.methods.runner`), and
+    ``"cells"``: the job's cells."""
+    out: dict[str, int] = {"cells": 0}
+    seen: set[tuple[str, str | None, str]] = set()
+    for cell in cells(params):
+        spec = params["methods"][cell.method]
+        if (cell.backbone, cell.datasource) != (backbone, datasource):
+            continue
+        if METHODS[spec["kind"]].batch != "probes":
+            continue
+        out["cells"] += 1
+        key = (spec["kind"], method_data(params, cell.method)["train"], spec["task"])
+        if key not in seen:
+            seen.add(key)
+            out[spec["kind"]] = out.get(spec["kind"], 0) + 1
+    return out

@@ -29,6 +29,8 @@ for _batch, (_methods, _backbones, _datasources) in cell_batches().items():
             n=len(_methods),
             batch=_batch,
         threads: batch_threads(_methods)
+        resources:
+            gpu=0,  # the Slurm profile gives the probe jobs one (their C sweeps)
         priority: PRIORITY["cells"]
         conda:
             CONDA_ENV
@@ -38,6 +40,7 @@ for _batch, (_methods, _backbones, _datasources) in cell_batches().items():
             f"benchmarks/cells_{_batch}/{{backbone}}_{{datasource}}.tsv"
         message:
             "Run and evaluate {params.n} {params.batch} cells of {wildcards.backbone}/{wildcards.datasource}"
+            " (gpu={resources.gpu})"
         shell:
             "clipfair run-cells --plan {params.plan:q} --bootstrap {params.bootstrap:q}"
             " --seed {params.seed} --threads {threads} > {log} 2>&1"

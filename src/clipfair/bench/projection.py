@@ -6,13 +6,18 @@ machine, tiny-vit at 224 px), the disk the rehearsal's outputs take, and the FLO
 of the real image encoders (``torch.utils.flop_counter`` on random-init open_clip models, the
 count ``clipfair bench-embed`` uses). What is assumed is in ``ASSUMPTIONS`` and printed with
 the table. GPU rules: images x FLOPs / (peak x MFU), at least the time to read the uint8
-cache; CPU rules keep their measured wall time, scaled by the width of the embeddings where
-their work grows with it (probes).
+cache; CPU rules keep their measured wall time. The probe jobs run on a GPU (the Slurm
+profile gives ``cells_probes`` one): each distinct fit's C sweep by the same FLOP model in
+fp32, plus per L-BFGS iteration a fixed overhead, sklearn's reference fit and each cell's
+evaluation at their measured CPU times. The probes on CPU (the rehearsal's time scaled by the
+embedding width) are printed beside it.
 """
 
 from __future__ import annotations
 
+import copy
 import csv
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -34,11 +39,21 @@ ASSUMPTIONS: dict[str, Any] = {
     "vggface_gflops": 30.9,  # VGG16 at 224 px (15.5 GMACs), forward
     "download_mb_s": 20.0,  # Google Drive to a cluster, per file
     "real_zip_mb": 551.0,  # fairface-img-margin025-trainval.zip as published (approx.)
+    "vggface_weights_mb": 580.0,  # the VGG-Face torch archive (approx.)
     "embed_dim_real": 768,  # ViT-L-14 (hf B/32: 512)
     "embed_dim_measured": 128,  # tiny-vit-224
+    "fp32_peak_flops": 67e12,  # H100 SXM fp32 (the probe's L-BFGS runs in fp32)
+    "mfu_probe": 0.30,  # (N x 768) x (768 x 7C) matmuls: large but thin
+    "lbfgs_evals_per_iter": 1.25,  # loss + gradient evaluations per iteration (line search)
+    "lbfgs_iter_overhead_s": 2e-3,  # Python and L-BFGS bookkeeping per iteration and batch
+    "probe_classes": 7,  # race (age 9, gender 2)
+    "sklearn_probe_s": 15.0,  # bench-probe: sklearn warm-started sweep + refit, 86,744 x 768
+    "cell_eval_s": 1.5,  # a cell's predictions, metrics and intervals (rehearsal: 24 in 36 s)
     "checkpoint_gb": 1.2,  # a fine-tuned ViT-L-14 vision tower + heads, fp32 safetensors
     "vggface_model_gb": 0.6,  # the VGG-Face transfer's saved model
 }
+
+C_CHUNK = 7  # values of C per batched problem (clipfair.methods.logreg.fit_logreg_path)
 
 # The real grid's image encoders -> their embed jobs (ViT-L-14: 5 open_clip datasources and
 # hf_openai_l14); their GFLOPs per image come from encoder_gflops().
@@ -78,13 +93,34 @@ def encoder_gflops(names: list[str]) -> dict[str, float]:
     return out
 
 
+def probe_job_seconds(fits: dict[str, int], probe: dict[str, Any], a: dict[str, Any]) -> float:
+    """One model's probe job with its torch sweeps on the GPU (``fits``: per kind its distinct
+    fits and the job's ``cells``, :func:`clipfair.grid.probe_fits`; ``probe``: params.yaml's
+    section). Every C batch is taken to run all ``max_iter`` iterations: an upper bound."""
+    evals = probe["max_iter"] * a["lbfgs_evals_per_iter"]
+    batches = math.ceil(probe["n_c"] / C_CHUNK)
+    per_row = 4 * a["embed_dim_real"] * a["probe_classes"] * evals  # X W and X^T G, per C
+    n_sweep = a["fairface_train"] * (1 - probe["holdout"])
+    flops = per_row * (n_sweep * probe["n_c"] + a["fairface_train"])  # sweep + refit
+    fit_s = flops / (a["fp32_peak_flops"] * a["mfu_probe"])
+    fit_s += (batches + 1) * evals * a["lbfgs_iter_overhead_s"]
+    return (
+        fits.get("linear_probe", 0) * fit_s
+        + fits.get("sklearn_probe", 0) * a["sklearn_probe_s"]
+        + fits["cells"] * a["cell_eval_s"]
+    )
+
+
 def project(
     stages: dict[str, dict[str, float]],
     jobs: dict[str, int],
     gflops: dict[str, float],
     a: dict[str, Any] = ASSUMPTIONS,
+    probe_jobs: list[float] | None = None,
 ) -> list[Row]:
-    """One row per rule of the real grid (``jobs``: its jobs per rule, from ``snakemake -n``)."""
+    """One row per rule of the real grid (``jobs``: its jobs per rule, from ``snakemake -n``;
+    ``probe_jobs``: each probe job's seconds on a GPU, :func:`probe_job_seconds`; without
+    them the probes are the rehearsal's CPU time scaled by the embedding width)."""
     rate = {k: a["peak_flops"] * a[f"mfu_{k}"] for k in ("embed", "finetune")}
     cache_gb = a["fairface_images"] * 224 * 224 * 3 / 1e9
     rows: list[Row] = []
@@ -126,9 +162,14 @@ def project(
     vgg_gb = n_vgg * 2 * a["vggface_model_gb"]
     rows.append(Row("vggface_transfer", n_vgg, "gpu", vgg_h, vgg_h, vgg_gb,
                     "FLOP model, forward + 2x backward"))  # fmt: skip
-    width = a["embed_dim_real"] / a["embed_dim_measured"]
-    basis = f"measured x {width:.0f} (embedding width)"
-    measured("cells_probes", jobs.get("cells_probes", 0), width, basis=basis)
+    if probe_jobs:
+        probe_h = sum(probe_jobs) / 3600
+        rows.append(Row("cells_probes", len(probe_jobs), "gpu", probe_h, probe_h, 0.0,
+                        f"FLOP model fp32, MFU {a['mfu_probe']:.0%}, each fit once"))  # fmt: skip
+    else:
+        width = a["embed_dim_real"] / a["embed_dim_measured"]
+        basis = f"CPU: measured x {width:.0f} (embedding width)"
+        measured("cells_probes", jobs.get("cells_probes", 0), width, basis=basis)
     for rule in ("cells_zeroshot", "cells_finetuned", "topk_sweep", "summarize", "compare",
                  "plots"):  # fmt: skip
         measured(rule, jobs.get(rule, 0))
@@ -154,19 +195,72 @@ def as_dicts(rows: list[Row]) -> list[dict[str, Any]]:
     return out
 
 
-def projection_report(stages: Path, out: Path, preset: str) -> str:
+def probe_jobs_seconds(params: dict[str, Any], a: dict[str, Any] = ASSUMPTIONS) -> list[float]:
+    """Each CLIP model's probe job on a GPU, from the grid's distinct fits."""
+    from clipfair.grid import pairs, probe_fits
+
+    fits = [probe_fits(params, b, d) for b, d in pairs(params)]
+    return [probe_job_seconds(f, params["probe"], a) for f in fits if f["cells"]]
+
+
+def job_seconds(rows: list[Row], a: dict[str, Any] = ASSUMPTIONS) -> dict[str, tuple[float, bool]]:
+    """Per rule: one job's projected seconds and whether it runs on a GPU. Rules the table
+    does not project get a stated share: Adience's download and ingest scale FairFace's by
+    images, the VGG-Face weights download at the same rate, VGG-Face cells as the fine-tuned
+    ones; bookkeeping rules take no time."""
+    out = {r.rule: (r.hours * 3600 / r.jobs, r.device == "gpu") for r in rows if r.jobs}
+    share = a["adience_images"] / a["fairface_images"]
+    for rule, like, factor in (
+        ("acquire_adience", "acquire", share),
+        ("ingest_adience", "ingest", share),
+        ("vggface_weights", "acquire", a["vggface_weights_mb"] / a["real_zip_mb"]),
+        ("cells_vggface", "cells_finetuned", 1.0),
+    ):
+        if like in out:
+            out.setdefault(rule, (out[like][0] * factor, False))
+    return out
+
+
+def critical_paths(seconds: dict[str, tuple[float, bool]], gpus: list[int], preset: str) -> str:
+    """For each N of ``gpus``: the time until the table exists and the chain that sets it."""
+    from clipfair.bench.critical_path import describe_chain, planned_dag, schedule
+
+    plan = planned_dag(".", preset)
+    parts = []
+    for n in gpus:
+        jobs = copy.deepcopy(plan)
+        for job in jobs.values():
+            job.seconds, job.gpu = seconds.get(job.rule, (0.0, False))
+        chain = schedule(jobs, n)
+        parts.append(f"{n} GPU(s): the table after {chain[-1].end / 3600:.2f} h; the chain "
+                     f"that sets it:\n{describe_chain(chain)}")  # fmt: skip
+    return "\n\n".join(parts)
+
+
+def projection_report(stages: Path, out: Path, preset: str, gpus: list[int] | None = None) -> str:
     """``clipfair bench-project``: project ``preset``'s grid from a rehearsal's stage table,
-    write ``out`` and return the report (labelled a projection)."""
+    write ``out`` and return the report (labelled a projection), with the time until the
+    table on each number of ``gpus``."""
     from clipfair.bench.dag import planned_jobs
     from clipfair.bench.stages import markdown, write_csv
+    from clipfair.config import load_params
 
     gflops = encoder_gflops(list(REAL_ENCODERS))
-    rows = as_dicts(project(read_stages(stages), planned_jobs(".", preset), gflops))
+    stage_table, jobs = read_stages(stages), planned_jobs(".", preset)
+    probes = probe_jobs_seconds(load_params("params.yaml", preset=preset))
+    projected = project(stage_table, jobs, gflops, probe_jobs=probes)
+    rows = as_dicts(projected)
     write_csv(out, rows)
+    on_cpu = next(r for r in project(stage_table, jobs, gflops) if r.rule == "cells_probes")
+    total = projected[-1].hours
+    probe_share = next(r.hours for r in projected if r.rule == "cells_probes") / total
     per_image = ", ".join(f"{k} {v:.1f}" for k, v in gflops.items())
     assumptions = "; ".join(f"{k}={v}" for k, v in ASSUMPTIONS.items())
+    paths = critical_paths(job_seconds(projected), gpus or [1], preset)
     return (
-        f"PROJECTION (not measured): the {preset} grid on one GPU\n\n{markdown(rows)}\n\n"
+        f"PROJECTION (not measured): the {preset} grid\n\n{markdown(rows)}\n\n"
+        f"probes: {probe_share:.1%} of the {total:.2f} job-hours on a GPU (on CPUs instead: "
+        f"{on_cpu.hours:.2f} h, {on_cpu.basis})\n\n{paths}\n\n"
         f"encoder GFLOPs/image (flop counter): {per_image}\nassumptions: {assumptions}\n"
         f"wrote {out}"
     )

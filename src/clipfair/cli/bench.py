@@ -37,7 +37,7 @@ def cmd_bench_project(args: argparse.Namespace) -> None:
 
     if not args.stages.is_file():
         sys.exit(f"{args.stages} not found: run the scale preset, then clipfair bench-stages")
-    print(projection_report(args.stages, args.out, args.preset))
+    print(projection_report(args.stages, args.out, args.preset, args.gpus))
 
 
 def cmd_slurm_plan(args: argparse.Namespace) -> None:
@@ -171,6 +171,8 @@ def register(add: Add) -> None:
     p.add_argument("--stages", type=Path, default=Path("metrics/scale/stages.csv"))
     p.add_argument("--out", type=Path, default=Path("metrics/scale/projection.csv"))
     p.add_argument("--preset", default="real", help="the grid to project (default: real)")
+    p.add_argument("--gpus", type=int, nargs="+", default=[1, 4, 8],
+                   help="the time until the table with each number of GPUs")  # fmt: skip
 
     p = add("slurm-plan", cmd_slurm_plan, "per rule: jobs, sbatch jobs, GPU, memory, time")
     p.add_argument("--preset", default="real", help="the grid (default: real)")

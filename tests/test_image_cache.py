@@ -51,3 +51,16 @@ def test_a_cache_of_another_dtype_is_refused(tmp_path):
     np.save(path, _images().astype(np.float32))
     with pytest.raises(ValueError, match="expected a C-ordered uint8"):
         CacheReader(path)
+
+
+def test_a_cache_larger_than_the_free_disk_is_refused_before_writing(tmp_path):
+    import shutil
+
+    from clipfair.errors import DiskSpaceError
+
+    size = 224
+    n = shutil.disk_usage(tmp_path).free // (size * size * 3) + 1000
+    refused = pytest.raises(DiskSpaceError, match=rf"image cache of {n} images needs .* free there")
+    with refused, CacheWriter(tmp_path / "train_images.npy", n, size):
+        pass
+    assert list(tmp_path.iterdir()) == []  # not even a temp file

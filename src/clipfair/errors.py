@@ -19,3 +19,7 @@ class MissingFileError(ClipfairError, FileNotFoundError):
 
 class LoadError(ClipfairError, RuntimeError):
     """Weights, data or a device that could not be had (offline, no GPU, ...)."""
+
+
+class DiskSpaceError(ClipfairError, OSError):
+    """Not enough free disk for a large write, found before the write starts."""

@@ -18,7 +18,7 @@ from types import TracebackType
 import numpy as np
 
 from clipfair.errors import InputError
-from clipfair.io import atomic_path
+from clipfair.io import atomic_path, ensure_free_space
 
 
 class CacheReader:
@@ -122,6 +122,8 @@ class CacheWriter:
         self.written = 0
 
     def __enter__(self) -> CacheWriter:
+        need = self.n * self.size * self.size * 3
+        ensure_free_space(self.path, need, f"the image cache of {self.n} images")
         self._atomic = atomic_path(self.path)
         tmp = self._atomic.__enter__()
         self._fh = open(tmp, "wb")  # closed in __exit__

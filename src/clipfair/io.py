@@ -13,6 +13,23 @@ from pathlib import Path
 from typing import Any
 
 
+def ensure_free_space(target: str | os.PathLike[str], need: int, what: str) -> None:
+    """Raise :class:`DiskSpaceError` unless the filesystem of ``target`` has ``need`` bytes
+    free (and 1% more), before a large write starts: a full disk found halfway through a 13 GB
+    image cache costs the time spent and leaves nothing usable."""
+    from clipfair.errors import DiskSpaceError
+
+    folder = Path(target).absolute().parent
+    while not folder.exists():
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    if need * 1.01 > free:
+        raise DiskSpaceError(
+            f"{what} needs {need / 1e9:.2f} GB at {target}; {free / 1e9:.2f} GB free there. "
+            "Free some space, or put data/ on a larger disk (a symlink to it works)."
+        )
+
+
 @contextmanager
 def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temp path in ``target``'s folder; rename it onto ``target`` if the block succeeds.

@@ -60,6 +60,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Type", "text/html")
             self.end_headers()
             return self.wfile.write(b"<html>Sign in</html>")
+        if self.path.startswith("/huge"):  # a file larger than any disk here
+            self.send_response(200)
+            self.send_header("Content-Type", "application/zip")
+            self.send_header("Content-Length", str(10**15))
+            self.end_headers()
+            return
         if not self.path.startswith("/file"):
             return self.send_error(404)
         payload, start = srv.payload, 0
@@ -245,3 +251,14 @@ def test_downloads_lock_trusts_on_first_use_then_names_a_changed_file(server, tm
     source["sha256"] = {"images.zip": "0" * 64}  # params and lock disagree
     with pytest.raises(DownloadError, match=r"params.yaml says sha256 0{64}, .* recorded"):
         acquire(source, tmp_path / "four", lock)
+
+
+def test_a_file_larger_than_the_free_disk_is_refused_before_writing(server, tmp_path):
+    from clipfair.errors import DiskSpaceError
+
+    srv, base = server
+    target = tmp_path / "huge.zip"
+    with pytest.raises(DiskSpaceError, match=r"downloading huge.zip needs 1000000.00 GB at .*free"):
+        download(f"{base}/huge", target, retries=3, backoff=0)
+    assert len(srv.ranges) == 1  # no retry: waiting makes no room
+    assert not target.exists() and not target.with_name("huge.zip.part").exists()

@@ -33,8 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from clipfair.errors import LoadError
-from clipfair.io import write_json
+from clipfair.errors import DiskSpaceError, LoadError
+from clipfair.io import ensure_free_space, write_json
 from clipfair.progress import progress
 
 CHUNK = 1 << 20
@@ -197,6 +197,8 @@ def _attempt(
                 )
                 have = 0
             total = length
+        if length:
+            ensure_free_space(part, length, f"downloading {desc.removeprefix('download ')}")
         validator = _validator(resp.headers)
         write_json(_record(part), {"url": origin, "validator": validator, "total": total})
         bar = progress(total=total, initial=have, desc=desc, unit="B", unit_scale=True)
@@ -238,6 +240,8 @@ def download(
                     + manual_hint(url, target)
                 ) from exc
             last = exc
+        except DiskSpaceError:
+            raise  # no retry makes room
         except (urllib.error.URLError, http.client.HTTPException, TimeoutError, OSError) as exc:
             last = exc
     else:

@@ -30,7 +30,7 @@ from clipfair.digests import file_sha256
 from clipfair.embedding_files import EmbeddingFileError, fingerprint, read_array
 from clipfair.errors import InputError
 from clipfair.image_cache import CacheReader
-from clipfair.io import atomic_path, resume_folder, write_json, write_parquet
+from clipfair.io import atomic_path, ensure_free_space, resume_folder, write_json, write_parquet
 from clipfair.models.backbone import Backbone
 from clipfair.progress import progress
 
@@ -143,6 +143,14 @@ def encode_cache_rows(
     return torch.cat(out).numpy().astype(np.float32, copy=False)
 
 
+def embed_dim(backbone: Backbone) -> int:
+    """The width of the backbone's image embeddings (open_clip's or transformers' config)."""
+    visual = getattr(backbone.model, "visual", None)
+    if visual is not None:
+        return int(visual.output_dim)
+    return int(backbone.model.model.config.projection_dim)
+
+
 def embed_images(
     backbone: Backbone,
     index_path: str | Path,
@@ -192,6 +200,9 @@ def embed_images(
                 shard.unlink()
     done = [s for s in starts if (shard_dir / f"{s:09d}.npy").exists()]
     resumed = sum(min(s + settings.shard_size, n) - s for s in done)
+    # float32 rows: the shards still to write, then the whole array once more
+    need = (2 * n - resumed) * embed_dim(backbone) * 4
+    ensure_free_space(out_npy, need, f"embedding {n} images")
     bar = progress(total=n, initial=resumed, desc=f"embed {out_npy.stem}", unit="img")
     timings = EmbedTimings()
     for start in starts:

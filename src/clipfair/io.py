@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -25,16 +26,36 @@ def ensure_free_space(target: str | os.PathLike[str], need: int, what: str) -> N
     free = shutil.disk_usage(folder).free
     if need * 1.01 > free:
         raise DiskSpaceError(
-            f"{what} needs {need / 1e9:.2f} GB at {target}; {free / 1e9:.2f} GB free there. "
-            "Free some space, or put data/ on a larger disk (a symlink to it works)."
+            f"{what} needs {_size(need)} at {target}; {_size(free)} free there. " + MOVE_DATA
         )
+
+
+def _size(n: float) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:.1f} MB"
+
+
+#: the fix a full disk's error names
+MOVE_DATA = (
+    "Free some space, or move data/ to a larger disk: paths.data in params.yaml "
+    "(or --config 'paths={data: /larger/disk/data}')."
+)
+
+
+def _disk_full(target: Path, exc: OSError) -> Exception:
+    from clipfair.errors import DiskSpaceError
+
+    if exc.errno != errno.ENOSPC:
+        return exc
+    return DiskSpaceError(f"the disk filled up while writing {target}; nothing of it was kept. "
+                          + MOVE_DATA)  # fmt: skip
 
 
 @contextmanager
 def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temp path in ``target``'s folder; rename it onto ``target`` if the block succeeds.
 
-    On error the temp file is removed and ``target`` is left untouched.
+    On error the temp file is removed and ``target`` is left untouched; a full disk (ENOSPC)
+    becomes a :class:`~clipfair.errors.DiskSpaceError` naming the fix.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -49,6 +70,11 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
         # the usual file mode to what was written, just before it takes the target's name
         tmp_path.chmod(0o666 & ~umask)
         os.replace(tmp_path, target)
+    except OSError as exc:
+        full = _disk_full(target, exc)
+        if full is exc:
+            raise
+        raise full from exc
     finally:
         if tmp_path.exists():
             tmp_path.unlink()

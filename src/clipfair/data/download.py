@@ -21,6 +21,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import http.client
 import json
@@ -34,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from clipfair.errors import DiskSpaceError, LoadError
-from clipfair.io import ensure_free_space, write_json
+from clipfair.io import MOVE_DATA, ensure_free_space, write_json
 from clipfair.progress import progress
 
 CHUNK = 1 << 20
@@ -202,10 +203,18 @@ def _attempt(
         validator = _validator(resp.headers)
         write_json(_record(part), {"url": origin, "validator": validator, "total": total})
         bar = progress(total=total, initial=have, desc=desc, unit="B", unit_scale=True)
-        with open(part, "ab" if resumed else "wb") as fh:
-            for block in iter(lambda: resp.read(CHUNK), b""):
-                fh.write(block)
-                bar.update(len(block))
+        try:
+            with open(part, "ab" if resumed else "wb") as fh:
+                for block in iter(lambda: resp.read(CHUNK), b""):
+                    fh.write(block)
+                    bar.update(len(block))
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise
+            raise DiskSpaceError(
+                f"the disk filled up while downloading {part.name}: the part keeps what arrived "
+                f"and the next run resumes it. " + MOVE_DATA
+            ) from exc
         bar.close()
         if length is not None and part.stat().st_size != have + length:
             raise ConnectionError(f"connection closed early ({part.stat().st_size} bytes)")

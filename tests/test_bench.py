@@ -258,7 +258,7 @@ def test_bench_project_projects_probes_on_the_gpu_and_the_time_to_the_table(tmp_
     import pandas as pd
 
     rows = pd.read_csv(out).set_index("rule")
-    assert rows.loc["cells_probes", "device"] == "gpu" and rows.loc["cells_probes", "jobs"] == 7
+    assert rows.loc["cells_probes", "device"] == "gpu" and rows.loc["cells_probes", "jobs"] == 9
     share = rows.loc["cells_probes", "hours"] / rows.loc["total", "hours"]
     assert 0 < share <= 0.10 and f"probes: {share:.1%}" in stdout
     times = [float(t) for t in re.findall(r"GPU\(s\): the table after ([\d.]+) h", stdout)]

@@ -38,14 +38,14 @@ def test_help_lists_every_subcommand():
 
 def test_validate_config_accepts_the_shipped_params():
     proc = _cli("validate-config", "params.yaml")
-    # 7 CLIP (backbone, datasource) pairs x (13 explicit methods + 47 of the zero-shot sweep
+    # 9 CLIP (backbone, datasource) pairs x (13 explicit methods + 47 of the zero-shot sweep
     # + 4 Adience gender methods), and VGG-Face's 4 transfer cells. The sweep: one cell for
     # each single-prompt set (raw_gender_labels, raw_race_labels, age); original_clip_labels
     # and age_race_gender_fairface_words (7 and 8 prompts a class) 11 each: mean, embavg,
     # top 1/2/3/5/7, probtop 2/3/5/7; age_race_gender_labels (32) 17: mean, embavg, top 1 to
     # 32, probtop 2 to 32; original_clip_labels_v2 (2) 5: mean, embavg, top 1/2, probtop 2.
     # The other crop's and UTKFace's cells are off in the real grid (grid.other_crop/utkface).
-    assert proc.returncode == 0 and f"{7 * 64 + 4} cells" in proc.stdout
+    assert proc.returncode == 0 and f"{9 * 64 + 4} cells" in proc.stdout
 
 
 def test_ingest_error_is_one_clear_line(release_copy, tmp_path):

@@ -341,6 +341,7 @@ def test_real_grid_dag_lists_without_network(tmp_path):
     for ds in (
         "openai",
         "laion400m_e31",
+        "laion400m_e32",
         "laion2b_s32b_b82k",
         "datacomp_xl_s13b_b90k",
         "commonpool_xl_s13b_b90k",
@@ -350,6 +351,9 @@ def test_real_grid_dag_lists_without_network(tmp_path):
     for ds in ("hf_openai_b32", "hf_openai_l14"):
         assert f"data/embeddings/fairface/hf-clip/{ds}/val.npy" in out
         assert f"metrics/cells/hf-clip/{ds}/zs_age_race_gender_labels_top11.json" in out
+    # the CLIP paper's Table 3 model, with the OpenAI weights only
+    assert "data/embeddings/fairface/ViT-L-14-336/openai/val.npy" in out
+    assert not re.search(r"ViT-L-14-336/(?!openai)", out)
     assert "train_clip" not in out
     stats = dict(re.findall(r"^(\w+)\s+(\d+)$", out.split("Job stats:")[1], re.M))
     # JPEGs are decoded once (one ingest job per dataset, both splits), not once per
@@ -357,21 +361,21 @@ def test_real_grid_dag_lists_without_network(tmp_path):
     assert stats["ingest"] == "1" and stats["acquire"] == "1"
     assert stats["ingest_adience"] == "1" and stats["acquire_adience"] == "1"
     # one job per (backbone, datasource): its prompts, then 2 splits x 2 datasets
-    assert stats["embed"] == "7" and "embed_images" not in stats and "embed_text" not in stats
+    assert stats["embed"] == "9" and "embed_images" not in stats and "embed_text" not in stats
     # one job per model and batch of cells (zero-shot, probes, fine-tuned heads) instead of
-    # one per cell: 7 x (47 + 9 + 4) CLIP cells + 4 VGG-Face cells in 22 jobs
+    # one per cell: 9 x (47 + 9 + 4) CLIP cells + 4 VGG-Face cells in 28 jobs
     for batch in ("zeroshot", "probes", "finetuned"):
-        assert stats[f"cells_{batch}"] == "7"
+        assert stats[f"cells_{batch}"] == "9"
     assert stats["cells_vggface"] == "1"
     assert "run_method" not in stats and "evaluate" not in stats
-    assert stats["finetune"] == str(7 * 2)  # two head sets per (backbone, datasource)
+    assert stats["finetune"] == str(9 * 2)  # two head sets per (backbone, datasource)
     # VGG-Face: the release downloaded once, one job that trains the transfer on each
     # dataset and scores both datasets' val with each
     assert stats["vggface_weights"] == "1" and stats["vggface_transfer"] == "1"
     assert "on fairface, adience, score every dataset's val with each" in out
-    # 55 jobs (was 550), the local rule that records the run's config among them; the
-    # summarize job also writes the reproduction report
-    assert "vggface_score" not in stats and int(stats["total"]) == 55
+    # 67 jobs (550 for 7 models before cells were batched), the local rule that records the
+    # run's config among them; the summarize job also writes the reproduction report
+    assert "vggface_score" not in stats and int(stats["total"]) == 67
     assert stats["run_config"] == "1" and "reproduce" not in stats
     assert "vgg_face_torch.tar.gz" in out
     assert "data/raw/fairface/0.25/images.zip" in out

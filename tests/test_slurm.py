@@ -94,13 +94,13 @@ def test_slurm_profile_plans_gpu_rules_with_one_gpu(tmp_path):
     plan = proc.stdout
     # one embed job per CLIP model: its prompts and the 4 splits (FairFace, Adience)
     embeds = re.findall(r"Embed the prompts and 4 splits with .*\(gpu=(\d)\)", plan)
-    assert len(embeds) == 7 and set(embeds) == {"1"}
+    assert len(embeds) == 9 and set(embeds) == {"1"}
     assert set(re.findall(r"Fine-tune \w+ heads on .*\(gpu=(\d)\)", plan)) == {"1"}
     vgg = re.findall(r"Train the VGG-Face gender transfer .*\(gpu=(\d)\)", plan)
     assert len(vgg) == 1 and set(vgg) == {"1"}  # one job per VGG-Face model
     # the probes' C sweeps run on a GPU; the other cell batches on CPUs
     probes = re.findall(r"Run and evaluate \d+ probes cells of .*\(gpu=(\d)\)", plan)
-    assert len(probes) == 7 and set(probes) == {"1"}
+    assert len(probes) == 9 and set(probes) == {"1"}
     assert set(re.findall(r"Run and evaluate \d+ zeroshot cells of .*\(gpu=(\d)\)", plan)) == {"0"}
     local = run(["snakemake", "-n"], proj).stdout
     assert set(re.findall(r"Embed the prompts and 4 splits with .*\(gpu=(\d)\)", local)) == {"0"}

@@ -55,9 +55,9 @@ ASSUMPTIONS: dict[str, Any] = {
 
 C_CHUNK = 7  # values of C per batched problem (clipfair.methods.logreg.fit_logreg_path)
 
-# The real grid's image encoders -> their embed jobs (ViT-L-14: 5 open_clip datasources and
-# hf_openai_l14); their GFLOPs per image come from encoder_gflops().
-REAL_ENCODERS = {"ViT-L-14": 6, "ViT-B-32": 1}
+# The real grid's image encoders -> their models (ViT-L-14: 6 open_clip datasources and
+# hf_openai_l14; ViT-L-14-336: openai); their GFLOPs per image come from encoder_gflops().
+REAL_ENCODERS = {"ViT-L-14": 7, "ViT-L-14-336": 1, "ViT-B-32": 1}
 
 
 @dataclass
@@ -80,7 +80,7 @@ def read_stages(path: str | Path) -> dict[str, dict[str, float]]:
 
 
 def encoder_gflops(names: list[str]) -> dict[str, float]:
-    """Forward GFLOPs per 224-px image of each open_clip image encoder (random weights)."""
+    """Forward GFLOPs per image (at its own size) of each open_clip encoder (random weights)."""
     import torch
 
     from clipfair.bench.embed import flops_per_image
@@ -147,10 +147,15 @@ def project(
     emb_gb = sum(REAL_ENCODERS.values()) * images * a["embed_dim_real"] * 4 / 1e9
     rows.append(Row("embed", jobs.get("embed", 0), "gpu", embed_h, embed_h, emb_gb,
                     f"FLOP model, MFU {a['mfu_embed']:.0%}"))  # fmt: skip
-    g = gflops["ViT-L-14"] * 1e9
-    train = a["finetune_epochs"] * a["fairface_train"] * g * (1 + 2 * a["trainable_fraction"])
-    score = a["fairface_val"] * g
-    ft_h = jobs.get("finetune", 0) * (train + score) / rate["finetune"] / 3600
+    # each model's head sets train alike: the jobs of an encoder cost its FLOPs
+    heads = jobs.get("finetune", 0) / sum(REAL_ENCODERS.values())
+    ft_flops = sum(
+        n * heads * gflops[name] * 1e9
+        * (a["finetune_epochs"] * a["fairface_train"] * (1 + 2 * a["trainable_fraction"])
+           + a["fairface_val"])
+        for name, n in REAL_ENCODERS.items()
+    )  # fmt: skip
+    ft_h = ft_flops / rate["finetune"] / 3600
     rows.append(Row("finetune", jobs.get("finetune", 0), "gpu", ft_h, ft_h,
                     jobs.get("finetune", 0) * a["checkpoint_gb"],
                     f"FLOP model, MFU {a['mfu_finetune']:.0%}, backward 2x trainable"))  # fmt: skip

@@ -86,6 +86,16 @@ def cmd_table(args: argparse.Namespace) -> None:
 def cmd_reproduce(args: argparse.Namespace) -> None:
     from clipfair.metrics.reproduction import render_reproduction, write_reproduction
 
+    if args.plan:
+        from clipfair.config import load_params
+        from clipfair.grid import cells
+        from clipfair.metrics.reproduction import published_numbers, render_plan, reproduction_plan
+
+        params = load_params(args.params, preset=args.preset)
+        planned = {(c.backbone, c.datasource, c.method) for c in cells(params)}
+        k_analysis = params["zeroshot"].get("k_analysis") or {}
+        render_plan(reproduction_plan(published_numbers(), planned, k_analysis), params["preset"])
+        return
     if not args.summary.is_file():
         sys.exit(f"{args.summary} not found: run the pipeline first (or pass --summary)")
     report = write_reproduction(args.summary, args.out, args.topk)
@@ -178,3 +188,10 @@ def register(add: Add) -> None:
     p.add_argument("--topk", type=Path, default=Path("metrics/plots/topk.csv"))
     p.add_argument("--out", type=Path, default=Path("metrics/reproduction.csv"))
     p.add_argument("--all", action="store_true", help="also list rows not in this grid")
+    p.add_argument(
+        "--plan",
+        action="store_true",
+        help="no run needed: which planned cell will answer each published number",
+    )
+    p.add_argument("--params", type=Path, default=Path("params.yaml"), help="with --plan")
+    p.add_argument("--preset", default="real", help="with --plan: the grid (default: real)")

@@ -183,7 +183,7 @@ def test_bad_ingest_input(case: Case, small_release: Path, tmp_path: Path) -> No
     case.plant(release)
     out = tmp_path / "out"
     out.mkdir()
-    cmd = ["clipfair", "ingest", "--raw", str(release), "--split", "val"]
+    cmd = ["clipfair", "step", "ingest", "--raw", str(release), "--split", "val"]
     cmd += ["--out-index", str(out / "v.parquet"), "--out-images", str(out / "v.npy")]
     cmd += ["--image-size", "32", "--report", str(out / "rejected.csv"), "--threads", "1"]
     # the rule passes every flag; the case's own come last and win
@@ -240,7 +240,7 @@ def test_truncated_embeddings_are_named_and_no_cell_output_is_left(tmp_path: Pat
         }
     ]
     boot = '{"n_resamples": 10, "seed": 0, "alpha": 0.05}'
-    cmd = ["clipfair", "run-cells", "--plan", json.dumps(plan), "--bootstrap", boot]
+    cmd = ["clipfair", "step", "run-cells", "--plan", json.dumps(plan), "--bootstrap", boot]
     proc = subprocess.run(
         [*cmd, "--seed", "0", "--threads", "1"],
         capture_output=True,

@@ -18,7 +18,8 @@ def _run(*args, cwd):
 def test_bench_embed_measures_three_paths_on_the_same_images(tmp_path):
     out = tmp_path / "embed.json"
     stdout = _run(
-        "bench-embed",
+        "bench",
+        "embed",
         "--model",
         "tiny-clip-vit",
         "--config-dir",
@@ -48,7 +49,8 @@ def test_bench_embed_measures_three_paths_on_the_same_images(tmp_path):
 def test_bench_probe_compares_torch_and_sklearn_on_the_same_features(tmp_path):
     out = tmp_path / "probe.json"
     stdout = _run(
-        "bench-probe",
+        "bench",
+        "probe",
         "--n-train",
         "3000",
         "--n-val",
@@ -111,7 +113,7 @@ def test_bench_grid_reads_benchmark_files_and_importtime_lines(tmp_path):
     assert summary["cells_zeroshot"]["cpu_s"] == 4.0
     assert summary["summarize"]["timed_jobs"] == 0
     assert summary["total"]["jobs"] == 3 and summary["total"]["wall_s"] == 6.5
-    out = _run("bench-grid", str(tmp_path), cwd=tmp_path)
+    out = _run("bench", "grid", str(tmp_path), cwd=tmp_path)
     assert "cells_zeroshot" in out and "32%" in out and "3 jobs" in out
 
 
@@ -254,7 +256,7 @@ def test_bench_project_projects_probes_on_the_gpu_and_the_time_to_the_table(tmp_
 
     proj = copy_project(tmp_path / "p")
     out = tmp_path / "projection.csv"
-    stdout = _run("bench-project", "--gpus", "1", "8", "--out", str(out), cwd=proj)
+    stdout = _run("bench", "project", "--gpus", "1", "8", "--out", str(out), cwd=proj)
     import pandas as pd
 
     rows = pd.read_csv(out).set_index("rule")

@@ -1,4 +1,5 @@
 import csv
+import re
 import subprocess
 
 from .conftest import ROOT
@@ -8,32 +9,38 @@ def _cli(*args, cwd=ROOT):
     return subprocess.run(["clipfair", *args], cwd=cwd, capture_output=True, text=True)
 
 
-def test_help_lists_every_subcommand():
-    out = _cli("--help").stdout
-    for cmd in (
-        "validate-config",
-        "demo-data",
-        "acquire",
-        "ingest",
-        "train-clip",
-        "convert-hf",
-        "embed",
-        "run-cells",
-        "prompts",
-        "topk-sweep",
-        "summarize",
-        "table",
-        "bench-embed",
-        "bench-probe",
-        "bench-stages",
-        "bench-project",
-        "gpu-check",
-        "bench-cache-read",
+def _listed(help_text: str) -> list[str]:
+    """The subcommands an argparse help lists (its indented 'name  help' lines)."""
+    block = help_text.split("positional arguments:")[1].split("options:")[0]
+    return re.findall(r"^    (\S+)", block, re.M)
+
+
+def test_help_shows_the_commands_a_person_runs_and_groups_the_rest():
+    top = _listed(_cli("--help").stdout)
+    assert set(top) == {
+        "table", "diff", "predict", "prompts", "reproduce", "validate-config", "fetch-weights",
+        "record-run", "gpu-check", "vggface", "offline-plots-template", "demo-data",
+        "demo-adience", "step", "bench",
+    }  # fmt: skip
+    steps = _listed(_cli("step", "--help").stdout)
+    assert {"acquire", "ingest", "train-clip", "convert-hf", "embed", "finetune",
+            "vggface-transfer", "run-cells", "summarize", "compare", "plots",
+            "topk-sweep"} <= set(steps)  # fmt: skip
+    assert set(_listed(_cli("bench", "--help").stdout)) == {
+        "grid",
+        "stages",
+        "project",
         "slurm-plan",
-        "reproduce",
-        "fetch-weights",
-    ):
-        assert cmd in out
+        "cache-read",
+        "embed",
+        "coverage",
+        "probe",
+    }
+    # the rules run steps (and summarize the person's `reproduce`, to the same file)
+    text = "\n".join(p.read_text() for p in (ROOT / "workflow" / "rules").glob("*.smk"))
+    lines = [line for line in text.splitlines() if not line.lstrip().startswith("#")]
+    used = set(re.findall(r"clipfair (\S+)", "\n".join(lines))) & {*top, *steps}
+    assert used == {"step", "reproduce"}, used
 
 
 def test_validate_config_accepts_the_shipped_params():
@@ -56,6 +63,7 @@ def test_ingest_error_is_one_clear_line(release_copy, tmp_path):
     with open(path, "w", newline="") as fh:
         csv.writer(fh).writerows(rows)
     proc = _cli(
+        "step",
         "ingest",
         "--raw",
         str(release_copy),
@@ -78,7 +86,8 @@ def test_ingest_error_is_one_clear_line(release_copy, tmp_path):
 def test_pipeline_step_flags_have_no_defaults():
     """A step's settings come from params.yaml through its rule: leaving one out is an error
     naming the flag, not a silent default that could differ from the pipeline's."""
-    proc = _cli("train-clip", "--index", "i", "--images", "m", "--config-dir", "c", "--out", "o")
+    flags = ("--index", "i", "--images", "m", "--config-dir", "c", "--out", "o")
+    proc = _cli("step", "train-clip", *flags)
     assert proc.returncode == 2
     for flag in ("--epochs", "--batch-size", "--lr", "--captions", "--seed", "--threads"):
         assert flag in proc.stderr
@@ -91,7 +100,7 @@ def _command(name, error):
     def handler(args):
         raise error
 
-    return argparse.Namespace(command=name, func=handler)
+    return argparse.Namespace(name=name, prog=f"clipfair step {name}", func=handler)
 
 
 def test_the_projects_errors_are_one_line_naming_the_file():
@@ -103,7 +112,7 @@ def test_the_projects_errors_are_one_line_naming_the_file():
     for error in (InputError("a.csv:4: unknown gender 'Robot'"), MissingFileError("no b.npy")):
         with pytest.raises(SystemExit) as exit_:
             run(_command("ingest", error))
-        assert exit_.value.code == f"clipfair ingest: error: {error}"
+        assert exit_.value.code == f"clipfair step ingest: error: {error}"
 
 
 def test_anything_unexpected_keeps_its_traceback():
@@ -130,4 +139,4 @@ def test_cuda_out_of_memory_names_the_batch_size_to_lower():
         )
         assert proc.returncode == 1 and "Traceback (most recent call last)" in proc.stderr
         assert "torch.OutOfMemoryError: CUDA out of memory" in proc.stderr
-        assert f"clipfair {command}: out of GPU memory: lower {setting}" in proc.stderr
+        assert f"clipfair step {command}: out of GPU memory: lower {setting}" in proc.stderr

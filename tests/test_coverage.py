@@ -1,4 +1,4 @@
-"""`clipfair bench-coverage`: the intervals cover their population values at >= 0.93."""
+"""`clipfair bench coverage`: the intervals cover their population values at >= 0.93."""
 
 import subprocess
 
@@ -12,7 +12,7 @@ from .conftest import ROOT
 
 def _bench(*args):
     return subprocess.run(
-        ["clipfair", "bench-coverage", *args], cwd=ROOT, capture_output=True, text=True
+        ["clipfair", "bench", "coverage", *args], cwd=ROOT, capture_output=True, text=True
     )
 
 

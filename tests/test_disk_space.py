@@ -71,7 +71,7 @@ def test_ingest_refuses_a_cache_larger_than_the_free_disk_in_one_line(release_co
     # than the free disk (the check comes before any image is decoded)
     size = 512 if mounted else math.isqrt(shutil.disk_usage(folder).free // 3) + 1
     proc = subprocess.run(
-        ["clipfair", "ingest", "--raw", str(release_copy), "--split", "val",
+        ["clipfair", "step", "ingest", "--raw", str(release_copy), "--split", "val",
          "--out-index", str(folder / "val.parquet"), "--out-images", str(folder / "val_images.npy"),
          "--image-size", str(size), "--threads", "1", "--on-bad-rows", "fail",
          "--expect", "{}", "--on-count-mismatch", "fail"],

@@ -580,7 +580,7 @@ def test_real_run_plans_the_official_release_or_the_hub_parquet(tmp_path):
         ["snakemake", "-n", "--cores", "1", "--config", "grid={dataset: fairface_hf}"], proj
     ).stdout
     acquire = {
-        name: re.search(r"clipfair acquire --source .*", plan).group(0)
+        name: re.search(r"clipfair step acquire --format fairface --source .*", plan).group(0)
         for name, plan in (("official", official), ("hub", hub))
     }
     assert '"kind": "download"' in acquire["official"] and "drive.google.com" in acquire["official"]
@@ -613,11 +613,12 @@ def test_padding_param_picks_the_release_zip_or_the_hub_config(tmp_path):
             ],
             proj,
         ).stdout
-    official = re.search(r"clipfair acquire --source .*", plans["official"]).group(0)
+    acquire = r"clipfair step acquire --format fairface --source .*"
+    official = re.search(acquire, plans["official"]).group(0)
     assert "id=1g7qNOZz9wC7OfOhcPqH1EZ5bk1UFGmlL" in official  # the margin-1.25 zip
     assert "id=1Z1RqRo0_JiavaZw2yzZG6WETdZQ8qX86" not in official
     assert "--out data/raw/fairface/1.25 " in official
-    hub = re.search(r"clipfair acquire --source .*", plans["hub"]).group(0)
+    hub = re.search(acquire, plans["hub"]).group(0)
     assert '"config": "1.25"' in hub and "--out data/raw/fairface_hf/1.25 " in hub
     params = yaml.safe_load((proj / "params.yaml").read_text())
     params["datasets"]["fairface"]["source"]["files"]["images.zip"] = {"0.25": "https://x/a.zip"}

@@ -1,5 +1,5 @@
 """The full-size rehearsal's code path at 1/50 of FairFace's size: the scale preset, its
-release downloaded from the Drive-like server, every stage, and `clipfair bench-stages`."""
+release downloaded from the Drive-like server, every stage, and `clipfair bench stages`."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def test_scale_preset_at_one_fiftieth_runs_every_stage_under_4gb(tmp_path):
     cells = summary[summary["backbone"] == "tiny-vit-224"]
     assert {"probe_race", "ft_race", "zs_raw_gender_labels_mean"} <= set(cells["method"])
 
-    out = run(["clipfair", "bench-stages"], proj).stdout
+    out = run(["clipfair", "bench", "stages"], proj).stdout
     assert "| rule | jobs | wall_s |" in out
     with open(proj / "metrics/scale/stages.csv", newline="") as fh:
         stages = {row["rule"]: row for row in csv.DictReader(fh)}

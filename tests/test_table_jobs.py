@@ -43,6 +43,6 @@ def test_jobs_import_what_they_need_and_no_benchmark(small_demo_run, tmp_path):
             assert "clipfair.metrics.reproduction" in modules
         torch = sorted(m for m in modules if m == "torch" or m.startswith("torch."))
         assert not torch, f"{rule} imported {torch[:5]}"
-    # the same logs split bench-grid's job-seconds into imports and the rest
-    grid = run(["clipfair", "bench-grid", "."], proj).stdout
+    # the same logs split bench grid's job-seconds into imports and the rest
+    grid = run(["clipfair", "bench", "grid", "."], proj).stdout
     assert "imports: rerun with" not in grid and "%" in grid

@@ -118,12 +118,12 @@ def test_unsafe_members_are_bad_rows(tmp_path):
 
 def test_acquire_local_names_the_missing_archive_and_copies_it(archive, tmp_path):
     src = json.dumps({"kind": "local", "folder": str(tmp_path / "manual")})
-    proc = subprocess.run(["clipfair", "acquire", "--format", "utkface", "--source", src,
-                           "--out", str(tmp_path / "raw.tar.gz")],
+    proc = subprocess.run(["clipfair", "step", "acquire", "--format", "utkface", "--source", src,
+                           "--out", str(tmp_path / "raw.tar.gz"), "--lock", ""],
                           capture_output=True, text=True)  # fmt: skip
     assert proc.returncode != 0 and "has no UTKFace.tar.gz" in proc.stderr
     (tmp_path / "manual").mkdir()
     (tmp_path / "manual" / "UTKFace.tar.gz").write_bytes(archive.read_bytes())
-    subprocess.run(["clipfair", "acquire", "--format", "utkface", "--source", src,
-                    "--out", str(tmp_path / "raw.tar.gz")], check=True)  # fmt: skip
+    subprocess.run(["clipfair", "step", "acquire", "--format", "utkface", "--source", src,
+                    "--out", str(tmp_path / "raw.tar.gz"), "--lock", ""], check=True)  # fmt: skip
     assert (tmp_path / "raw.tar.gz").read_bytes() == archive.read_bytes()

@@ -17,7 +17,7 @@ from clipfair.models.vggface_weights import is_url
 from clipfair.report import FIGURES
 
 # `CLIPFAIR_IMPORTTIME=1 snakemake ...`: every job's log also holds `python -X importtime`'s
-# lines, from which `clipfair bench-grid` splits each rule's job-seconds into imports and work
+# lines, from which `clipfair bench grid` splits each rule's job-seconds into imports and work
 if os.environ.get("CLIPFAIR_IMPORTTIME"):
     shell.prefix("export PYTHONPROFILEIMPORTTIME=1; ")
 
@@ -265,7 +265,7 @@ def batch_input_files(methods):
 
 
 def batch_plan(methods):
-    """Params function of a batch job: the cells it runs, as `clipfair run-cells` reads them."""
+    """Params function of a batch job: the cells it runs, as `clipfair step run-cells` reads them."""
 
     def plan(wildcards):
         entries = []

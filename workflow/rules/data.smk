@@ -28,7 +28,8 @@ rule acquire:
     message:
         "Acquire the {wildcards.dataset} release (padding {wildcards.padding})"
     shell:
-        "clipfair acquire --source {params.source:q} --out {params.out} --lock {params.lock:q}"
+        "clipfair step acquire --format fairface --source {params.source:q} --out {params.out}"
+        " --lock {params.lock:q}"
         " > {log} 2>&1"
 
 
@@ -59,7 +60,7 @@ rule ingest:
     message:
         "Ingest {wildcards.dataset} (val, then train): validate labels, decode images once"
     shell:
-        "ingest() {{ clipfair ingest --raw {params.raw} --image-size {params.size}"
+        "ingest() {{ clipfair step ingest --raw {params.raw} --image-size {params.size}"
         " --threads {threads} --on-bad-rows {params.on_bad_rows}"
         " --on-count-mismatch {params.on_count_mismatch} \"$@\"; }};"
         " ({params.runs}) > {log} 2>&1"
@@ -86,7 +87,7 @@ rule acquire_adience:
     message:
         "Acquire the {wildcards.dataset} Adience release"
     shell:
-        "clipfair acquire --format adience --source {params.source:q} --out {output}"
+        "clipfair step acquire --format adience --source {params.source:q} --out {output} --lock ''"
         " > {log} 2>&1"
 
 
@@ -114,7 +115,7 @@ rule ingest_adience:
     message:
         "Ingest {wildcards.dataset} (val folds {params.val_folds}, then the others)"
     shell:
-        "ingest() {{ clipfair ingest-adience --raw {input} --val-folds {params.val_folds}"
+        "ingest() {{ clipfair step ingest-adience --raw {input} --val-folds {params.val_folds}"
         " --image-size {params.size} --threads {threads} --on-bad-rows {params.on_bad_rows}"
         " \"$@\"; }}; ({params.runs}) > {log} 2>&1"
 
@@ -140,7 +141,7 @@ rule acquire_utkface:
     message:
         "Acquire the {wildcards.dataset} UTKFace release"
     shell:
-        "clipfair acquire --format utkface --source {params.source:q} --out {output}"
+        "clipfair step acquire --format utkface --source {params.source:q} --out {output} --lock ''"
         " > {log} 2>&1"
 
 
@@ -168,6 +169,6 @@ rule ingest_utkface:
     message:
         "Ingest {wildcards.dataset} (UTKFace): its seeded split, val then train"
     shell:
-        "ingest() {{ clipfair ingest-utkface --raw {input} --split-seed {params.split_seed}"
+        "ingest() {{ clipfair step ingest-utkface --raw {input} --split-seed {params.split_seed}"
         " --image-size {params.size} --threads {threads} --on-bad-rows {params.on_bad_rows}"
         " \"$@\"; }}; ({params.runs}) > {log} 2>&1"

@@ -48,7 +48,7 @@ rule embed:
         "Embed the prompts and {params.n_splits} splits with {wildcards.backbone}/{wildcards.datasource}"
         " (gpu={resources.gpu})"
     shell:
-        "clipfair embed --backbone {params.backbone:q} --datasource {params.datasource:q}"
+        "clipfair step embed --backbone {params.backbone:q} --datasource {params.datasource:q}"
         " --checkpoint '{input.checkpoint}' --cache-dir '{params.cache_dir}'"
         " --device {params.device} --threads {threads} {params.splits}"
         " --settings {params.settings:q} --label-sets {params.label_sets}"

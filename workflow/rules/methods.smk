@@ -42,5 +42,5 @@ for _batch, (_methods, _backbones, _datasources) in cell_batches().items():
             "Run and evaluate {params.n} {params.batch} cells of {wildcards.backbone}/{wildcards.datasource}"
             " (gpu={resources.gpu})"
         shell:
-            "clipfair run-cells --plan {params.plan:q} --bootstrap {params.bootstrap:q}"
+            "clipfair step run-cells --plan {params.plan:q} --bootstrap {params.bootstrap:q}"
             " --seed {params.seed} --threads {threads} > {log} 2>&1"

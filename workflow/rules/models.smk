@@ -32,7 +32,7 @@ rule train_clip:
         "Train {wildcards.backbone} weights '{wildcards.datasource}' on {DATASET} train"
         " (gpu={resources.gpu})"
     shell:
-        "clipfair train-clip --index {input.index} --images {input.images}"
+        "clipfair step train-clip --index {input.index} --images {input.images}"
         " --model {params.model} --config-dir {params.config_dir} --out {output}"
         " --epochs {params.train[epochs]} --seed {params.train[seed]}"
         " --captions {params.train[captions]} --batch-size {params.opt[batch_size]}"
@@ -59,7 +59,7 @@ rule convert_hf:
     message:
         "Convert {input.checkpoint} to a transformers CLIPModel ({wildcards.backbone})"
     shell:
-        "clipfair convert-hf --checkpoint {input.checkpoint}"
+        "clipfair step convert-hf --checkpoint {input.checkpoint}"
         " --model-config {input.model_config} --out {output} > {log} 2>&1"
 
 
@@ -99,7 +99,7 @@ rule finetune:
         "Fine-tune {wildcards.heads} heads on {wildcards.backbone}/{wildcards.datasource}"
         " (gpu={resources.gpu})"
     shell:
-        "clipfair finetune --backbone {params.backbone:q} --datasource {params.datasource:q}"
+        "clipfair step finetune --backbone {params.backbone:q} --datasource {params.datasource:q}"
         " --checkpoint '{input.checkpoint}' --cache-dir '{params.cache_dir}'"
         " --device {params.device} --threads {threads} --tasks {params.tasks}"
         " --settings {params.settings:q} --train-index {input.train_index}"
@@ -131,7 +131,7 @@ rule vggface_weights:
     message:
         "VGG-Face weights '{wildcards.datasource}' (download and unpack, or random init)"
     shell:
-        "clipfair vggface-weights --datasource {params.datasource:q} --out {output}"
+        "clipfair step vggface-weights --datasource {params.datasource:q} --out {output}"
         " --lock {params.lock:q}"
         " --archive-dir {params.archive_dir} > {log} 2>&1"
 
@@ -162,6 +162,6 @@ rule vggface_transfer:
         "Train the VGG-Face gender transfer ({wildcards.datasource}) on {params.trained},"
         " score every dataset's val with each (gpu={resources.gpu})"
     shell:
-        "transfer() {{ clipfair vggface-transfer --weights {input.weights}"
+        "transfer() {{ clipfair step vggface-transfer --weights {input.weights}"
         " --settings {params.settings:q} --seed {params.seed} --threads {threads} \"$@\"; }};"
         " ({params.runs}) > {log} 2>&1"

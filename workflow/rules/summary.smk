@@ -64,7 +64,7 @@ rule summarize:
     message:
         "Summarize the grid into {output.csv}, the published numbers beside it"
     shell:
-        "(clipfair summarize {input.cells} --out-dir {params.out_dir}"
+        "(clipfair step summarize {input.cells} --out-dir {params.out_dir}"
         " --headline {params.headline} --references {params.references:q}"
         " && clipfair reproduce --summary {output.csv} --topk {input.topk}"
         " --out {output.reproduction}) > {log} 2>&1"
@@ -93,7 +93,7 @@ rule compare:
     message:
         "Compare every cell with its task's reference (paired bootstrap, McNemar)"
     shell:
-        "clipfair compare --references {params.references:q} {params.cells} --out {output}"
+        "clipfair step compare --references {params.references:q} {params.cells} --out {output}"
         " --n-resamples {params.bootstrap[n_resamples]} --seed {params.bootstrap[seed]}"
         " --alpha {params.bootstrap[alpha]} > {log} 2>&1"
 
@@ -122,7 +122,7 @@ rule topk_sweep:
     message:
         "The prompt-ensemble report's k analysis: top-k accuracy for k = 1..{params.k_max} from the embeddings"
     shell:
-        "clipfair topk-sweep --val-index {input.val_index} {params.flags}"
+        "clipfair step topk-sweep --val-index {input.val_index} {params.flags}"
         " --k-max {params.k_max} --label-set-dir '{params.label_set_dir}'"
         " --alpha {params.alpha} --out {output} > {log} 2>&1"
 
@@ -161,5 +161,5 @@ rule plots:
     message:
         "Plot accuracy by race, the top-k and probe sweeps, cross-dataset gender, confusions"
     shell:
-        "clipfair plots {input.cells} --references {params.references:q} {params.flags}"
+        "clipfair step plots {input.cells} --references {params.references:q} {params.flags}"
         " --topk {input.topk} --out-dir {params.out_dir} > {log} 2>&1"

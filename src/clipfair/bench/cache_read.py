@@ -1,4 +1,4 @@
-"""``clipfair bench-cache-read``: peak RSS of reading an image cache through a memory map
+"""``clipfair bench cache-read``: peak RSS of reading an image cache through a memory map
 (``np.load(mmap_mode="r")``, what the pipeline did before) against ``CacheReader``'s pread,
 each in a fresh process over the same file, batch by batch as embed reads it."""
 

@@ -1,4 +1,4 @@
-"""``clipfair bench-grid``: where a finished run's job-seconds went, per rule.
+"""``clipfair bench grid``: where a finished run's job-seconds went, per rule.
 
 Snakemake's per-job benchmark files (``benchmarks/<rule>/<job>.tsv``, or ``<rule>.tsv`` for a
 rule with one job) give each job's wall and CPU seconds and peak RSS. A run started with

@@ -1,10 +1,10 @@
-"""``clipfair bench-project``: the real grid's cost on one GPU, projected (not measured) from
+"""``clipfair bench project``: the real grid's cost on one GPU, projected (not measured) from
 the full-size rehearsal's measured stages and a FLOP model of the real encoders.
 
 What is measured: ``metrics/scale/stages.csv`` (per rule at FairFace's real size on this
 machine, tiny-vit at 224 px), the disk the rehearsal's outputs take, and the FLOPs per image
 of the real image encoders (``torch.utils.flop_counter`` on random-init open_clip models, the
-count ``clipfair bench-embed`` uses). What is assumed is in ``ASSUMPTIONS`` and printed with
+count ``clipfair bench embed`` uses). What is assumed is in ``ASSUMPTIONS`` and printed with
 the table. GPU rules: images x FLOPs / (peak x MFU), at least the time to read the uint8
 cache; CPU rules keep their measured wall time. The probe jobs run on a GPU (the Slurm
 profile gives ``cells_probes`` one): each distinct fit's C sweep by the same FLOP model in
@@ -26,7 +26,7 @@ from typing import Any
 ASSUMPTIONS: dict[str, Any] = {
     "gpu": "H100 SXM, bf16 dense peak 989 TFLOP/s",
     "peak_flops": 989e12,
-    "mfu_embed": 0.40,  # inference, bf16, batch 512 (bench-embed's target)
+    "mfu_embed": 0.40,  # inference, bf16, batch 512 (bench embed's target)
     "mfu_finetune": 0.30,  # training the last blocks: smaller matmuls, optimizer steps
     "cache_read_gb_s": 2.0,  # uint8 cache from local NVMe / page cache
     "fairface_images": 97_698,
@@ -47,7 +47,7 @@ ASSUMPTIONS: dict[str, Any] = {
     "lbfgs_evals_per_iter": 1.25,  # loss + gradient evaluations per iteration (line search)
     "lbfgs_iter_overhead_s": 2e-3,  # Python and L-BFGS bookkeeping per iteration and batch
     "probe_classes": 7,  # race (age 9, gender 2)
-    "sklearn_probe_s": 15.0,  # bench-probe: sklearn warm-started sweep + refit, 86,744 x 768
+    "sklearn_probe_s": 15.0,  # bench probe: sklearn warm-started sweep + refit, 86,744 x 768
     "cell_eval_s": 1.5,  # a cell's predictions, metrics and intervals (rehearsal: 24 in 36 s)
     "checkpoint_gb": 1.2,  # a fine-tuned ViT-L-14 vision tower + heads, fp32 safetensors
     "vggface_model_gb": 0.6,  # the VGG-Face transfer's saved model
@@ -243,7 +243,7 @@ def critical_paths(seconds: dict[str, tuple[float, bool]], gpus: list[int], pres
 
 
 def projection_report(stages: Path, out: Path, preset: str, gpus: list[int] | None = None) -> str:
-    """``clipfair bench-project``: project ``preset``'s grid from a rehearsal's stage table,
+    """``clipfair bench project``: project ``preset``'s grid from a rehearsal's stage table,
     write ``out`` and return the report (labelled a projection), with the time until the
     table on each number of ``gpus``."""
     from clipfair.bench.dag import planned_jobs

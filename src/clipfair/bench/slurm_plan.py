@@ -1,4 +1,4 @@
-"""``clipfair slurm-plan``: what a grid asks of Slurm, per rule, and how many sbatch jobs.
+"""``clipfair bench slurm-plan``: what a grid asks of Slurm, per rule, and how many sbatch jobs.
 
 Snakemake's dry run does not print a job's resources, so this reads the same two sources
 Snakemake does: the jobs per rule of the grid's DAG (``snakemake -n``) and the Slurm

@@ -1,4 +1,4 @@
-"""``clipfair bench-stages``: what each stage of a finished run cost, from Snakemake's
+"""``clipfair bench stages``: what each stage of a finished run cost, from Snakemake's
 per-job benchmark files, and the disk the run holds.
 
 Per rule: jobs, wall seconds (summed over jobs, and the longest job), CPU seconds, peak RSS
@@ -81,7 +81,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
 
 
 def stage_report(run: Path, out: Path, disk_dirs: list[str]) -> str:
-    """``clipfair bench-stages``: the per-stage table of a finished run (``out``) and its disk
+    """``clipfair bench stages``: the per-stage table of a finished run (``out``) and its disk
     use (``disk.csv`` beside it); returns both as markdown."""
     rows = stage_rows(run / "benchmarks")
     if not rows:

@@ -36,7 +36,7 @@ def cmd_bench_project(args: argparse.Namespace) -> None:
     from clipfair.bench.projection import projection_report
 
     if not args.stages.is_file():
-        sys.exit(f"{args.stages} not found: run the scale preset, then clipfair bench-stages")
+        sys.exit(f"{args.stages} not found: run the scale preset, then clipfair bench stages")
     print(projection_report(args.stages, args.out, args.preset, args.gpus))
 
 

@@ -84,27 +84,28 @@ def _split_flags(p: argparse.ArgumentParser, raw_help: str) -> None:
 
 
 def register(add: Add) -> None:
-    # tools for users (no rule runs them): the demo sources run inside `acquire`
+    # tools for users (no rule runs them: the demo sources run inside `acquire`); their
+    # defaults are those of the demo preset's datasets in params.yaml
     p = add("demo-data", cmd_demo_data, "write the synthetic FairFace-format demo release")
     p.add_argument("--out", required=True, type=Path)
-    p.add_argument("--n-train", type=int, default=4000)
-    p.add_argument("--n-val", type=int, default=1000)
-    p.add_argument("--image-size", type=int, default=64)
+    p.add_argument("--n-train", type=int, default=4000, help="default: the demo's 4000")
+    p.add_argument("--n-val", type=int, default=1000, help="default: the demo's 1000")
+    p.add_argument("--image-size", type=int, default=64, help="default: the demo's 64")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--ambiguous", type=float, default=0.0, help="share of weak-gender faces")
 
     p = add("demo-adience", cmd_demo_adience, "write a synthetic release in Adience's layout")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--users", type=int, default=40)
-    p.add_argument("--faces-per-user", type=int, default=12)
-    p.add_argument("--image-size", type=int, default=64)
+    p.add_argument("--faces-per-user", type=int, default=12, help="default: the demo's 12")
+    p.add_argument("--image-size", type=int, default=64, help="default: the demo's 64")
     p.add_argument("--seed", type=int, default=0)
 
     p = add("acquire", cmd_acquire, "get a release (demo, local folder, or download)")
     p.add_argument("--source", required=True, help="dataset source entry of params.yaml (JSON)")
     p.add_argument("--out", required=True, type=Path)
-    p.add_argument("--format", default="fairface", choices=["fairface", "adience", "utkface"])
-    p.add_argument("--lock", default="", help="downloads lock file (sizes, sha256; '' for none)")
+    p.add_argument("--format", required=True, choices=["fairface", "adience", "utkface"])
+    p.add_argument("--lock", required=True, help="downloads lock file (sizes, sha256; '' for none)")
 
     p = add("ingest", cmd_ingest, "validate a release split; write its index and image cache")
     _split_flags(p, "folder with images.zip and the CSVs")

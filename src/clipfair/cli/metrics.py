@@ -96,7 +96,7 @@ def register(add: Add) -> None:
     p.add_argument("cells", nargs="+", help="cell metric JSONs")
     p.add_argument("--references", required=True, help='JSON {task: "backbone/datasource/method"}')
     p.add_argument("--reference-predictions", action="append", help="TASK=PREDICTIONS.parquet")
-    p.add_argument("--topk", required=True, help="the k analysis CSV (clipfair topk-sweep)")
+    p.add_argument("--topk", required=True, help="the k analysis CSV (clipfair step topk-sweep)")
     p.add_argument("--out-dir", required=True, type=Path)
 
     p = add("topk-sweep", cmd_topk_sweep, "the prompt-ensemble report's k analysis (embeddings)")

@@ -3,7 +3,7 @@ train|evaluate|classify|init``.
 
 Its flags and defaults are the VGG-Face gender_classifier's (``-w``, ``-i``, ``-b1``, ``-b2``,
 ``-m``), not the
-pipeline's: the pipeline runs ``clipfair vggface-transfer`` with flags from params.yaml.
+pipeline's: the pipeline runs ``clipfair step vggface-transfer`` with flags from params.yaml.
 """
 
 from __future__ import annotations
@@ -47,9 +47,11 @@ def register(add: Add) -> None:
     v.add_argument("-w", "--weights", required=True, help="VGG-Face torch7 weights (.t7)")
     v.add_argument("-i", "--input", required=True, type=Path, help="Adience folder (fold files)")
     v.add_argument("-o", "--output", required=True, type=Path, help="model (.safetensors)")
-    v.add_argument("-e", "--epochs", type=int, default=1)
-    v.add_argument("-b1", type=int, default=32, help="training batch size")
-    v.add_argument("-b2", type=int, default=32, help="validation batch size")
+    # defaults: the original gender_classifier's command line (-e 1, low memory), not the
+    # pipeline's transfer, whose settings are params.yaml's vggface: section (epochs 3, ...)
+    v.add_argument("-e", "--epochs", type=int, default=1, help="default 1, the original tool's")
+    v.add_argument("-b1", type=int, default=32, help="training batch size (default 32)")
+    v.add_argument("-b2", type=int, default=32, help="validation batch size (default 32)")
     v.add_argument(
         "-m",
         "--memory",

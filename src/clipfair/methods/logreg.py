@@ -10,7 +10,7 @@ The initial inverse Hessian of L-BFGS is the exact inverse Hessian at uniform pr
 (where every fit starts), ``((I - 11ᵀ/K)/K ⊗ XᵀX/N + 2λ)⁻¹``, applied in the eigenbases of
 ``XᵀX/N`` and ``(I - 11ᵀ/K)/K`` (one eigendecomposition for all C). It carries each problem's
 scale and the features' anisotropy: 13 iterations instead of 39 with the usual scalar
-initial Hessian on FairFace-sized features (``clipfair bench-probe``).
+initial Hessian on FairFace-sized features (``clipfair bench probe``).
 
 ``fit_logreg_path`` walks a sweep's values of C in a few such batches, each warm-started from
 the last solution of the one before: fewer problem-iterations than one batch from zero.

@@ -19,7 +19,7 @@ share; the worst group and the largest gap with simultaneous ones.
   over every pair, so it holds for the pair the data picked. It can contain 0, and then the
   data do not show a disparity.
 
-``clipfair bench-coverage`` checks each of these by simulation (docs/statistics.md).
+``clipfair bench coverage`` checks each of these by simulation (docs/statistics.md).
 """
 
 from __future__ import annotations

@@ -129,3 +129,76 @@ def probe_fits(params: dict[str, Any], backbone: str, datasource: str) -> dict[s
             seen.add(key)
             out[spec["kind"]] = out.get(spec["kind"], 0) + 1
     return out
+
+
+def clip_pairs(params: dict[str, Any]) -> list[tuple[str, str]]:
+    """(backbone, datasource) pairs with a CLIP backbone (image and prompt embeddings)."""
+    return [(b, d) for b, d in pairs(params) if params["backbones"][b]["library"] != "vggface"]
+
+
+def cell_batches(params: dict[str, Any]) -> dict[str, tuple[list[str], list[str], list[str]]]:
+    """{batch: (methods, backbones, datasources)}: the grid's cells grouped into one job per
+    model and batch (the method kind's ``batch``). Every model of a batch runs all of its
+    methods (a method runs on the backbone family it fits), so a job's outputs are fixed."""
+    by_pair: dict[str, dict[tuple[str, str], list[str]]] = {}
+    for c in cells(params):
+        batch = METHODS[params["methods"][c.method]["kind"]].batch
+        by_pair.setdefault(batch, {}).setdefault((c.backbone, c.datasource), []).append(c.method)
+    out = {}
+    for batch, pair_methods in by_pair.items():
+        methods = sorted({m for ms in pair_methods.values() for m in ms})
+        for pair, ms in pair_methods.items():
+            if sorted(ms) != methods:  # cannot happen with the applies() rules; say so if it does
+                raise ValueError(f"batch {batch}: {'/'.join(pair)} runs {ms}, others {methods}")
+        backbones = sorted({b for b, _ in pair_methods})
+        datasources = sorted({d for _, d in pair_methods})
+        out[batch] = (methods, backbones, datasources)
+    return out
+
+
+def batch_threads(params: dict[str, Any], methods: list[str]) -> int:
+    """A cell batch job's threads: the most its method kinds ask for, capped by
+    ``cells.max_threads``."""
+    wanted = max(METHODS[params["methods"][m]["kind"]].threads for m in methods)
+    return min(wanted, params["cells"]["max_threads"])
+
+
+def label_sets_used(params: dict[str, Any]) -> list[str]:
+    """The zero-shot label sets the grid's methods and the k analysis use (each model embeds
+    their prompts once)."""
+    k_analysis = params["zeroshot"].get("k_analysis") or {"label_sets": []}
+    used = {
+        params["methods"][m]["label_set"]
+        for m in params["grid"]["methods"]
+        if params["methods"][m]["kind"] == "zeroshot"
+    }
+    return sorted(used | set(k_analysis["label_sets"]))
+
+
+def embed_datasets(params: dict[str, Any]) -> list[str]:
+    """The datasets each CLIP model's embed job encodes (train and val), grid.dataset first:
+    those some cell trains on or predicts (a role the grid names but no method uses is
+    neither acquired nor embedded)."""
+    read = {method_data(params, c.method)[s] for c in cells(params) for s in ("train", "eval")}
+    first = params["grid"]["dataset"]
+    roles = (params["grid"].get(k) for k in ("other_crop", "adience", "utkface"))
+    return [first, *(d for d in roles if d and d in read and d != first)]
+
+
+def vggface_datasets(params: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """(the datasets a VGG-Face transfer trains on, the datasets it scores): it scores
+    grid.dataset and Adience where they are embedded, and trains on those of them that a
+    vggface_transfer cell trains on."""
+    embedded = embed_datasets(params)
+    roles = (params["grid"]["dataset"], params["grid"].get("adience"))
+    scored = [d for d in roles if d in embedded]
+    trained = [
+        d
+        for d in scored
+        if any(
+            params["methods"][c.method]["kind"] in VGGFACE_KINDS
+            and method_data(params, c.method)["train"] == d
+            for c in cells(params)
+        )
+    ]
+    return trained, scored

@@ -8,7 +8,18 @@ from pathlib import Path
 import clipfair
 from clipfair.code_version import code_version
 from clipfair.config import resolve_params, run_config_digest
-from clipfair.grid import Cell, cells, compare_references, method_data, pairs
+from clipfair.grid import (
+    Cell,
+    batch_threads,
+    cell_batches,
+    cells,
+    clip_pairs,
+    compare_references,
+    embed_datasets,
+    label_sets_used,
+    method_data,
+    vggface_datasets,
+)
 from clipfair.data.layout import source_for_padding
 from clipfair.methods import METHODS, kind_options
 from clipfair.methods.label_sets import label_set_path
@@ -226,32 +237,6 @@ def cell_outputs(backbone, datasource, method):
     }
 
 
-def batch_threads(methods):
-    """A cell batch job's threads: the most its method kinds ask for, capped by cells.max_threads."""
-    wanted = max(METHODS[config["methods"][m]["kind"]].threads for m in methods)
-    return min(wanted, config["cells"]["max_threads"])
-
-
-def cell_batches():
-    """{batch: (methods, backbones, datasources)}: the grid's cells grouped into one job per
-    model and batch (the method kind's ``batch``). Every model of a batch runs all of its
-    methods (a method runs on the backbone family it fits), so a job's outputs are fixed."""
-    by_pair = {}
-    for c in cells(config):
-        batch = METHODS[config["methods"][c.method]["kind"]].batch
-        by_pair.setdefault(batch, {}).setdefault((c.backbone, c.datasource), []).append(c.method)
-    out = {}
-    for batch, pair_methods in by_pair.items():
-        methods = sorted({m for ms in pair_methods.values() for m in ms})
-        for pair, ms in pair_methods.items():
-            if sorted(ms) != methods:  # cannot happen with the applies() rules; say so if it does
-                raise ValueError(f"batch {batch}: {'/'.join(pair)} runs {ms}, others {methods}")
-        backbones = sorted({b for b, _ in pair_methods})
-        datasources = sorted({d for _, d in pair_methods})
-        out[batch] = (methods, backbones, datasources)
-    return out
-
-
 def batch_input_files(methods):
     """Input function of a batch job: every file its cells read."""
 
@@ -288,14 +273,7 @@ def batch_plan(methods):
 
 K_ANALYSIS = config["zeroshot"].get("k_analysis") or {"label_sets": [], "k_max": 1}
 # zero-shot label sets the grid's methods and the k analysis use (embedded once per model)
-LABEL_SETS_USED = sorted(
-    {
-        config["methods"][m]["label_set"]
-        for m in config["grid"]["methods"]
-        if config["methods"][m]["kind"] == "zeroshot"
-    }
-    | set(K_ANALYSIS["label_sets"])
-)
+LABEL_SETS_USED = label_sets_used(config)
 # their files: editing one re-embeds its prompts and reruns its cells
 LABEL_SET_FILES = [str(label_set_path(name, LABEL_SET_DIR)) for name in LABEL_SETS_USED]
 
@@ -334,20 +312,10 @@ PLOT_DATA = [
 ]
 
 
-# the datasets every CLIP model embeds (train and val of each): grid.dataset and grid.adience
-# the datasets some cell trains on or predicts (a role the grid names but no method uses is
-# neither acquired nor embedded)
-DATASETS_READ = {
-    method_data(config, c.method)[split] for c in cells(config) for split in ("train", "eval")
-} - {None}
-# each model's embed job encodes them all, grid.dataset first
-EMBED_DATASETS = [
-    d
-    for d in (DATASET, *(config["grid"].get(k) for k in ("other_crop", "adience", "utkface")))
-    if d and (d == DATASET or d in DATASETS_READ)
-]
-# the VGG-Face transfer scores FairFace and Adience (no VGG-Face cell reads the other crop)
-VGGFACE_SCORED = [d for d in (DATASET, config["grid"].get("adience")) if d in EMBED_DATASETS]
+# each model's embed job encodes these datasets, grid.dataset first; the VGG-Face transfer
+# trains on some and scores others (clipfair.grid)
+EMBED_DATASETS = embed_datasets(config)
+VGGFACE_TRAINED, VGGFACE_SCORED = vggface_datasets(config)
 
 
 def split_files(datasets):
@@ -374,18 +342,6 @@ def embed_split_flags(wildcards, input, output):
         for d in EMBED_DATASETS
         for s in SPLITS
     )
-
-
-# the datasets a VGG-Face transfer trains on (each model's transfer job trains one per dataset)
-VGGFACE_TRAINED = [
-    d
-    for d in VGGFACE_SCORED
-    if any(
-        config["methods"][c.method]["kind"] == "vggface_transfer"
-        and method_data(config, c.method)["train"] == d
-        for c in cells(config)
-    )
-]
 
 
 def vggface_inputs(wildcards):
@@ -423,13 +379,6 @@ def vggface_runs(wildcards, input, output):
     )
 
 
-def clip_pairs():
-    """(backbone, datasource) pairs with a CLIP backbone (image and prompt embeddings)."""
-    return [
-        (b, d) for b, d in pairs(config) if config["backbones"][b]["library"] != "vggface"
-    ]
-
-
 TOPK_CSV = f"{METRICS}/plots/topk.csv"  # the prompt-ensemble report's k analysis (plots and reproduction read it)
 
 
@@ -437,7 +386,7 @@ def topk_sweep_inputs(wildcards):
     """grid.dataset's val index, each CLIP model's val embeddings and the analysed sets'
     prompt embeddings (keys: emb:<model>, text:<model>:<set>)."""
     inputs = {"val_index": path("index", dataset=DATASET, split="val")}
-    for b, d in clip_pairs():
+    for b, d in clip_pairs(config):
         model = dict(backbone=b, datasource=d)
         inputs[f"emb:{b}/{d}"] = path("embeddings", dataset=DATASET, split="val", **model)
         for name in K_ANALYSIS["label_sets"]:

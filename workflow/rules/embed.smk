@@ -21,7 +21,7 @@ rule embed:
             for name in ("text", "text_meta")
         ],
     wildcard_constraints:
-        backbone="|".join(sorted({b for b, _ in clip_pairs()})) or "(?!)",
+        backbone="|".join(sorted({b for b, _ in clip_pairs(config)})) or "(?!)",
     params:
         code=code("clipfair.embed", "clipfair.methods.label_sets"),  # changed code reruns it
         backbone=backbone_json,

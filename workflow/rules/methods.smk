@@ -2,7 +2,7 @@
 # process (the method kind's `batch`: zeroshot, probes, finetuned, vggface), writing one
 # predictions file, one info file and one metrics file per cell.
 
-for _batch, (_methods, _backbones, _datasources) in cell_batches().items():
+for _batch, (_methods, _backbones, _datasources) in cell_batches(config).items():
 
     rule:
         name:
@@ -28,7 +28,7 @@ for _batch, (_methods, _backbones, _datasources) in cell_batches().items():
             schema=CELL_SCHEMA,  # a new metrics layout re-evaluates every cell
             n=len(_methods),
             batch=_batch,
-        threads: batch_threads(_methods)
+        threads: batch_threads(config, _methods)
         resources:
             gpu=0,  # the Slurm profile gives the probe jobs one (their C sweeps)
         priority: PRIORITY["cells"]

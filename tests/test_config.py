@@ -19,7 +19,9 @@ def test_default_params_describe_the_real_grid(params):
     assert resolved["grid"]["dataset"] == "fairface"
     assert {(c.backbone, c.datasource) for c in cells(resolved)} == {
         ("ViT-L-14", "openai"),
+        ("ViT-L-14-336", "openai"),
         ("ViT-L-14", "laion400m_e31"),
+        ("ViT-L-14", "laion400m_e32"),
         ("ViT-L-14", "laion2b_s32b_b82k"),
         ("ViT-L-14", "datacomp_xl_s13b_b90k"),
         ("ViT-L-14", "commonpool_xl_s13b_b90k"),
@@ -292,7 +294,11 @@ def test_no_rule_or_module_restates_a_schema_default():
 
     from .conftest import ROOT
 
+    from clipfair.data.sources import schema_of, source_kinds
+
     found = _properties(yaml.safe_load(SCHEMA.read_text()), [])
+    for kind in source_kinds():  # each source kind's own schema, in its module
+        found += _properties(schema_of(kind), [])
     with_default = {name for name, has in found if has}
     without = {name for name, has in found if not has}
     keys = sorted(with_default - without)  # a name used elsewhere without a default: ambiguous

@@ -14,6 +14,7 @@ import yaml
 from jsonschema.exceptions import best_match
 
 from clipfair.data.layout import source_for_padding
+from clipfair.data.sources import checked, kinds_for
 from clipfair.errors import InputError
 from clipfair.grid import ROLES, cells, compare_references, method_data, pairs
 
@@ -29,18 +30,10 @@ def _where(error: jsonschema.ValidationError) -> str:
     return path or "<top level>"
 
 
-#: dataset format -> the source kinds that deliver it
-SOURCE_KINDS = {
-    "fairface": ("demo", "local", "download", "rehearsal", "hf_parquet"),
-    "adience": ("demo_adience", "local"),
-    "utkface": ("demo_utkface", "local"),
-}
-
-
 _SCALAR_TYPES = {"integer": int, "number": (int, float), "boolean": bool}
 
 
-def _coerce_scalars(params: dict[str, Any], validator: jsonschema.Validator) -> None:
+def coerce_scalars(params: dict[str, Any], validator: jsonschema.Validator) -> None:
     """Read strings where the schema wants a number or boolean as YAML scalars, in place.
 
     Snakemake's ``--config 'finetune={epochs: 3}'`` hands nested values over as strings
@@ -103,7 +96,7 @@ def validate_params(params: dict[str, Any], schema_path: str | Path = DEFAULT_SC
     Number and boolean values given as strings (nested ``--config``) are read first."""
     schema = yaml.safe_load(Path(schema_path).read_text())
     validator = DefaultsValidator(schema)
-    _coerce_scalars(params, validator)
+    coerce_scalars(params, validator)
     errors = list(validator.iter_errors(params))
     if errors:
         error = best_match(errors)
@@ -189,11 +182,15 @@ def _check_datasets(params: dict[str, Any]) -> None:
     for name, dataset in params["datasets"].items():
         fmt, kind = dataset["format"], dataset["source"]["kind"]
         adience = fmt == "adience"
-        if kind not in SOURCE_KINDS[fmt]:
+        if kind not in kinds_for(fmt):
             raise ConfigError(
                 f"params: datasets.{name}.source.kind is {kind!r}; a {fmt}-format dataset "
-                f"comes from {', '.join(SOURCE_KINDS[fmt])}"
+                f"comes from {', '.join(kinds_for(fmt))}"
             )
+        try:  # the kind's own schema; its defaults filled in
+            dataset["source"] = checked(dataset["source"], f"datasets.{name}.source")
+        except InputError as exc:
+            raise ConfigError(f"params: {exc}") from exc
         if adience and "val_folds" not in dataset:
             raise ConfigError(f"params: datasets.{name} (Adience) needs val_folds (e.g. [4])")
         if fmt != "fairface" and "padding" in dataset:

@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from clipfair.data.acquire import acquire
 from clipfair.data.layout import RELEASE_FILES
+from clipfair.data.sources import fetch
 
 
 @pytest.fixture
@@ -32,8 +32,9 @@ def test_download_source_fetches_and_verifies(http_root, small_release, tmp_path
         "files": {name: f"{http_root}/{name}" for name in RELEASE_FILES},
         "sha256": {name: _sha(small_release / name) for name in RELEASE_FILES},
     }
-    files = acquire(source, tmp_path / "raw")
-    assert [f.name for f in files] == list(RELEASE_FILES)
+    out = fetch(source, tmp_path / "raw", "fairface")
+    files = [out / name for name in RELEASE_FILES]
+    assert all(f.is_file() for f in files)
     assert all(_sha(f) == _sha(small_release / f.name) for f in files)
 
 
@@ -43,7 +44,7 @@ def test_failed_download_names_url_target_and_manual_step(http_root, tmp_path):
         "files": {name: f"{http_root}/missing/{name}" for name in RELEASE_FILES},
     }
     with pytest.raises(RuntimeError) as err:
-        acquire(source, tmp_path / "raw")
+        fetch(source, tmp_path / "raw", "fairface")
     msg = str(err.value)
     assert f"{http_root}/missing/images.zip" in msg
     assert str(tmp_path / "raw" / "images.zip") in msg and "place it" in msg
@@ -60,18 +61,18 @@ def test_file_placed_by_hand_is_used_and_checked(small_release, tmp_path):
         "files": {name: f"http://127.0.0.1:9/{name}" for name in RELEASE_FILES},
         "sha256": {name: _sha(small_release / name) for name in RELEASE_FILES},
     }
-    acquire(offline, raw)  # no network touched: every file is present and verified
+    fetch(offline, raw, "fairface")  # no network touched: every file is present and verified
     offline["sha256"]["images.zip"] = "0" * 64
     with pytest.raises(RuntimeError, match=r"images.zip is there but is not the expected file"):
-        acquire(offline, raw)
+        fetch(offline, raw, "fairface")
     assert (raw / "images.zip").read_bytes() == (small_release / "images.zip").read_bytes()
 
 
 def test_local_source_copies_and_names_missing_file(small_release, tmp_path):
-    acquire({"kind": "local", "folder": str(small_release)}, tmp_path / "a")
+    fetch({"kind": "local", "folder": str(small_release)}, tmp_path / "a", "fairface")
     assert (tmp_path / "a" / "images.zip").stat().st_size > 0
     with pytest.raises(FileNotFoundError, match=r"has no fairface-img-margin025-trainval\.zip"):
-        acquire({"kind": "local", "folder": str(tmp_path / "empty")}, tmp_path / "b")
+        fetch({"kind": "local", "folder": str(tmp_path / "empty")}, tmp_path / "b", "fairface")
 
 
 def test_source_for_padding_picks_per_padding_entries():
@@ -101,10 +102,10 @@ def test_local_source_takes_the_official_zip_name_of_its_padding(small_release, 
     shutil.copytree(small_release, folder)
     (folder / "images.zip").rename(folder / "fairface-img-margin025-trainval.zip")
     local = {"kind": "local", "folder": str(folder)}
-    acquire(source_for_padding(local, "0.25"), tmp_path / "a")
+    fetch(source_for_padding(local, "0.25"), tmp_path / "a", "fairface")
     assert (tmp_path / "a/images.zip").read_bytes() == (small_release / "images.zip").read_bytes()
     with pytest.raises(FileNotFoundError, match=r"no fairface-img-margin125.*the other crop"):
-        acquire(source_for_padding(local, "1.25"), tmp_path / "b")
+        fetch(source_for_padding(local, "1.25"), tmp_path / "b", "fairface")
     shutil.copy(small_release / "images.zip", folder / "images.zip")
     with pytest.raises(ValueError, match=r"both fairface-img-margin025-trainval.zip and images"):
-        acquire(source_for_padding(local, "0.25"), tmp_path / "c")
+        fetch(source_for_padding(local, "0.25"), tmp_path / "c", "fairface")

@@ -89,17 +89,18 @@ def test_missing_face_fails_or_is_skipped(release, tmp_path):
 
 
 def test_acquire_names_what_to_place_when_the_folder_is_missing(tmp_path):
-    from clipfair.data.acquire import acquire_adience
+    from clipfair.data.sources import fetch
 
     with pytest.raises(FileNotFoundError, match=r"lacks fold_0_data.txt.*aligned.*grid.adience"):
-        acquire_adience({"kind": "local", "folder": str(tmp_path / "nope")}, tmp_path / "out")
+        fetch({"kind": "local", "folder": str(tmp_path / "nope")}, tmp_path / "out", "adience")
     assert not (tmp_path / "out").exists()
 
 
 def test_acquire_copies_a_local_release_whole(release, tmp_path):
-    from clipfair.data.acquire import acquire_adience
+    from clipfair.data.sources import fetch
 
-    out = acquire_adience({"kind": "local", "folder": str(release)}, tmp_path / "raw" / "adience")
+    source = {"kind": "local", "folder": str(release)}
+    out = fetch(source, tmp_path / "raw" / "adience", "adience")
     theirs = sorted(p.relative_to(release) for p in release.rglob("*") if p.is_file())
     ours = sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
     assert ours == theirs and len(ours) > 5

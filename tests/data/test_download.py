@@ -227,22 +227,22 @@ def test_a_part_of_unknown_origin_is_not_continued(server, tmp_path, capsys):
 def test_downloads_lock_trusts_on_first_use_then_names_a_changed_file(server, tmp_path, capsys):
     import yaml
 
-    from clipfair.data.acquire import acquire
+    from clipfair.data.sources import fetch
 
     srv, base = server
     files = {n: f"{base}/file?{n}" for n in ("images.zip", "fairface_label_train.csv")}
     files["fairface_label_val.csv"] = f"{base}/file?val"
     source = {"kind": "download", "files": files, "retries": 0}
     lock = tmp_path / "downloads.lock"
-    acquire(source, tmp_path / "one", lock)
+    fetch(source, tmp_path / "one", "fairface", lock)
     recorded = yaml.safe_load(lock.read_text())
     assert set(recorded) == set(files.values())
     assert {e["sha256"] for e in recorded.values()} == {SHA}
     assert "recorded images.zip" in capsys.readouterr().out
-    acquire(source, tmp_path / "two", lock)  # a second machine: verified against the lock
+    fetch(source, tmp_path / "two", "fairface", lock)  # a second machine: verified against the lock
     srv.payload = PAYLOAD[::-1]  # the release changed on its server
     with pytest.raises(DownloadError) as err:
-        acquire(source, tmp_path / "three", lock)
+        fetch(source, tmp_path / "three", "fairface", lock)
     msg = str(err.value)
     new = hashlib.sha256(srv.payload).hexdigest()
     assert "not the file recorded in" in msg and str(lock) in msg
@@ -250,7 +250,7 @@ def test_downloads_lock_trusts_on_first_use_then_names_a_changed_file(server, tm
     assert yaml.safe_load(lock.read_text()) == recorded  # the record is not overwritten
     source["sha256"] = {"images.zip": "0" * 64}  # params and lock disagree
     with pytest.raises(DownloadError, match=r"params.yaml says sha256 0{64}, .* recorded"):
-        acquire(source, tmp_path / "four", lock)
+        fetch(source, tmp_path / "four", "fairface", lock)
 
 
 def test_a_file_larger_than_the_free_disk_is_refused_before_writing(server, tmp_path):

@@ -8,8 +8,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from clipfair.data.acquire import acquire
 from clipfair.data.ingest import ingest_split
+from clipfair.data.sources import fetch
 from clipfair.labels import HF_CLASSLABELS, TASKS
 
 
@@ -36,9 +36,10 @@ def _to_hub_parquet(release, folder, rows_per_shard=70):
 def test_both_sources_give_identical_canonical_labels(small_release, tmp_path):
     _to_hub_parquet(small_release, tmp_path / "hub")
     out = tmp_path / "raw"
-    acquire(
+    fetch(
         {"kind": "hf_parquet", "repo": "x/y", "config": "0.25", "local_dir": str(tmp_path / "hub")},
         out,
+        "fairface",
     )
     for split in ("train", "val"):
         official = pd.read_csv(small_release / f"fairface_label_{split}.csv")
@@ -65,7 +66,7 @@ def test_out_of_range_class_label_is_named(small_release, tmp_path):
     table[3]["race"] = 9
     pq.write_table(pa.Table.from_pylist(table), shard)
     with pytest.raises(ValueError, match=r"validation-00001.parquet row 4: race 9 is not"):
-        acquire(
+        fetch(
             {
                 "kind": "hf_parquet",
                 "repo": "x/y",
@@ -73,5 +74,6 @@ def test_out_of_range_class_label_is_named(small_release, tmp_path):
                 "local_dir": str(tmp_path / "hub"),
             },
             tmp_path / "raw",
+            "fairface",
         )
     assert not (tmp_path / "raw" / "images.zip").exists()

@@ -21,6 +21,7 @@ from clipfair.grid import (
     vggface_datasets,
 )
 from clipfair.data.layout import source_for_padding
+from clipfair.data.sources import knows_counts
 from clipfair.methods import METHODS, kind_options
 from clipfair.methods.label_sets import label_set_path
 from clipfair.metrics import CELL_SCHEMA
@@ -126,6 +127,12 @@ def raw_release(dataset):
     return path("release", dataset=dataset, padding=config["datasets"][dataset]["padding"])
 
 
+def source_code(wildcards):
+    """Code fingerprint of an acquire job: the source registry and the dataset's kind."""
+    kind = config["datasets"][wildcards.dataset]["source"]["kind"]
+    return code("clipfair.data.sources", f"clipfair.data.sources.{kind}")
+
+
 def as_json(obj):
     """A config entry as one JSON string for a CLI flag."""
     return json.dumps(obj, sort_keys=True)
@@ -136,7 +143,7 @@ def expected_counts(dataset, split):
     (demo, rehearsal) know their own."""
     entry = config["datasets"][dataset]
     expect = dict((entry.get("expect") or {}).get(split) or {})
-    if entry["source"]["kind"] in ("demo", "rehearsal"):
+    if knows_counts(entry["source"]):
         expect.setdefault("rows", entry["source"][f"n_{split}"])
     return expect
 

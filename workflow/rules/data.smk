@@ -12,7 +12,7 @@ rule acquire:
         csv_train=path("release_file", file="fairface_label_train.csv"),
         csv_val=path("release_file", file="fairface_label_val.csv"),
     params:
-        code=code("clipfair.data.acquire"),  # the code it runs: changed code reruns it
+        code=source_code,  # the code it runs (its source kind's): changed code reruns it
         source=lambda w: as_json(
             source_for_padding(config["datasets"][w.dataset]["source"], w.padding)
         ),
@@ -75,7 +75,7 @@ rule acquire_adience:
     output:
         directory(PATHS["adience_release"]),
     params:
-        code=code("clipfair.data.acquire"),  # the code it runs: changed code reruns it
+        code=source_code,  # the code it runs (its source kind's): changed code reruns it
         source=lambda w: as_json(config["datasets"][w.dataset]["source"]),
     priority: PRIORITY["data"]
     conda:
@@ -129,7 +129,7 @@ rule acquire_utkface:
     output:
         PATHS["utkface_release"],
     params:
-        code=code("clipfair.data.acquire"),  # the code it runs: changed code reruns it
+        code=source_code,  # the code it runs (its source kind's): changed code reruns it
         source=lambda w: as_json(config["datasets"][w.dataset]["source"]),
     priority: PRIORITY["data"]
     conda:

@@ -26,17 +26,10 @@ def cmd_demo_adience(args: argparse.Namespace) -> None:
 
 
 def cmd_acquire(args: argparse.Namespace) -> None:
-    from clipfair.data.acquire import acquire, acquire_adience, acquire_utkface
+    from clipfair.data.sources import fetch
 
-    if args.format == "utkface":
-        print(f"UTKFace release ready: {acquire_utkface(json.loads(args.source), args.out)}")
-        return
-    if args.format == "adience":
-        acquire_adience(json.loads(args.source), args.out)
-        print(f"Adience release ready in {args.out}")
-        return
-    files = acquire(json.loads(args.source), args.out, args.lock or None)
-    print(f"release ready in {args.out}: {[f.name for f in files]}")
+    out = fetch(json.loads(args.source), args.out, args.format, args.lock or None)
+    print(f"{args.format} release ready: {out}")
 
 
 def cmd_ingest(args: argparse.Namespace) -> None:

@@ -29,7 +29,7 @@ OFFICIAL_ZIPS = {
 }
 
 
-def _pick(value: Any, padding: str, where: str) -> Any:
+def pick_padding(value: Any, padding: str, where: str) -> Any:
     """``value``, or its entry for ``padding`` when it is a {padding: value} mapping."""
     if isinstance(value, dict) and set(value) <= set(PADDINGS):
         if padding not in value:
@@ -39,24 +39,10 @@ def _pick(value: Any, padding: str, where: str) -> Any:
 
 
 def source_for_padding(source: dict[str, Any], padding: str) -> dict[str, Any]:
-    """The source of one padding: ``download`` files / size / sha256 given per padding
-    (``{"0.25": url, "1.25": url}``) are picked; the hub's config is the padding."""
+    """The source entry of one padding (its kind's ``for_padding``: which zip to look for,
+    write or download)."""
+    from clipfair.data.sources import for_padding
+
     if padding not in PADDINGS:
         raise InputError(f"padding {padding!r}; expected one of {PADDINGS}")
-    out = dict(source)
-    if source["kind"] == "download":
-        for key in ("files", "size", "sha256"):
-            if key in source:
-                out[key] = {
-                    n: _pick(v, padding, f"source.{key}.{n}") for n, v in source[key].items()
-                }
-    elif source["kind"] in ("local", "rehearsal", "demo"):
-        out["padding"] = padding  # which official zip to look for (or which crop to write)
-    elif source["kind"] == "hf_parquet":
-        if source.get("config", padding) != padding:
-            raise InputError(
-                f"source.config is {source['config']!r} but the dataset's padding is {padding!r}; "
-                "set padding only"
-            )
-        out["config"] = padding
-    return out
+    return for_padding(source, padding)

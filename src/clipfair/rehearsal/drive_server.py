@@ -13,7 +13,8 @@ release, so the real downloader can be rehearsed end to end without the internet
   ``Accept-Ranges``, ``Range`` / ``If-Range`` (206, or 200 when the validator changed) and 416
   with ``Content-Range: bytes */<size>`` past the end.
 
-``clipfair.data.acquire``'s ``rehearsal`` source starts one for the duration of a download;
+the ``rehearsal`` source kind (``clipfair.data.sources.rehearsal``) starts one for the
+duration of a download;
 the tests use it to check each page variant.
 """
 

@@ -175,7 +175,7 @@ def write_release(
 def fetch(source: dict[str, Any], out_dir: str | Path) -> list[Path]:
     """Write (or reuse) the rehearsal release, serve it Drive-style on 127.0.0.1 and download
     it into ``out_dir`` under the release layout's names, verified against its manifest."""
-    padding = source.get("padding", "0.25")
+    padding = source["padding"]
     folder = Path(source["folder"]) / padding
     manifest = write_release(
         folder,
@@ -184,12 +184,12 @@ def fetch(source: dict[str, Any], out_dir: str | Path) -> list[Path]:
         source["image_size"],
         source["seed"],
         padding,
-        source.get("workers", 2),
-        source.get("quality", 75),
+        source["workers"],
+        source["quality"],
     )
     remote = {IMAGES_ZIP: OFFICIAL_ZIPS[padding]} | {n: n for n in RELEASE_FILES[1:]}
     out_dir = Path(out_dir)
-    with serving(folder, confirm_over=source.get("confirm_over", 1 << 20)) as srv:
+    with serving(folder, confirm_over=source["confirm_over"]) as srv:
         for name in RELEASE_FILES:
             record = manifest["files"][remote[name]]
             t0 = time.perf_counter()

@@ -1,0 +1,123 @@
+"""Source kinds: where a dataset's release comes from (``datasets.<name>.source.kind``).
+
+One module per kind in this package; its file name is the kind, so a new kind is one module
+here and one params entry, nothing else. A kind's module gives:
+
+- ``FORMATS``: the dataset formats it delivers (fairface, adience, utkface);
+- ``SCHEMA``: the JSON schema of its params entry (``properties``, ``required``; defaults with
+  ``default:``), checked and filled in when params are validated;
+- ``fetch(source, out, fmt, lock_path)``: make the release exist at ``out`` (the FairFace
+  layout's folder, Adience's folder, or UTKFace's archive);
+- optionally ``KNOWS_COUNTS = True`` (a synthetic source knows each split's rows:
+  ``n_<split>``), ``VERIFIES = True`` (it checks what it downloads itself, so no sha256 pass
+  after) and ``for_padding(source, padding)`` (the entry of one FairFace crop; by default the
+  padding is added to it).
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import os
+import pkgutil
+import shutil
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from clipfair.errors import InputError
+
+#: the dataset formats and the file layout a release of each takes at ``out``
+FORMATS = ("fairface", "adience", "utkface")
+
+
+def source_kinds() -> list[str]:
+    """Every kind: the modules of this package."""
+    return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+
+
+def source_module(kind: str) -> ModuleType:
+    """The module of ``kind``; InputError naming the known kinds."""
+    if kind not in source_kinds():
+        raise InputError(f"unknown source kind {kind!r}; known: {', '.join(source_kinds())}")
+    return importlib.import_module(f"{__name__}.{kind}")
+
+
+def kinds_for(fmt: str) -> list[str]:
+    """The kinds that deliver a dataset format."""
+    return [k for k in source_kinds() if fmt in source_module(k).FORMATS]
+
+
+def schema_of(kind: str) -> dict[str, Any]:
+    """The full JSON schema of a kind's params entry (its ``kind`` key included)."""
+    schema = copy.deepcopy(source_module(kind).SCHEMA)
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"kind": {"const": kind}, **schema.get("properties", {})},
+        "required": ["kind", *schema.get("required", [])],
+    }
+
+
+def checked(source: dict[str, Any], where: str = "source") -> dict[str, Any]:
+    """A copy of a source entry, valid against its kind's schema, with its defaults filled
+    in; InputError naming the key and what was expected."""
+    from jsonschema.exceptions import best_match
+
+    from clipfair.config import DefaultsValidator, coerce_scalars
+
+    source = copy.deepcopy(source)
+    validator = DefaultsValidator(schema_of(source["kind"]))
+    coerce_scalars(source, validator)
+    errors = list(validator.iter_errors(source))
+    if errors:
+        error = best_match(errors)
+        at = "".join(f".{p}" for p in error.absolute_path)
+        raise InputError(f"invalid value at '{where}{at}': {error.message}")
+    return source
+
+
+def knows_counts(source: dict[str, Any]) -> bool:
+    """Whether the source knows each split's row count (``n_<split>``): a synthetic one."""
+    return getattr(source_module(source["kind"]), "KNOWS_COUNTS", False)
+
+
+def for_padding(source: dict[str, Any], padding: str) -> dict[str, Any]:
+    """The entry of one FairFace crop (which zip to look for, write, or download)."""
+    module = source_module(source["kind"])
+    if hasattr(module, "for_padding"):
+        return module.for_padding(source, padding)
+    return {**source, "padding": padding}
+
+
+def fetch(
+    source: dict[str, Any], out: str | Path, fmt: str, lock_path: str | Path | None = None
+) -> Path:
+    """Make a release of format ``fmt`` exist at ``out`` from ``source``.
+
+    A FairFace release's files are checked against the entry's sha256 (unless the kind
+    verifies its own downloads); an Adience folder is built beside ``out`` and renamed, so an
+    interrupted run leaves no half release."""
+    from clipfair.data.download import Expected, mismatch
+
+    module = source_module(source["kind"])
+    source = checked(source)
+    if fmt not in module.FORMATS:
+        raise InputError(
+            f"a {source['kind']} source delivers {', '.join(module.FORMATS)}, not {fmt} data"
+        )
+    out = Path(out)
+    if fmt != "adience":
+        module.fetch(source, out, fmt, lock_path)
+    else:
+        tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        module.fetch(source, tmp, fmt, lock_path)
+        if out.exists():
+            shutil.rmtree(out)  # a directory output Snakemake is rebuilding
+        os.replace(tmp, out)
+    if fmt == "fairface" and not getattr(module, "VERIFIES", False):
+        for name, expected_sha in source.get("sha256", {}).items():
+            if problem := mismatch(out / name, Expected(sha256=expected_sha)):
+                raise InputError(f"{out / name}: {problem}")
+    return out

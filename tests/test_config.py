@@ -292,9 +292,9 @@ def test_no_rule_or_module_restates_a_schema_default():
     home that can drift from the first."""
     import re
 
-    from .conftest import ROOT
-
     from clipfair.data.sources import schema_of, source_kinds
+
+    from .conftest import ROOT
 
     found = _properties(yaml.safe_load(SCHEMA.read_text()), [])
     for kind in source_kinds():  # each source kind's own schema, in its module

@@ -226,16 +226,32 @@ def job_seconds(rows: list[Row], a: dict[str, Any] = ASSUMPTIONS) -> dict[str, t
     return out
 
 
-def critical_paths(seconds: dict[str, tuple[float, bool]], gpus: list[int], preset: str) -> str:
-    """For each N of ``gpus``: the time until the table exists and the chain that sets it."""
+def encoder_of(label: str) -> str:
+    """The image encoder of a job, from its wildcards as ``snakemake --dag`` labels them."""
+    if label.startswith("ViT-L-14-336"):
+        return "ViT-L-14-336"
+    return "ViT-B-32" if "b32" in label else "ViT-L-14"
+
+
+def critical_paths(
+    seconds: dict[str, tuple[float, bool]], gflops: dict[str, float], gpus: list[int], preset: str
+) -> str:
+    """For each N of ``gpus``: the time until the table exists and the chain that sets it.
+    The jobs of a rule whose cost follows the encoder (embed, finetune) share its projected
+    time in proportion to their encoder's FLOPs; the others take the rule's mean."""
     from clipfair.bench.critical_path import describe_chain, planned_dag, schedule
 
     plan = planned_dag(".", preset)
+    for job in plan.values():
+        job.seconds, job.gpu = seconds.get(job.rule, (0.0, False))
+    for rule in ("embed", "finetune"):
+        mine = [j for j in plan.values() if j.rule == rule]
+        weights = [gflops[encoder_of(j.label)] for j in mine]
+        for job, weight in zip(mine, weights, strict=True):
+            job.seconds *= weight * len(mine) / sum(weights)
     parts = []
     for n in gpus:
         jobs = copy.deepcopy(plan)
-        for job in jobs.values():
-            job.seconds, job.gpu = seconds.get(job.rule, (0.0, False))
         chain = schedule(jobs, n)
         parts.append(f"{n} GPU(s): the table after {chain[-1].end / 3600:.2f} h; the chain "
                      f"that sets it:\n{describe_chain(chain)}")  # fmt: skip
@@ -261,7 +277,7 @@ def projection_report(stages: Path, out: Path, preset: str, gpus: list[int] | No
     probe_share = next(r.hours for r in projected if r.rule == "cells_probes") / total
     per_image = ", ".join(f"{k} {v:.1f}" for k, v in gflops.items())
     assumptions = "; ".join(f"{k}={v}" for k, v in ASSUMPTIONS.items())
-    paths = critical_paths(job_seconds(projected), gpus or [1], preset)
+    paths = critical_paths(job_seconds(projected), gflops, gpus or [1], preset)
     return (
         f"PROJECTION (not measured): the {preset} grid\n\n{markdown(rows)}\n\n"
         f"probes: {probe_share:.1%} of the {total:.2f} job-hours on a GPU (on CPUs instead: "

@@ -58,8 +58,10 @@ def _fetch(params, cache, hub: HubServer) -> subprocess.CompletedProcess:
 
 def test_which_weights_come_from_the_internet(tmp_path):
     real = resolve_params(yaml.safe_load((ROOT / "params.yaml").read_text()), SCHEMA)
-    # the real grid: 5 open_clip tags of ViT-L-14 and 2 transformers hub ids; not VGG-Face
-    assert len(remote_weights(real)) == 7
+    # the real grid: 6 open_clip tags of ViT-L-14, ViT-L-14-336's openai and 2 transformers
+    # hub ids; not VGG-Face
+    assert len(remote_weights(real)) == 9
+    assert ("ViT-L-14-336", "openai") in remote_weights(real)
     assert ("hf-clip", "hf_openai_l14") in remote_weights(real)
     oc, hf = {"library": "open_clip", "model": "ViT-L-14"}, {"library": "transformers"}
     assert is_remote(oc, {"pretrained": "laion2b_s32b_b82k"})

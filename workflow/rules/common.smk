@@ -129,8 +129,8 @@ def raw_release(dataset):
 
 def source_code(wildcards):
     """Code fingerprint of an acquire job: the source registry and the dataset's kind."""
-    kind = config["datasets"][wildcards.dataset]["source"]["kind"]
-    return code("clipfair.data.sources", f"clipfair.data.sources.{kind}")
+    kind_module = "clipfair.data.sources." + config["datasets"][wildcards.dataset]["source"]["kind"]
+    return code("clipfair.data.sources", kind_module)
 
 
 def as_json(obj):

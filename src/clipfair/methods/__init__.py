@@ -2,7 +2,7 @@
 
 Each entry says which inputs the grid gives the kind's cells (``needs``: "train"/"val" image
 embeddings with their index as "<split>_index", "text" = the label set's prompt embeddings,
-"finetuned" = val scores of a model trained by the ``finetune`` or ``vggface_score`` rule),
+"finetuned" = val scores of a model trained by the ``finetune`` or ``vggface_transfer`` rule),
 which grid job runs its cells (``batch``: one job per model and batch), and the threads that
 job takes. The module's ``run(spec, inputs, seed, options)`` returns (scores (N, C), class
 names, info dict); a kind that fits on train has ``fit(spec, inputs, seed, options)`` -> (fit,

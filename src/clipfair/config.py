@@ -17,6 +17,7 @@ from clipfair.data.layout import source_for_padding
 from clipfair.data.sources import checked, kinds_for
 from clipfair.errors import InputError
 from clipfair.grid import ROLES, cells, compare_references, method_data, pairs
+from clipfair.methods import method_kind
 
 DEFAULT_SCHEMA = Path("workflow/schemas/params.schema.yaml")
 
@@ -250,7 +251,7 @@ def _check_race_vocabulary(name: str, spec: dict[str, Any], label_set_dir: str |
             f"params: methods.{name} crosses UTKFace and FairFace for race, whose classes "
             "differ (UTKFace: White, Black, Asian, Indian, Others); race methods stay within one"
         )
-    if spec["kind"] == "zeroshot":
+    if "text" in method_kind(spec["kind"]).needs:  # a zero-shot label set names its classes
         label_set = get_label_set(spec["label_set"], label_set_dir)
         (wanted,) = vocabularies
         if label_set.vocabulary != wanted:
@@ -267,7 +268,8 @@ def _check_methods(params: dict[str, Any]) -> None:
 
     label_set_dir = params["zeroshot"].get("label_set_dir")
     for name, spec in params["methods"].items():
-        if spec["kind"] == "zeroshot":
+        kind = method_kind(spec["kind"])
+        if "text" in kind.needs:  # a label set's prompts
             try:
                 label_set = get_label_set(spec["label_set"], label_set_dir)
             except LabelSetError as exc:
@@ -285,9 +287,9 @@ def _check_methods(params: dict[str, Any]) -> None:
             )
         if spec["task"] == "race":
             _check_race_vocabulary(name, spec, label_set_dir)
-        if spec["kind"] == "vggface_transfer" and "vggface" not in params:
+        if kind.backbone == "vggface" and "vggface" not in params:
             raise ConfigError(f"params: methods.{name} needs the 'vggface:' section")
-        if spec["kind"] == "finetune":
+        if kind.scores_from == "finetune":  # a head set of finetune.heads
             heads = params["finetune"]["heads"]
             if spec["heads"] not in heads:
                 raise ConfigError(

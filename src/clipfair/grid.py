@@ -170,7 +170,7 @@ def label_sets_used(params: dict[str, Any]) -> list[str]:
     used = {
         params["methods"][m]["label_set"]
         for m in params["grid"]["methods"]
-        if params["methods"][m]["kind"] == "zeroshot"
+        if "text" in METHODS[params["methods"][m]["kind"]].needs  # a label set's prompts
     }
     return sorted(used | set(k_analysis["label_sets"]))
 

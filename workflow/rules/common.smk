@@ -129,8 +129,8 @@ def raw_release(dataset):
 
 def source_code(wildcards):
     """Code fingerprint of an acquire job: the source registry and the dataset's kind."""
-    kind_module = "clipfair.data.sources." + config["datasets"][wildcards.dataset]["source"]["kind"]
-    return code("clipfair.data.sources", kind_module)
+    kind = config["datasets"][wildcards.dataset]["source"]["kind"]
+    return code("clipfair.data.sources", ".".join(("clipfair.data.sources", kind)))
 
 
 def as_json(obj):
@@ -220,12 +220,13 @@ def cell_inputs(backbone, datasource, method):
         if split in needs:
             inputs[f"{split}_index"] = path("index", dataset=dataset, split=split)
             inputs[f"{split}_emb"] = path("embeddings", dataset=dataset, split=split, **model)
-    if spec["kind"] == "finetune":
+    scores_from = METHODS[spec["kind"]].scores_from  # the rule that saved its val scores
+    if scores_from == "finetune":
         inputs["finetuned"] = path(
             "finetuned", dataset=data["train"], heads=spec["heads"], file="val_scores.parquet",
             **model,
         )  # fmt: skip
-    elif spec["kind"] == "vggface_transfer":
+    elif scores_from == "vggface_transfer":
         scores = f"scores_{data['eval']}.parquet"
         inputs["finetuned"] = path("vggface", dataset=data["train"], file=scores, **model)
     if "text" in needs:

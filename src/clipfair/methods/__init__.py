@@ -28,6 +28,7 @@ class MethodKind:
     ``backbone``: "clip" (embeddings and prompts) or "vggface" (the VGG-Face transfer).
     ``options``: the params.yaml section its cells get as ``options`` and, if not all of it,
     which keys (changing other keys of the section does not rerun its cells).
+    ``scores_from``: the rule whose saved val scores its cells read (needs "finetuned").
     """
 
     module: str
@@ -37,6 +38,7 @@ class MethodKind:
     trains: bool = False
     backbone: str = "clip"
     options: tuple[str, tuple[str, ...] | None] | None = None
+    scores_from: str | None = None
 
 
 METHODS: dict[str, MethodKind] = {
@@ -58,11 +60,12 @@ METHODS: dict[str, MethodKind] = {
     # scores from the finetune rule (a GPU job; its cells run on the CPU)
     "finetune": MethodKind(
         "clipfair.methods.finetuned", ("finetuned",), "finetuned", trains=True,
+        scores_from="finetune",
     ),
     # scores from the vggface_transfer rule
     "vggface_transfer": MethodKind(
         "clipfair.methods.finetuned", ("finetuned",), "vggface", trains=True,
-        backbone="vggface",
+        backbone="vggface", scores_from="vggface_transfer",
     ),
 }  # fmt: skip
 

@@ -17,7 +17,7 @@ from pathlib import Path
 OUT = Path(__file__).resolve().parents[1] / "src/clipfair/reference/published.csv"
 COLUMNS = ["id", "section", "run", "backbone", "datasource", "label_set", "rule", "k", "cell",
            "task", "metric", "value", "status", "source"]  # fmt: skip
-SEED002 = "groovy-lizard/vlms_bias_explore"
+REPORT_REPO = "groovy-lizard/vlms_bias_explore"
 LABEL_SETS = {  # the reference file's names -> this project's label set files
     "raw_gender_labels": "raw_gender_labels",
     "original_clip_labels": "original_clip_labels",
@@ -86,7 +86,7 @@ def rows(text: str) -> list[dict[str, object]]:
                     label_set="age_race_gender_labels", rule="top", k=k,
                     cell=_cell("age_race_gender_labels", "top", k), task="gender",
                     metric=metric, value=value, status=status,
-                    source=f"{SEED002} R/{ds}/age_race_gender/ @a94224f")  # fmt: skip
+                    source=f"{REPORT_REPO} R/{ds}/age_race_gender/ @a94224f")  # fmt: skip
     # 1.5 June 2024 rerun (SIBGRAPI paper), ViT-L-14 rows: accuracy
     paper = "groovy-lizard/vlms_bias_explore gender_bias_sibgrapi_2024.pdf @5a7f0b9"
     june = {"GP (raw_gender) argmax": ("raw_gender_labels", "mean", None),
@@ -115,7 +115,8 @@ def rows(text: str) -> list[dict[str, object]]:
             add(section="1.6", run="2024-08..11", backbone="ViT-L-14", datasource=r[0],
                 label_set=label_set, rule=rule, k=k or "", cell=_cell(label_set, rule, k),
                 task="race", metric="accuracy", value=value.strip("*"), status="verified",
-                source=f"{SEED002} data/fairface/eda/Race_classification/ @d7bd519")  # fmt: skip
+                source=f"{REPORT_REPO} data/fairface/eda/Race_classification/ @d7bd519",
+            )  # fmt: skip
     # 3 and 4: the CLIP paper's Table 3 (White images; DataComp's binary race, which on White
     # images is the 7-way race accuracy) and its reproduction. Neither prompt set is in this
     # project (CLIP_benchmark's come with the HF dataset djghosh/wds_fairface_test): the cells
@@ -137,7 +138,7 @@ def rows(text: str) -> list[dict[str, object]]:
             value=f"{float(value) / 100:.3f}", status=status,
             source=who + "; nearest cell: the report's replica of the paper's classes, "
             "embedding-averaged (the source's own prompts are not in this project)")  # fmt: skip
-    # 5: the fine-tuned heads' card (seed 001's model; openai/clip-vit-large-patch14)
+    # 5: the clip-face-attribute-classifier card (openai/clip-vit-large-patch14 fine-tuned)
     card = "HF syntheticbot/clip-face-attribute-classifier model card @99d6217"
     for task, value in (("gender", "0.9638"), ("race", "0.7322"), ("age", "0.5917")):
         add(section="5", run="card", backbone="hf-clip", datasource="hf_openai_l14",

@@ -632,8 +632,9 @@ def test_padding_param_picks_the_release_zip_or_the_hub_config(tmp_path):
 
 
 def _author_rule(sims, prompt_class, classes, aggregation, k, task):
-    """Seed 002's rules written out per image, as the author's predict.py / race_predict.py
-    read (and CLIP's embedding average), independently of clipfair.methods.zeroshot."""
+    """The prompt-ensemble report's rules written out per image, as the author's predict.py /
+    race_predict.py read (and CLIP's embedding average), independently of
+    clipfair.methods.zeroshot."""
     preds = []
     race_order = ["White", "Black", "Indian", "Latino_Hispanic", "East Asian", "Southeast Asian"]
     race_order.append("Middle Eastern")

@@ -1,4 +1,5 @@
-"""Seed 004's verbs on the demo: VGG-Face .t7 -> train on Adience -> evaluate -> classify."""
+"""The VGG-Face gender_classifier's verbs on the demo: VGG-Face .t7 -> train on Adience ->
+evaluate -> classify."""
 
 from __future__ import annotations
 

@@ -17,8 +17,9 @@ from clipfair.methods.label_sets import (
 )
 
 # groovy-lizard/vlms_bias_explore data/fairface/labels/age_race_gender.json v1 (blob ed7f9730),
-# the file behind seed 002's gender numbers, in its key order (copied from the file)
-SEED002_AGE_RACE_GENDER_V1 = {
+# the file behind the prompt-ensemble report's gender numbers, in its key order (copied from
+# the file)
+REPORT_AGE_RACE_GENDER_V1 = {
     "man": "a photo of a man",
     "black_man": "a photo of a black man",
     "young_black_man": "a photo of a young black man",
@@ -123,14 +124,15 @@ RAW_RACE = [
 
 
 def _author_gender(prompt: str) -> str:
-    """Seed 002's rule (predict.py split_man_woman): "woman" in the prompt -> Female."""
+    """The prompt-ensemble report's rule (predict.py split_man_woman): "woman" in the prompt
+    -> Female."""
     return "Female" if "woman" in prompt else "Male"
 
 
 def test_age_race_gender_labels_is_the_authors_v1_file_string_for_string():
     ls = get_label_set("age_race_gender_labels")
     expected = {"Male": [], "Female": []}
-    for prompt in SEED002_AGE_RACE_GENDER_V1.values():
+    for prompt in REPORT_AGE_RACE_GENDER_V1.values():
         expected[_author_gender(prompt)].append(prompt)
     assert ls.task == "gender"
     assert ls.prompts == expected

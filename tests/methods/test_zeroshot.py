@@ -1,5 +1,5 @@
-"""Zero-shot rules: seed 002's raw-similarity sums, the probability sum, CLIP's embedding
-average, their tie rules, and the sweep that names them."""
+"""Zero-shot rules: the prompt-ensemble report's raw-similarity sums, the probability sum,
+CLIP's embedding average, their tie rules, and the sweep that names them."""
 
 import numpy as np
 import pytest
@@ -27,7 +27,7 @@ def test_topk_sums_the_k_highest_raw_similarities_without_softmax():
     image = _unit([[1.0, 0.0]])
     text = _unit([[0.9, 0.1], [0.0, 1.0], [0.8, 0.2], [0.7, 0.3]])
     cls = np.array(["A", "A", "B", "B"])
-    s = 100 * image @ text.T  # seed 002: the raw 100*cos, summed
+    s = 100 * image @ text.T  # the report: the raw 100*cos, summed
     got = class_scores(image, text, cls, ["A", "B"], "topk", k=1)
     np.testing.assert_allclose(got, [[s[0, 0], s[0, 2]]])
     got2 = class_scores(image, text, cls, ["A", "B"], "topk", k=2)
@@ -68,7 +68,7 @@ def test_ties_go_where_the_authors_code_sends_them():
         scores = class_scores(image, text, cls, classes, aggregation, k=1)
         assert scores[0, 0] == scores[0, 1]
         assert classes[predict(scores, classes, aggregation, "gender")[0]] == winner
-    # race: the first of seed 002's race_predict.py order (White, Black, Indian, ...)
+    # race: the first of the report's race_predict.py order (White, Black, Indian, ...)
     races = list(VOCAB["race"])
     tied = np.zeros((1, len(races)))
     assert races[predict(tied, races, "topk", "race")[0]] == "White"

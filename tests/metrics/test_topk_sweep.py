@@ -1,4 +1,5 @@
-"""Seed 002's k analysis from saved embeddings, checked against a few-line recomputation."""
+"""The prompt-ensemble report's k analysis from saved embeddings, checked against a few-line
+recomputation."""
 
 import json
 

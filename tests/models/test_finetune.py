@@ -79,7 +79,7 @@ def test_seed_000_card_loads_our_checkpoint_with_identical_logits(hf_folder, dat
     )
     save_model(model, tmp_path / "model.safetensors")
 
-    # --- the model card's code (seed 000), with the base model read from our folder ---
+    # --- the gender-classification-clip card's code, with the base model read from our folder
     import torch.nn as nn
     from safetensors.torch import load_file
     from transformers import AutoModel

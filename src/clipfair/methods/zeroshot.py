@@ -37,7 +37,7 @@ AGGREGATIONS = ("mean", "topk", "probtopk", "embavg")
 
 #: the prompt-ensemble report's race order (race_predict.py ``new_race_dict``), which decides its
 # ties
-SEED002_RACE_ORDER = (
+REPORT_RACE_ORDER = (
     "White",
     "Black",
     "Indian",
@@ -50,8 +50,8 @@ SEED002_RACE_ORDER = (
 TIE_ORDERS: dict[tuple[str, str], tuple[str, ...]] = {
     ("mean", "gender"): ("Female", "Male"),
     ("topk", "gender"): ("Male", "Female"),
-    ("mean", "race"): SEED002_RACE_ORDER,
-    ("topk", "race"): SEED002_RACE_ORDER,
+    ("mean", "race"): REPORT_RACE_ORDER,
+    ("topk", "race"): REPORT_RACE_ORDER,
 }
 
 RULES = {

@@ -86,17 +86,20 @@ def probe_sweep(cells: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-#: method kinds drawn in the cross-dataset figure (the ones that train on either dataset)
-CROSS_KINDS = ("linear_probe", "vggface_transfer")
-
-
 def cross_dataset(cells: list[dict[str, Any]]) -> pd.DataFrame:
-    """Gender cells of the trained kinds by (train data, eval data): how a model's gender
-    accuracy moves when it is trained on one dataset and used on the other (issue 8)."""
+    """Gender cells by (train data, eval data), of the method kinds that cross datasets in
+    this run (a cell trains on one and predicts another): how a model's gender accuracy moves
+    when it is trained on one dataset and used on the other."""
+    gender = [c for c in cells if c["task"] == "gender" and c.get("train_data")]
+
+    def kind_of(cell: dict[str, Any]) -> str:
+        return cell.get("method_info", {}).get("spec", {}).get("kind", "")
+
+    crossing = {kind_of(c) for c in gender if c["train_data"] != c["eval_data"]}
     rows = []
-    for cell in cells:
-        kind = cell.get("method_info", {}).get("spec", {}).get("kind")
-        if cell["task"] != "gender" or kind not in CROSS_KINDS or not cell.get("train_data"):
+    for cell in gender:
+        kind = kind_of(cell)
+        if kind not in crossing:
             continue
         lo, hi = cell["accuracy_ci"]
         rows.append(

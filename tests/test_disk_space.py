@@ -80,10 +80,9 @@ def test_ingest_refuses_a_cache_larger_than_the_free_disk_in_one_line(release_co
     assert proc.returncode != 0
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
-    refusal = (
-        r"image cache of \d+ images needs [\d.]+ [GM]B at \S*val_images.npy\S*; [\d.]+ [GM]B free"
-    )
-    assert re.search(refusal + r" there\. .*paths\.data in params\.yaml", lines[0]), lines[0]
+    refusal = rf"image cache of \d+ images needs [\d.]+ [GM]B in {re.escape(str(folder))}; "
+    refusal += r"[\d.]+ [GM]B free there\. .*paths\.data in params\.yaml"
+    assert re.search(refusal, lines[0]), lines[0]
     assert not (folder / "val_images.npy").exists() and not (folder / "val.parquet").exists()
 
 

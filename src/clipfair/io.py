@@ -26,7 +26,7 @@ def ensure_free_space(target: str | os.PathLike[str], need: int, what: str) -> N
     free = shutil.disk_usage(folder).free
     if need * 1.01 > free:
         raise DiskSpaceError(
-            f"{what} needs {_size(need)} at {target}; {_size(free)} free there. " + MOVE_DATA
+            f"{what} needs {_size(need)} in {folder}; {_size(free)} free there. " + MOVE_DATA
         )
 
 

@@ -13,8 +13,7 @@ import jsonschema
 import yaml
 from jsonschema.exceptions import best_match
 
-from clipfair.data.layout import source_for_padding
-from clipfair.data.sources import checked, kinds_for
+from clipfair.data.sources import checked, kinds_for, source_for_padding
 from clipfair.errors import InputError
 from clipfair.grid import ROLES, cells, compare_references, method_data, pairs
 from clipfair.methods import method_kind

@@ -192,13 +192,9 @@ def vggface_datasets(params: dict[str, Any]) -> tuple[list[str], list[str]]:
     embedded = embed_datasets(params)
     roles = (params["grid"]["dataset"], params["grid"].get("adience"))
     scored = [d for d in roles if d in embedded]
-    trained = [
-        d
-        for d in scored
-        if any(
-            params["methods"][c.method]["kind"] in VGGFACE_KINDS
-            and method_data(params, c.method)["train"] == d
-            for c in cells(params)
-        )
-    ]
-    return trained, scored
+    transfers_train_on = {
+        method_data(params, c.method)["train"]
+        for c in cells(params)
+        if params["methods"][c.method]["kind"] in VGGFACE_KINDS
+    }
+    return [d for d in scored if d in transfers_train_on], scored

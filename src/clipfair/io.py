@@ -13,13 +13,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from clipfair.errors import DiskSpaceError
+
 
 def ensure_free_space(target: str | os.PathLike[str], need: int, what: str) -> None:
     """Raise :class:`DiskSpaceError` unless the filesystem of ``target`` has ``need`` bytes
     free (and 1% more), before a large write starts: a full disk found halfway through a 13 GB
     image cache costs the time spent and leaves nothing usable."""
-    from clipfair.errors import DiskSpaceError
-
     folder = Path(target).absolute().parent
     while not folder.exists():
         folder = folder.parent
@@ -39,15 +39,6 @@ MOVE_DATA = (
     "Free some space, or move data/ to a larger disk: paths.data in params.yaml "
     "(or --config 'paths={data: /larger/disk/data}')."
 )
-
-
-def _disk_full(target: Path, exc: OSError) -> Exception:
-    from clipfair.errors import DiskSpaceError
-
-    if exc.errno != errno.ENOSPC:
-        return exc
-    return DiskSpaceError(f"the disk filled up while writing {target}; nothing of it was kept. "
-                          + MOVE_DATA)  # fmt: skip
 
 
 @contextmanager
@@ -71,10 +62,11 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
         tmp_path.chmod(0o666 & ~umask)
         os.replace(tmp_path, target)
     except OSError as exc:
-        full = _disk_full(target, exc)
-        if full is exc:
+        if exc.errno != errno.ENOSPC:
             raise
-        raise full from exc
+        raise DiskSpaceError(
+            f"the disk filled up while writing {target}; nothing of it was kept. " + MOVE_DATA
+        ) from exc
     finally:
         if tmp_path.exists():
             tmp_path.unlink()

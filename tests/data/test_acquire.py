@@ -76,7 +76,7 @@ def test_local_source_copies_and_names_missing_file(small_release, tmp_path):
 
 
 def test_source_for_padding_picks_per_padding_entries():
-    from clipfair.data.layout import source_for_padding
+    from clipfair.data.sources import source_for_padding
 
     source = {
         "kind": "download",
@@ -96,7 +96,7 @@ def test_source_for_padding_picks_per_padding_entries():
 
 
 def test_local_source_takes_the_official_zip_name_of_its_padding(small_release, tmp_path):
-    from clipfair.data.layout import source_for_padding
+    from clipfair.data.sources import source_for_padding
 
     folder = tmp_path / "downloads"
     shutil.copytree(small_release, folder)

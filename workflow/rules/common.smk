@@ -20,8 +20,7 @@ from clipfair.grid import (
     method_data,
     vggface_datasets,
 )
-from clipfair.data.layout import source_for_padding
-from clipfair.data.sources import knows_counts
+from clipfair.data.sources import knows_counts, source_for_padding
 from clipfair.methods import METHODS, kind_options
 from clipfair.methods.label_sets import label_set_path
 from clipfair.metrics import CELL_SCHEMA

@@ -54,12 +54,17 @@ def planned_dag(cwd: str | Path = ".", preset: str = "real") -> dict[int, Job]:
     return parse_dag(out)
 
 
-def _ahead(jobs: dict[int, Job]) -> dict[int, float]:
-    """Each job's longest path to the end, its own time included."""
+def _users(jobs: dict[int, Job]) -> dict[int, list[int]]:
+    """Each job's users: the jobs that need it."""
     users: dict[int, list[int]] = {j: [] for j in jobs}
     for j, job in jobs.items():
         for n in job.needs:
             users[n].append(j)
+    return users
+
+
+def _ahead(jobs: dict[int, Job], users: dict[int, list[int]]) -> dict[int, float]:
+    """Each job's longest path to the end, its own time included."""
     ahead: dict[int, float] = {}
 
     def visit(j: int) -> float:
@@ -77,12 +82,16 @@ def schedule(jobs: dict[int, Job], gpus: int) -> list[Job]:
     job first."""
     if gpus < 1:
         raise ValueError(f"gpus must be at least 1; got {gpus}")
-    ahead = _ahead(jobs)
+    users = _users(jobs)
+    ahead = _ahead(jobs, users)
     waiting = {j: len(job.needs) for j, job in jobs.items()}
     events: list[tuple[float, int]] = []  # (end, job)
     ready_gpu: list[tuple[float, int]] = []  # (-ahead, job)
     free, last_gpu_user = gpus, None
     now = 0.0
+
+    def last_input(j: int) -> int | None:
+        return max(jobs[j].needs, key=lambda n: jobs[n].end, default=None)
 
     def start(j: int, cause: int | None) -> None:
         job = jobs[j]
@@ -90,11 +99,10 @@ def schedule(jobs: dict[int, Job], gpus: int) -> list[Job]:
         heapq.heappush(events, (job.end, j))
 
     def became_ready(j: int) -> None:
-        job = jobs[j]
-        if job.gpu:
+        if jobs[j].gpu:
             heapq.heappush(ready_gpu, (-ahead[j], j))
         else:
-            start(j, max(job.needs, key=lambda n: jobs[n].end, default=None))
+            start(j, last_input(j))
 
     for j in jobs:
         if not waiting[j]:
@@ -102,21 +110,20 @@ def schedule(jobs: dict[int, Job], gpus: int) -> list[Job]:
     while True:
         while free and ready_gpu:
             _, j = heapq.heappop(ready_gpu)
-            inputs_done = max((jobs[n].end for n in jobs[j].needs), default=0.0)
+            cause = last_input(j)
+            inputs_done = jobs[cause].end if cause is not None else 0.0
             waited = now > inputs_done and last_gpu_user is not None
-            start(j, last_gpu_user if waited else max(jobs[j].needs, key=lambda n: jobs[n].end,
-                                                       default=None))  # fmt: skip
+            start(j, last_gpu_user if waited else cause)
             free -= 1
         if not events:
             break
         now, j = heapq.heappop(events)
         if jobs[j].gpu:
             free, last_gpu_user = free + 1, j
-        for user, job in jobs.items():
-            if j in job.needs:
-                waiting[user] -= 1
-                if not waiting[user]:
-                    became_ready(user)
+        for user in users[j]:
+            waiting[user] -= 1
+            if not waiting[user]:
+                became_ready(user)
     unscheduled = [job.rule for j, job in jobs.items() if waiting[j]]
     if unscheduled:
         raise ValueError(f"the plan has a cycle through {sorted(set(unscheduled))}")

@@ -36,13 +36,3 @@ def pick_padding(value: Any, padding: str, where: str) -> Any:
             raise InputError(f"{where} has no entry for padding {padding} (has {sorted(value)})")
         return value[padding]
     return value
-
-
-def source_for_padding(source: dict[str, Any], padding: str) -> dict[str, Any]:
-    """The source entry of one padding (its kind's ``for_padding``: which zip to look for,
-    write or download)."""
-    from clipfair.data.sources import for_padding
-
-    if padding not in PADDINGS:
-        raise InputError(f"padding {padding!r}; expected one of {PADDINGS}")
-    return for_padding(source, padding)

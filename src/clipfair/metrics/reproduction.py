@@ -59,30 +59,29 @@ def _value_and_ci(hit: pd.DataFrame, columns: tuple[str, str, str]):
     return tuple(float(first[c]) for c in columns)
 
 
+def _rows_of_cell(table: pd.DataFrame, row: pd.Series) -> pd.DataFrame:
+    """The rows of ``table`` (summary.csv, groups.csv) of a published row's cell and task."""
+    return table[
+        (table["backbone"] == row["backbone"])
+        & (table["datasource"] == row["datasource"])
+        & (table["method"] == row["cell"])
+        & (table["task"] == row["task"])
+    ]
+
+
 def _lookup(summary: pd.DataFrame, row: pd.Series) -> tuple[float, float, float] | None:
     if row["metric"] not in SUMMARY_COLUMNS or summary.empty:
         return None
-    hit = summary[
-        (summary["backbone"] == row["backbone"])
-        & (summary["datasource"] == row["datasource"])
-        & (summary["method"] == row["cell"])
-        & (summary["task"] == row["task"])
-    ]
-    return _value_and_ci(hit, SUMMARY_COLUMNS[row["metric"]])
+    return _value_and_ci(_rows_of_cell(summary, row), SUMMARY_COLUMNS[row["metric"]])
 
 
 def _lookup_group(groups: pd.DataFrame, row: pd.Series) -> tuple[float, float, float] | None:
     if row["metric"] not in GROUP_METRICS or groups.empty:
         return None
     group_type, group = GROUP_METRICS[row["metric"]]
-    hit = groups[
-        (groups["backbone"] == row["backbone"])
-        & (groups["datasource"] == row["datasource"])
-        & (groups["method"] == row["cell"])
-        & (groups["task"] == row["task"])
-        & (groups["metric"] == "accuracy")
-        & (groups["group_type"] == group_type)
-        & (groups["group"] == group)
+    hit = _rows_of_cell(groups, row)
+    hit = hit[
+        (hit["metric"] == "accuracy") & (hit["group_type"] == group_type) & (hit["group"] == group)
     ]
     return _value_and_ci(hit, ("value", "ci_low", "ci_high"))
 

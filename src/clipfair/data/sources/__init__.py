@@ -9,9 +9,8 @@ here and one params entry, nothing else. A kind's module gives:
 - ``fetch(source, out, fmt, lock_path)``: make the release exist at ``out`` (the FairFace
   layout's folder, Adience's folder, or UTKFace's archive);
 - optionally ``KNOWS_COUNTS = True`` (a synthetic source knows each split's rows:
-  ``n_<split>``), ``VERIFIES = True`` (it checks what it downloads itself, so no sha256 pass
-  after) and ``for_padding(source, padding)`` (the entry of one FairFace crop; by default the
-  padding is added to it).
+  ``n_<split>``) and ``for_padding(source, padding)`` (the entry of one FairFace crop; by
+  default the padding is added to it).
 """
 
 from __future__ import annotations
@@ -26,9 +25,6 @@ from types import ModuleType
 from typing import Any
 
 from clipfair.errors import InputError
-
-#: the dataset formats and the file layout a release of each takes at ``out``
-FORMATS = ("fairface", "adience", "utkface")
 
 
 def source_kinds() -> list[str]:
@@ -82,8 +78,13 @@ def knows_counts(source: dict[str, Any]) -> bool:
     return getattr(source_module(source["kind"]), "KNOWS_COUNTS", False)
 
 
-def for_padding(source: dict[str, Any], padding: str) -> dict[str, Any]:
-    """The entry of one FairFace crop (which zip to look for, write, or download)."""
+def source_for_padding(source: dict[str, Any], padding: str) -> dict[str, Any]:
+    """The entry of one FairFace crop (which zip to look for, write or download): the kind's
+    ``for_padding``, else the entry with the padding added."""
+    from clipfair.data.layout import PADDINGS
+
+    if padding not in PADDINGS:
+        raise InputError(f"padding {padding!r}; expected one of {PADDINGS}")
     module = source_module(source["kind"])
     if hasattr(module, "for_padding"):
         return module.for_padding(source, padding)
@@ -93,13 +94,9 @@ def for_padding(source: dict[str, Any], padding: str) -> dict[str, Any]:
 def fetch(
     source: dict[str, Any], out: str | Path, fmt: str, lock_path: str | Path | None = None
 ) -> Path:
-    """Make a release of format ``fmt`` exist at ``out`` from ``source``.
-
-    A FairFace release's files are checked against the entry's sha256 (unless the kind
-    verifies its own downloads); an Adience folder is built beside ``out`` and renamed, so an
+    """Make a release of format ``fmt`` exist at ``out`` from ``source`` (checked against its
+    kind's schema first). An Adience folder is built beside ``out`` and renamed, so an
     interrupted run leaves no half release."""
-    from clipfair.data.download import Expected, mismatch
-
     module = source_module(source["kind"])
     source = checked(source)
     if fmt not in module.FORMATS:
@@ -116,8 +113,4 @@ def fetch(
         if out.exists():
             shutil.rmtree(out)  # a directory output Snakemake is rebuilding
         os.replace(tmp, out)
-    if fmt == "fairface" and not getattr(module, "VERIFIES", False):
-        for name, expected_sha in source.get("sha256", {}).items():
-            if problem := mismatch(out / name, Expected(sha256=expected_sha)):
-                raise InputError(f"{out / name}: {problem}")
     return out

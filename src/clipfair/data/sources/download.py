@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 FORMATS = ("fairface",)
-VERIFIES = True  # each file before it takes its name
 _PADDINGS = {"^(0\\.25|1\\.25)$"}
 _SHA256 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
 _URL = {"oneOf": [

@@ -9,7 +9,6 @@ from typing import Any
 
 FORMATS = ("fairface",)
 KNOWS_COUNTS = True
-VERIFIES = True  # against the release's manifest, as it downloads
 SCHEMA = {
     "properties": {
         "n_train": {"type": "integer", "minimum": 50},

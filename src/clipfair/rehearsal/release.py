@@ -101,11 +101,12 @@ def write_release(
     n_val: int,
     image_size: int,
     seed: int,
-    padding: str = "0.25",
-    workers: int = 2,
-    quality: int = 75,
+    padding: str,
+    workers: int,
+    quality: int,
 ) -> dict[str, Any]:
-    """Write the release into ``out_dir`` (reused when its manifest matches); its manifest."""
+    """Write the release into ``out_dir`` (reused when its manifest matches); its manifest.
+    The settings are the rehearsal source's (their defaults: its SCHEMA)."""
     out_dir = Path(out_dir)
     settings = {"n_train": n_train, "n_val": n_val, "image_size": image_size, "seed": seed,
                 "padding": padding, "quality": quality}  # fmt: skip

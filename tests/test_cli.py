@@ -89,7 +89,7 @@ def test_pipeline_step_flags_have_no_defaults():
     flags = ("--index", "i", "--images", "m", "--config-dir", "c", "--out", "o")
     proc = _cli("step", "train-clip", *flags)
     assert proc.returncode == 2
-    for flag in ("--epochs", "--batch-size", "--lr", "--captions", "--seed", "--threads"):
+    for flag in ("--epochs", "--batch-size", "--lr", "--seed", "--threads"):
         assert flag in proc.stderr
 
 

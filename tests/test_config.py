@@ -37,9 +37,13 @@ def test_demo_preset_overlays_the_grid(params):
     resolved = resolve_params(params, SCHEMA)
     assert resolved["grid"]["dataset"] == "fairface_demo"
     assert {c.backbone for c in cells(resolved)} == {"tiny-vit", "tiny-hf", "vggface"}
-    # a datasource's `backbones` list limits its pairs: the transformers twin with demo_full only
+    # a datasource's `backbones` list limits its pairs: no CLIP with VGG-Face's weights
     pairs = {(c.backbone, c.datasource) for c in cells(resolved)}
-    assert ("tiny-hf", "demo_full") in pairs and ("tiny-hf", "demo_noage") not in pairs
+    assert pairs == {
+        ("tiny-vit", "demo_full"),
+        ("tiny-hf", "demo_full"),
+        ("vggface", "vggface_random"),
+    }
     assert resolved["probe"] == params["probe"]  # untouched sections stay
 
 
@@ -264,11 +268,9 @@ def test_utkface_cells_and_its_own_race_classes(params):
 
 def test_the_schemas_training_enums_are_the_trainers_choices():
     """The schema (YAML) cannot import the choices; this holds it to them."""
-    from clipfair.models.train_choices import CAPTION_STYLES, TOKEN_EMBEDDING
+    from clipfair.models.train_choices import TOKEN_EMBEDDING
 
     schema = yaml.safe_load(SCHEMA.read_text())
-    train = schema["properties"]["datasources"]["additionalProperties"]["properties"]["train"]
-    assert tuple(train["properties"]["captions"]["enum"]) == CAPTION_STYLES
     token = schema["properties"]["train_clip"]["properties"]["token_embedding"]
     assert tuple(token["enum"]) == TOKEN_EMBEDDING
 

@@ -35,7 +35,7 @@ rule train_clip:
         "clipfair step train-clip --index {input.index} --images {input.images}"
         " --model {params.model} --config-dir {params.config_dir} --out {output}"
         " --epochs {params.train[epochs]} --seed {params.train[seed]}"
-        " --captions {params.train[captions]} --batch-size {params.opt[batch_size]}"
+        " --batch-size {params.opt[batch_size]}"
         " --lr {params.opt[lr]} --weight-decay {params.opt[weight_decay]}"
         " --drop-attribute {params.opt[drop_attribute]}"
         " --token-embedding {params.opt[token_embedding]} --threads {threads} > {log} 2>&1"

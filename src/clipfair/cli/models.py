@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from clipfair.cli.common import Add, backbone_flags, load_backbone
-from clipfair.models.train_choices import CAPTION_STYLES, TOKEN_EMBEDDING
+from clipfair.models.train_choices import TOKEN_EMBEDDING
 from clipfair.runtime import set_threads
 
 
@@ -20,7 +20,7 @@ def cmd_train_clip(args: argparse.Namespace) -> None:
     result = train_tiny_clip(
         args.index, args.images, args.model, args.config_dir, args.out, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
-        drop_attribute=args.drop_attribute, captions=args.captions, seed=args.seed,
+        drop_attribute=args.drop_attribute, seed=args.seed,
         token_embedding=args.token_embedding, threads=args.threads,
     )  # fmt: skip
     print(f"trained {args.model} -> {args.out}: {result}")
@@ -111,7 +111,6 @@ def register(add: Add) -> None:
     p.add_argument("--model", required=True, help="open_clip model name")
     _required(p, "--epochs", "--batch-size", "--seed", "--threads", type=int)
     _required(p, "--lr", "--weight-decay", "--drop-attribute", type=float)
-    p.add_argument("--captions", required=True, choices=CAPTION_STYLES)
     p.add_argument("--token-embedding", required=True, choices=TOKEN_EMBEDDING)
 
     p = add("convert-hf", cmd_convert_hf, "open_clip checkpoint -> transformers CLIPModel folder")

@@ -2,8 +2,6 @@
 (train_clip.py), the CLI's ``choices=`` (whose ``--help`` must not import torch) and a test
 that holds the config schema's enums to them read these."""
 
-#: caption styles of a datasource's ``train: {captions: ...}``
-CAPTION_STYLES = ("full", "no_age")
 #: ``train_clip.token_embedding``. ``frozen``: the token embedding keeps its seeded random
 #: init. It holds 6.3 M of the tiny model's 7.4 M parameters; its dense gradient and AdamW
 #: state cost a quarter of each step on the CPU (measured: 85 vs 115 ms at batch 32), and the

@@ -20,20 +20,16 @@ from clipfair.image_cache import CacheReader
 from clipfair.io import write_safetensors
 from clipfair.labels import AGE_WORDS, GENDER_WORDS, RACE_WORDS
 from clipfair.models.backbone import load_open_clip
-from clipfair.models.train_choices import CAPTION_STYLES, TOKEN_EMBEDDING
+from clipfair.models.train_choices import TOKEN_EMBEDDING
 from clipfair.progress import progress
 
 log = logging.getLogger(__name__)
 
 
-def caption(
-    age: str, gender: str, race: str, rng: np.random.Generator, drop: float, style: str = "full"
-) -> str:
+def caption(age: str, gender: str, race: str, rng: np.random.Generator, drop: float) -> str:
     """'a photo of a middle-aged black woman', each attribute left out with probability drop."""
-    if style not in CAPTION_STYLES:
-        raise InputError(f"caption style {style!r}; expected one of {CAPTION_STYLES}")
     words = []
-    if style == "full" and rng.random() >= drop:
+    if rng.random() >= drop:
         words.append(AGE_WORDS[age])
     if rng.random() >= drop:
         words.append(RACE_WORDS[race])
@@ -71,7 +67,6 @@ def train_tiny_clip(
     lr: float,
     weight_decay: float,
     drop_attribute: float,
-    captions: str,
     seed: int,
     token_embedding: str = "frozen",
     threads: int = 2,
@@ -116,7 +111,7 @@ def train_tiny_clip(
         for step in range(steps_per_epoch):
             rows = np.sort(order[step * batch_size : (step + 1) * batch_size])
             x = backbone.preprocess(torch.from_numpy(images[rows]))
-            texts = [caption(a, g, r, rng, drop_attribute, captions) for a, g, r in labels[rows]]
+            texts = [caption(a, g, r, rng, drop_attribute) for a, g, r in labels[rows]]
             img_f, txt_f, scale = model(x, tokens(texts))
             loss = loss_fn(img_f, txt_f, scale)
             opt.zero_grad(set_to_none=True)

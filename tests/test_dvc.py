@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -75,10 +76,6 @@ def _metric(summary: dict, method: str) -> float:
     return summary["tiny-vit"]["demo_full"][method]["accuracy"]
 
 
-def _headline(repo) -> dict:
-    return json.loads((repo / "metrics/headline.json").read_text())["tiny-vit"]["demo_full"]
-
-
 @pytest.mark.slow
 def test_repro_then_noop_then_experiment(dvc_repo):
     repo = dvc_repo
@@ -125,8 +122,8 @@ def test_repro_then_noop_then_experiment(dvc_repo):
     assert _metric(after, "zs_raw_gender_labels_mean") == _metric(base, "zs_raw_gender_labels_mean")
     assert _metric(after, "probe_gender") != _metric(base, "probe_gender")
 
-    # dvc exp show: the headline metric only (a few numbers a model); the small demo's
-    # gender headline is zero-shot, which the probe's C does not move
+    # dvc exp show: the headline metric only (the reference cells' few numbers); the small
+    # demo's gender reference is zero-shot, which the probe's C does not move
     shown = json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)
     values = {}
     for commit in shown:
@@ -135,10 +132,25 @@ def test_repro_then_noop_then_experiment(dvc_repo):
             metrics = data.get("metrics", {})
             assert set(metrics) <= {"metrics/headline.json"}, set(metrics)
             if metrics:
-                head = metrics["metrics/headline.json"]["data"]["tiny-vit"]["demo_full"]
+                head = metrics["metrics/headline.json"]["data"]
                 values[data.get("name") or entry.get("name") or entry["rev"]] = head
-    assert len(values) >= 2 and all(len(v) <= 7 for v in values.values()), values
+    assert len(values) >= 2 and all(len(v) <= 8 for v in values.values()), values
     assert len({v["gender_acc"] for v in values.values()}) == 1, values
+    assert len({v["age_acc"] for v in values.values()}) == 2, values
+    # ... and in a 120-column terminal, the changed params and headline numbers, whole
+    env = {**os.environ, "COLUMNS": "120"}
+    table = subprocess.run(["dvc", "exp", "show", "--only-changed", "--no-pager"], cwd=repo,
+                           env=env, capture_output=True, text=True, check=True).stdout  # fmt: skip
+    assert max(len(line) for line in table.splitlines()) <= 120, table
+    assert "…" not in table and "strong-reg" in table, table
+    changed = {k for k in values["workspace"] if len({v.get(k) for v in values.values()}) > 1}
+    assert "age_acc" in changed
+    for column in ("probe.c_max", *changed):
+        assert column in table, (column, table)
+    assert "gender_acc" not in table, table  # unchanged: left out
+    # the same numbers per model, by target
+    by_model = json.loads((repo / "metrics/headline_by_model.json").read_text())
+    assert by_model["tiny-vit"]["demo_full"] == values["workspace"], (by_model, values)
 
     # the full per-cell table, by target: the probe moved, zero-shot did not
     diff = run(["dvc", "metrics", "diff", "--json", "--targets", "metrics/summary.json"], repo)

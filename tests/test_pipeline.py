@@ -699,8 +699,7 @@ def test_zero_shot_cells_equal_an_independent_computation_and_differ(demo_projec
     rules = ["mean", "embavg", "top1", "top3", "top11", "probtop3", "probtop11"]
     folder = data / "predictions/fairface_demo/tiny-vit/demo_full"
     preds = {
-        r: pd.read_parquet(folder / f"zs_age_race_gender_labels_{r}.parquet")["pred"]
-        for r in rules
+        r: pd.read_parquet(folder / f"zs_age_race_gender_labels_{r}.parquet")["pred"] for r in rules
     }
     differ = {
         (a, b): float((preds[a] != preds[b]).mean()) for a, b in itertools.combinations(rules, 2)

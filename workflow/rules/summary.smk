@@ -27,6 +27,7 @@ rule summarize:
         published=SRC / "clipfair" / "reference" / "published.csv",
     output:
         headline=f"{METRICS}/headline.json",
+        headline_by_model=f"{METRICS}/headline_by_model.json",
         json=f"{METRICS}/summary.json",
         csv=report(
             f"{METRICS}/summary.csv",

@@ -1,7 +1,9 @@
 """Aggregate per-cell metric JSONs into the run's tables.
 
-- ``headline.json``: backbone -> datasource -> the few numbers a reader compares across runs
-  (DVC's metric: the columns of ``dvc exp show``, :func:`headline`);
+- ``headline.json``: the run's few numbers a reader compares across runs, of the reference
+  cells (DVC's metric: the columns of ``dvc exp show``, :func:`headline`);
+- ``headline_by_model.json``: the same numbers per model, backbone -> datasource (a tracked
+  file: ``dvc metrics show/diff metrics/headline_by_model.json``);
 - ``summary.json``: backbone -> datasource -> method -> a cell's main numbers (a tracked file:
   ``dvc metrics show/diff metrics/summary.json``);
 - ``summary.csv``: one row per cell with every group accuracy (``acc_<group>=<label>``);
@@ -267,7 +269,7 @@ def summary_json(cells: list[dict[str, Any]]) -> dict[str, Any]:
     return nested
 
 
-#: a model's headline: per task, the cell's accuracy and its worst race group's accuracy
+#: the tasks of a headline, in its key order
 HEADLINE_TASKS = ("gender", "race", "age")
 
 
@@ -302,27 +304,44 @@ def headline_cells(
     return out
 
 
-def headline(
+def headline_values(by_task: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """The few numbers a reader compares, of one cell per task: ``<task>_acc``, ``<task>_worst``
+    (its lowest race group's accuracy, small groups left out), ``gap`` (the largest race gap of
+    those cells) and ``gap_low``, the low end of that gap's simultaneous interval (above 0: the
+    gap is real). At most 8 numbers."""
+    values: dict[str, float] = {}
+    gaps = []
+    for task in HEADLINE_TASKS:
+        cell = by_task.get(task)
+        if cell is None:
+            continue
+        values[f"{task}_acc"] = cell["accuracy"]
+        if cell.get("worst_race"):
+            values[f"{task}_worst"] = cell["worst_race"]["accuracy"]
+            gaps.append(cell["gap_race"])
+    if gaps:
+        largest = max(gaps, key=lambda gap: gap["value"])
+        values["gap"], values["gap_low"] = largest["value"], largest["ci"][0]
+    return {k: round(v, 4) for k, v in values.items()}
+
+
+def headline(cells: list[dict[str, Any]], references: dict[str, str | None]) -> dict[str, float]:
+    """The run's headline, DVC's metric (the columns of ``dvc exp show``): the
+    :func:`headline_values` of the cells ``compare.references`` names. Short keys and at most 8
+    numbers, so that ``dvc exp show --only-changed`` fits a terminal."""
+    by_key = {cell_key(c): c for c in cells}
+    return headline_values(
+        {task: by_key[ref] for task, ref in references.items() if ref and ref in by_key}
+    )
+
+
+def headline_by_model(
     cells: list[dict[str, Any]], references: dict[str, str | None]
 ) -> dict[str, dict[str, dict[str, float]]]:
-    """backbone -> datasource -> per task of :func:`headline_cells`: ``<task>_acc`` and
-    ``<task>_worst`` (the lowest race group's accuracy, small groups left out), and ``gap``:
-    the largest race gap of those cells. At most 7 numbers a model."""
+    """backbone -> datasource -> the :func:`headline_values` of its :func:`headline_cells`."""
     out: dict[str, dict[str, dict[str, float]]] = {}
     for (backbone, datasource), by_task in headline_cells(cells, references).items():
-        values: dict[str, float] = {}
-        gaps = []
-        for task in HEADLINE_TASKS:
-            cell = by_task.get(task)
-            if cell is None:
-                continue
-            values[f"{task}_acc"] = cell["accuracy"]
-            if cell.get("worst_race"):
-                values[f"{task}_worst"] = cell["worst_race"]["accuracy"]
-                gaps.append(cell["gap_race"]["value"])
-        if gaps:
-            values["gap"] = max(gaps)
-        out.setdefault(backbone, {})[datasource] = {k: round(v, 4) for k, v in values.items()}
+        out.setdefault(backbone, {})[datasource] = headline_values(by_task)
     return out
 
 
@@ -333,11 +352,12 @@ def _csv(df: pd.DataFrame, path: str | Path) -> None:
 def write_summary(
     cells: list[dict[str, Any]], out_dir: str | Path, references: dict[str, str | None]
 ) -> pd.DataFrame:
-    """Write headline.json, summary.json/.csv, groups.csv, gender_by_race.csv,
-    denigration.csv, datacomp.csv, child_ablation.csv."""
+    """Write headline.json, headline_by_model.json, summary.json/.csv, groups.csv,
+    gender_by_race.csv, denigration.csv, datacomp.csv, child_ablation.csv."""
     out_dir = Path(out_dir)
     wide = wide_table(cells)
     write_json(out_dir / "headline.json", headline(cells, references))
+    write_json(out_dir / "headline_by_model.json", headline_by_model(cells, references))
     write_json(out_dir / "summary.json", summary_json(cells))
     _csv(wide, out_dir / "summary.csv")
     write_parquet(out_dir / "summary.parquet", long_format(cells))

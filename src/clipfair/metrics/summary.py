@@ -305,30 +305,28 @@ def headline_cells(
 
 
 def headline_values(by_task: dict[str, dict[str, Any]]) -> dict[str, float]:
-    """The few numbers a reader compares, of one cell per task: ``<task>_acc``, ``<task>_worst``
-    (its lowest race group's accuracy, small groups left out), ``gap`` (the largest race gap of
-    those cells) and ``gap_low``, the low end of that gap's simultaneous interval (above 0: the
-    gap is real). At most 8 numbers."""
+    """The few numbers a reader compares, of one cell per task: its accuracy (``<task>``), its
+    lowest race group's accuracy (``<task>_worst``, small groups left out) and ``gap``, the
+    largest race gap of those cells. At most 7 numbers, to 3 decimals (0.1 point)."""
     values: dict[str, float] = {}
     gaps = []
     for task in HEADLINE_TASKS:
         cell = by_task.get(task)
         if cell is None:
             continue
-        values[f"{task}_acc"] = cell["accuracy"]
+        values[task] = cell["accuracy"]
         if cell.get("worst_race"):
             values[f"{task}_worst"] = cell["worst_race"]["accuracy"]
-            gaps.append(cell["gap_race"])
+            gaps.append(cell["gap_race"]["value"])
     if gaps:
-        largest = max(gaps, key=lambda gap: gap["value"])
-        values["gap"], values["gap_low"] = largest["value"], largest["ci"][0]
-    return {k: round(v, 4) for k, v in values.items()}
+        values["gap"] = max(gaps)
+    return {k: round(v, 3) for k, v in values.items()}
 
 
 def headline(cells: list[dict[str, Any]], references: dict[str, str | None]) -> dict[str, float]:
     """The run's headline, DVC's metric (the columns of ``dvc exp show``): the
-    :func:`headline_values` of the cells ``compare.references`` names. Short keys and at most 8
-    numbers, so that ``dvc exp show --only-changed`` fits a terminal."""
+    :func:`headline_values` of the cells ``compare.references`` names. Short keys and at most 7
+    numbers, so that ``dvc exp show --only-changed`` fits a 120-column terminal."""
     by_key = {cell_key(c): c for c in cells}
     return headline_values(
         {task: by_key[ref] for task, ref in references.items() if ref and ref in by_key}

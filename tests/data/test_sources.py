@@ -46,8 +46,7 @@ import os
 from pathlib import Path
 
 FORMATS = ("fairface",)
-SCHEMA = {"properties": {"folder": {"type": "string"}, "padding": {"type": "string"}},
-          "required": ["folder"]}
+SCHEMA = {"properties": {"folder": {"type": "string"}}, "required": ["folder"]}
 
 
 def fetch(source, out, fmt, lock_path=None):

@@ -10,7 +10,8 @@ here and one params entry, nothing else. A kind's module gives:
   layout's folder, Adience's folder, or UTKFace's archive);
 - optionally ``KNOWS_COUNTS = True`` (a synthetic source knows each split's rows:
   ``n_<split>``) and ``for_padding(source, padding)`` (the entry of one FairFace crop; by
-  default the padding is added to it).
+  default the padding is added to it, and :func:`schema_of` gives the kind's schema a
+  ``padding`` key).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from clipfair.data.layout import PADDINGS
 from clipfair.errors import InputError
 
 
@@ -45,12 +47,21 @@ def kinds_for(fmt: str) -> list[str]:
 
 
 def schema_of(kind: str) -> dict[str, Any]:
-    """The full JSON schema of a kind's params entry (its ``kind`` key included)."""
-    schema = copy.deepcopy(source_module(kind).SCHEMA)
+    """The full JSON schema of a kind's params entry: its ``kind`` key, and for a FairFace
+    kind without ``for_padding`` the ``padding`` that :func:`source_for_padding` adds."""
+    module = source_module(kind)
+    schema = copy.deepcopy(module.SCHEMA)
+    properties: dict[str, Any] = {"kind": {"const": kind}}
+    if "fairface" in module.FORMATS and not hasattr(module, "for_padding"):
+        properties["padding"] = {
+            "enum": list(PADDINGS),
+            "default": PADDINGS[0],
+            "description": "FairFace: set from the dataset's padding",
+        }
     return {
         "type": "object",
         "additionalProperties": False,
-        "properties": {"kind": {"const": kind}, **schema.get("properties", {})},
+        "properties": {**properties, **schema.get("properties", {})},
         "required": ["kind", *schema.get("required", [])],
     }
 
@@ -81,8 +92,6 @@ def knows_counts(source: dict[str, Any]) -> bool:
 def source_for_padding(source: dict[str, Any], padding: str) -> dict[str, Any]:
     """The entry of one FairFace crop (which zip to look for, write or download): the kind's
     ``for_padding``, else the entry with the padding added."""
-    from clipfair.data.layout import PADDINGS
-
     if padding not in PADDINGS:
         raise InputError(f"padding {padding!r}; expected one of {PADDINGS}")
     module = source_module(source["kind"])

@@ -15,8 +15,6 @@ SCHEMA = {
         "seed": {"type": "integer", "minimum": 0},
         "ambiguous": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.0,
                       "description": "share of faces with a gender-neutral silhouette"},
-        "padding": {"enum": ["0.25", "1.25"], "default": "0.25",
-                    "description": "set from the dataset's padding"},
     },
     "required": ["n_train", "n_val", "image_size", "seed"],
 }  # fmt: skip

@@ -17,8 +17,6 @@ FORMATS = ("fairface", "adience", "utkface")
 SCHEMA = {
     "properties": {
         "folder": {"type": "string"},
-        "padding": {"enum": ["0.25", "1.25"], "default": "0.25",
-                    "description": "FairFace: set from the dataset's padding"},
     },
     "required": ["folder"],
 }  # fmt: skip

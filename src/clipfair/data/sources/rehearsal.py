@@ -22,8 +22,6 @@ SCHEMA = {
                     "description": "JPEG quality"},
         "confirm_over": {"type": "integer", "minimum": 0, "default": 1 << 20,
                          "description": "bytes: larger files get Drive's confirm page"},
-        "padding": {"enum": ["0.25", "1.25"], "default": "0.25",
-                    "description": "set from the dataset's padding"},
     },
     "required": ["n_train", "n_val", "image_size", "seed", "folder"],
 }  # fmt: skip

@@ -52,7 +52,7 @@ def test_release_is_downloaded_verified_and_unpacked(served, tmp_path):
     out = make_weights(entry, tmp_path / "models" / "vggface_t7.t7", tmp_path / "raw")
     assert (tmp_path / "raw" / "vgg_face_torch.tar.gz").is_file()  # kept: no second download
     loaded = load_t7(out)
-    x = torch.randn(2, 3, 128, 128)
+    x = torch.randn(2, 3, TINY.image_size, TINY.image_size)
     with torch.no_grad():
         assert torch.equal(loaded.eval()(x), model.eval()(x))
     # a wrong checksum: refused before anything is unpacked, the file kept aside

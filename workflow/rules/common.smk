@@ -85,15 +85,23 @@ def path(name, **values):
 # the rules' software with `--sdm conda` (the same hashed lock as `make venv`, installed by uv)
 CONDA_ENV = "../envs/clipfair.yaml"  # relative to rules/
 
-# Which ready job starts first (Snakemake's `priority:`, higher first): the data every model
-# reads, then the long trainings, then the other model jobs (embed, fine-tune, VGG-Face
-# transfer: 15-40 s each on the demo), and the many short cell jobs fill the cores after them.
-# Without priorities the scheduler favours jobs with large inputs (the VGG-Face transfer), and
-# the last ingests and so every embed job waited behind the fine-tunes (measured on the demo:
-# embeds began at 218 s of 373 s); with the fine-tunes and transfers after the cells, the last
-# of them ran alone, one core idle for 30 s (demo: last job ended at 254 s). Of the jobs that
-# wait for the last cell, the plots take longest: they go first.
-PRIORITY = {"data": 30, "train": 20, "convert": 15, "models": 10, "cells": 5, "plots": 1}
+# Which ready job starts first (Snakemake's `priority:`, higher first): grid.dataset's data
+# (the trainings read it alone), then the trainings (the demo's one is the longest job and
+# everything after it waits for it: it starts while the other datasets are ingested), then the
+# other data, then the other model jobs (embed, fine-tune, VGG-Face transfer: 15-40 s each on
+# the demo), and the many short cell jobs fill the cores after them. Without priorities the
+# scheduler favours jobs with large inputs (the VGG-Face transfer), and the last ingests and so
+# every embed job waited behind the fine-tunes (measured on the demo: embeds began at 218 s of
+# 373 s); with the fine-tunes and transfers after the cells, the last of them ran alone, one
+# core idle for 30 s (demo: last job ended at 254 s). Of the jobs that wait for the last cell,
+# the plots take longest: they go first.
+PRIORITY = {"main_data": 50, "train": 40, "data": 30, "convert": 15, "models": 10, "cells": 5,
+            "plots": 1}
+
+
+def data_priority(wildcards):
+    """A FairFace-format dataset's acquire and ingest: grid.dataset's before the trainings."""
+    return PRIORITY["main_data" if wildcards.dataset == DATASET else "data"]
 NAME = "[A-Za-z0-9][A-Za-z0-9_+-]*"  # as the schema's names: no dots, no slashes
 
 

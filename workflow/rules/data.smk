@@ -18,7 +18,7 @@ rule acquire:
         ),
         out=lambda w, output: os.path.dirname(output.zip),
         lock=DOWNLOADS_LOCK,
-    priority: PRIORITY["data"]
+    priority: data_priority
     conda:
         CONDA_ENV
     log:
@@ -49,8 +49,8 @@ rule ingest:
         size=lambda w: config["datasets"][w.dataset]["image_size"],
         on_bad_rows=lambda w: config["datasets"][w.dataset]["on_bad_rows"],
         on_count_mismatch=lambda w: config["datasets"][w.dataset]["on_count_mismatch"],
-    threads: 2
-    priority: PRIORITY["data"]
+    threads: config["ingest"]["threads"]
+    priority: data_priority
     conda:
         CONDA_ENV
     log:
@@ -104,7 +104,7 @@ rule ingest_adience:
         size=lambda w: config["datasets"][w.dataset]["image_size"],
         val_folds=lambda w: ",".join(map(str, config["datasets"][w.dataset]["val_folds"])),
         on_bad_rows=lambda w: config["datasets"][w.dataset]["on_bad_rows"],
-    threads: 2
+    threads: config["ingest"]["threads"]
     priority: PRIORITY["data"]
     conda:
         CONDA_ENV
@@ -158,7 +158,7 @@ rule ingest_utkface:
         size=lambda w: config["datasets"][w.dataset]["image_size"],
         split_seed=lambda w: config["datasets"][w.dataset].get("split_seed", config["seed"]),
         on_bad_rows=lambda w: config["datasets"][w.dataset]["on_bad_rows"],
-    threads: 2
+    threads: config["ingest"]["threads"]
     priority: PRIORITY["data"]
     conda:
         CONDA_ENV

@@ -46,7 +46,7 @@ def extract_member(archive: str | Path, member: str, out: str | Path) -> Path:
 
 
 def write_random_t7(size: str, seed: int, out: str | Path) -> Path:
-    """A random-init VGG-Face (``tiny``: the demo's narrow 128 px one, ``full``: the published
+    """A random-init VGG-Face (``tiny``: the demo's narrow 96 px one, ``full``: the published
     widths) written as a real ``.t7``, seeded."""
     import torch
 

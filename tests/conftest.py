@@ -140,7 +140,8 @@ def use_small_demo(project: Path) -> None:
 @pytest.fixture(scope="session")
 def small_demo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One clean local run of the small demo, shared read-only by the tests that compare with
-    it, on every xdist worker: the first to need it runs it, the others wait for it."""
+    it, on every xdist worker: the first to need it runs it, the others wait for it. Its jobs'
+    logs hold Python's import timings (CLIPFAIR_IMPORTTIME=1: tests/test_table_jobs.py)."""
     base = tmp_path_factory.getbasetemp()
     shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # the session's
     proj, done = shared / "small_demo", shared / "small_demo.done"
@@ -151,7 +152,8 @@ def small_demo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 shutil.rmtree(proj)
             copy_project(proj)
             use_small_demo(proj)
-            run(["snakemake", "--cores", "all"], proj, timeout=1500)
+            run(["env", "CLIPFAIR_IMPORTTIME=1", "snakemake", "--cores", "all"], proj,
+                timeout=1500)  # fmt: skip
             done.touch()
     return proj
 

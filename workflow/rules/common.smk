@@ -102,6 +102,8 @@ PRIORITY = {"main_data": 50, "train": 40, "data": 30, "convert": 15, "models": 1
 def data_priority(wildcards):
     """A FairFace-format dataset's acquire and ingest: grid.dataset's before the trainings."""
     return PRIORITY["main_data" if wildcards.dataset == DATASET else "data"]
+
+
 NAME = "[A-Za-z0-9][A-Za-z0-9_+-]*"  # as the schema's names: no dots, no slashes
 
 

@@ -28,7 +28,7 @@ THRESHOLDS = {
     "zs_raw_race_labels_mean": 0.55,
     "zs_age_race_gender_labels_top11": 0.80,
     "zs_original_clip_labels_top1": 0.80,
-    "zs_denigration_top1": 0.75,  # measured 0.78
+    "zs_denigration_top1": 0.75,  # measured 0.80
     "ft_gender": 0.80,  # fine-tuned heads (1 epoch: measured 0.88)
     "ft_race": 0.55,
     "ft_age": 0.30,
@@ -41,7 +41,7 @@ THRESHOLDS = {
     "vggface_gender": 0.70,
     "vggface_gender_adience": 0.65,
 }
-# Zero-shot age (measured 0.38; chance 0.11): the model reads age from the prompts
+# Zero-shot age (measured 0.40; chance 0.11): the model reads age from the prompts
 ZS_AGE_MIN = 0.30
 DEMO = ["snakemake", "--cores", "all", "--config", "preset=demo"]
 # The demo's CLIP models: tiny-vit trained on demo_full and its transformers twin (tiny-hf)
@@ -74,7 +74,8 @@ def test_demo_metrics_clearly_above_chance(demo_project):
             assert row.accuracy >= THRESHOLDS[row.method], (row.datasource, row.method)
         if row.method == "zs_age_mean":
             assert row.accuracy >= ZS_AGE_MIN, (row.backbone, row.accuracy)
-    # every gender cell, even the raw "Male"/"Female" prompts (measured 0.60-0.61), beats chance
+    # every gender cell beats chance (the lowest, the denigration prompts with the child
+    # classes: measured 0.78)
     # (on the tight crop: the 1.25 crop's small faces are test_both_crops_in_one_run's)
     gender = summary[(summary["task"] == "gender") & ~summary["method"].str.endswith("_other_crop")]
     assert (gender["accuracy"] > 0.55).all(), gender[["datasource", "method", "accuracy"]]
